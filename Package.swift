@@ -1,0 +1,42 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// One C shim per system library (CDNNL, CZlib); exactly one Swift module imports each.
+let package = Package(
+    name: "Distillery",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "distillery", targets: ["DistilleryCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // oneDNN: Debian ships no dnnl.pc, so the libraries are linked by name.
+        .target(
+            name: "CDNNL",
+            linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]
+        ),
+        .target(name: "CZlib", linkerSettings: [.linkedLibrary("z")]),
+        .target(name: "Compute", dependencies: ["CDNNL"]),
+        .target(name: "NeuralNet", dependencies: ["Compute", "SafeTensors"]),
+        .target(name: "Datasets", dependencies: ["Compute", "CZlib"]),
+        .target(name: "SafeTensors"),
+        .target(name: "Training", dependencies: ["Compute", "NeuralNet", "Datasets", "SafeTensors"]),
+        .executableTarget(
+            name: "DistilleryCLI",
+            dependencies: [
+                "Compute", "NeuralNet", "Datasets", "SafeTensors", "Training",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Helpers shared by the test targets: processes, Python peers, temporary directories.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "ComputeTests", dependencies: ["Compute"]),
+        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Compute", "SafeTensors", "TestSupport"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Compute", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "NeuralNet", "Datasets", "Compute", "TestSupport"]),
+        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["SafeTensors", "TestSupport", "DistilleryCLI"]),
+    ]
+)

@@ -1,0 +1,37 @@
+#include "cdnnl.h"
+
+#include <malloc.h>
+#include <oneapi/dnnl/dnnl.h>
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
+
+// libgomp's entry points, declared here because Swift's clang does not see GCC's <omp.h>.
+extern void omp_set_num_threads(int threads);
+extern int omp_get_max_threads(void);
+
+int cdnnl_sgemm(char transa, char transb, int64_t m, int64_t n, int64_t k,
+                float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                float beta, float *c, int64_t ldc) {
+    return (int)dnnl_sgemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void cdnnl_set_num_threads(int threads) { omp_set_num_threads(threads); }
+
+int cdnnl_max_threads(void) { return omp_get_max_threads(); }
+
+int cdnnl_version(void) {
+    const dnnl_version_t *v = dnnl_version();
+    return v->major * 10000 + v->minor * 100 + v->patch;
+}
+
+void cdnnl_flush_denormals(void) {
+#if defined(__x86_64__)
+    _mm_setcsr(_mm_getcsr() | 0x8040); // FTZ (bit 15) | DAZ (bit 6)
+#endif
+}
+
+void cdnnl_keep_large_allocations(void) {
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+}

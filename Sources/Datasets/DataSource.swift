@@ -1,0 +1,126 @@
+import Compute
+import Foundation
+
+/// Where a data set comes from: `fashion-mnist` (Debian's dataset-fashion-mnist), `idx:PREFIX`
+/// (the four MNIST-style files PREFIX{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]; a directory
+/// PREFIX means the files inside it), or `npz:FILE` (x_train, y_train, x_test, y_test as Keras' mnist.npz).
+public enum DataSource: Sendable, Equatable, CustomStringConvertible {
+    case idx(prefix: String)
+    case npz(path: String)
+
+    public static let fashionMNISTDirectory = "/usr/share/datasets/fashion-mnist/"
+    public static let named: [String: DataSource] = ["fashion-mnist": .idx(prefix: fashionMNISTDirectory)]
+
+    public init(_ text: String) throws {
+        if let known = DataSource.named[text] {
+            self = known
+        } else if text.hasPrefix("idx:"), text.count > 4 {
+            self = .idx(prefix: String(text.dropFirst(4)))
+        } else if text.hasPrefix("npz:"), text.count > 4 {
+            self = .npz(path: String(text.dropFirst(4)))
+        } else {
+            throw DatasetError(text, "unknown data set: use fashion-mnist, idx:PREFIX or npz:FILE")
+        }
+    }
+
+    public var description: String {
+        if let name = DataSource.named.first(where: { $0.value == self })?.key { return name }
+        switch self {
+        case let .idx(prefix): return "idx:\(prefix)"
+        case let .npz(path): return "npz:\(path)"
+        }
+    }
+
+    /// Loads both splits; labels must be integers in 0..<classes and counts must agree.
+    public func load() throws -> DataSplit {
+        switch self {
+        case let .idx(prefix):
+            var base = prefix
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: prefix, isDirectory: &isDirectory), isDirectory.boolValue, !prefix.hasSuffix("/") {
+                base += "/"
+            }
+            if self == DataSource.named["fashion-mnist"], !FileManager.default.fileExists(atPath: prefix) {
+                throw DatasetError(prefix, "Fashion-MNIST is not installed: run `apt-get install dataset-fashion-mnist` (ops/setup does)")
+            }
+            return DataSplit(name: description,
+                             train: try DataSource.loadIDX(base + "train-images-idx3-ubyte", base + "train-labels-idx1-ubyte"),
+                             test: try DataSource.loadIDX(base + "t10k-images-idx3-ubyte", base + "t10k-labels-idx1-ubyte"))
+        case let .npz(path):
+            let archive = try ZipArchive(try readMaybeGzipped(path), source: path)
+            func array(_ key: String) throws -> NPYArray {
+                guard let bytes = try archive.contents(of: key + ".npy") else {
+                    let present = archive.entries.map(\.name).joined(separator: ", ")
+                    throw DatasetError(path, "no '\(key)' array (the archive holds: \(present)); expected x_train, y_train, x_test, y_test")
+                }
+                return try NPYArray.decode(bytes, source: "\(path) [\(key)]")
+            }
+            return DataSplit(name: description,
+                             train: try DataSource.assemble(array("x_train"), array("y_train"), source: "\(path) [x_train/y_train]"),
+                             test: try DataSource.assemble(array("x_test"), array("y_test"), source: "\(path) [x_test/y_test]"))
+        }
+    }
+
+    /// Prefers the gzipped file when both exist; names the plain path in errors when neither does.
+    private static func resolve(_ path: String) -> String {
+        FileManager.default.fileExists(atPath: path + ".gz") ? path + ".gz" : path
+    }
+
+    private static func loadIDX(_ imagesPath: String, _ labelsPath: String) throws -> LabeledImages {
+        let imagesFile = resolve(imagesPath), labelsFile = resolve(labelsPath)
+        let images = try IDXArray.read(imagesFile)
+        let labels = try IDXArray.read(labelsFile)
+        guard images.shape.count >= 2 else {
+            throw DatasetError(imagesFile, "images need rank 3 (n, h, w) or 4, got shape \(images.shape)")
+        }
+        guard let values = labels.integers(), labels.shape.count == 1 else {
+            throw DatasetError(labelsFile, "labels must be a rank-1 integer array, got \(labels.type) \(labels.shape)")
+        }
+        guard images.shape[0] == values.count else {
+            throw DatasetError(imagesFile, "\(images.shape[0]) images but \(labelsFile) has \(values.count) labels")
+        }
+        return try build(pixels: images.floats(scaleBytes: true), shape: images.shape, channelsLast: false,
+                         labels: values, source: labelsFile)
+    }
+
+    private static func assemble(_ x: NPYArray, _ y: NPYArray, source: String) throws -> LabeledImages {
+        guard x.shape.count >= 2 && x.shape.count <= 4 else {
+            throw DatasetError(source, "images need shape (n, features), (n, h, w) or (n, h, w, c) / (n, c, h, w), got \(x.shape)")
+        }
+        guard let labels = y.integers(), y.shape.count == 1 else {
+            throw DatasetError(source, "labels must be a rank-1 integer array, got \(y.descr) \(y.shape)")
+        }
+        guard x.shape[0] == labels.count else {
+            throw DatasetError(source, "\(x.shape[0]) images but \(labels.count) labels")
+        }
+        // Keras stores (n, h, w, c); a small last axis after a larger one marks channels-last.
+        let channelsLast = x.shape.count == 4 && x.shape[3] <= 4 && x.shape[1] > 4
+        return try build(pixels: x.floats(scaleBytes: true), shape: x.shape, channelsLast: channelsLast,
+                         labels: labels, source: source)
+    }
+
+    private static func build(pixels: [Float], shape: [Int], channelsLast: Bool, labels: [Int64], source: String) throws -> LabeledImages {
+        if let bad = labels.first(where: { $0 < 0 || $0 > 65_535 }) {
+            throw DatasetError(source, "label \(bad) is out of range: labels must be class indices 0, 1, 2, ...")
+        }
+        let n = shape[0]
+        var sample: [Int]
+        var values = pixels
+        switch shape.count {
+        case 2: sample = [shape[1]]
+        case 3: sample = [1, shape[1], shape[2]]
+        default:
+            if channelsLast {
+                let (h, w, c) = (shape[1], shape[2], shape[3])
+                values = [Float](repeating: 0, count: pixels.count)
+                for i in 0..<n { for y in 0..<h { for x in 0..<w { for ch in 0..<c {
+                    values[((i * c + ch) * h + y) * w + x] = pixels[((i * h + y) * w + x) * c + ch]
+                } } } }
+                sample = [c, h, w]
+            } else {
+                sample = Array(shape.dropFirst())
+            }
+        }
+        return LabeledImages(images: Tensor(shape: [n] + sample, scalars: values), labels: labels.map { Int32($0) })
+    }
+}

@@ -1,0 +1,7 @@
+import Compute
+
+enum ComputeSetup {
+    static func apply(threads: Int?) {
+        ComputeThreads.set(threads ?? ComputeThreads.defaultCount)
+    }
+}

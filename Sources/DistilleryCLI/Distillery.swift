@@ -1,0 +1,33 @@
+import ArgumentParser
+
+@main
+struct Distillery: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "distillery",
+        abstract: "Distributed knowledge distillation, pruning and quantization.",
+        discussion: """
+        Train a model:      distillery train --model mlp:784-1200-1200-10 --data fashion-mnist --epochs 10 --out mlp.safetensors
+        Evaluate it:        distillery eval --model mlp.safetensors --data fashion-mnist
+        Look inside:        distillery inspect mlp.safetensors
+        Measure speed:      distillery bench train --model mlp:784-1200-1200-10 --batch-size 128
+
+        Data sets: fashion-mnist (Debian's dataset-fashion-mnist), idx:PREFIX, npz:FILE.
+        Models: mlp:784-1200-1200-10, cnn:1x28x28:c32bn-p-c64bn-p-f128-10, lenet5, cnn-small.
+        """,
+        subcommands: [Train.self, Eval.self, Inspect.self, Bench.self]
+    )
+}
+
+/// Compute settings shared by every command that runs a model.
+struct ComputeOptions: ParsableArguments {
+    @Option(help: "Compute threads (default: DISTILLERY_THREADS, else every core). Processes sharing a machine should split the cores.")
+    var threads: Int?
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    }
+
+    func apply() {
+        ComputeSetup.apply(threads: threads)
+    }
+}

@@ -1,0 +1,74 @@
+import ArgumentParser
+import Datasets
+import Foundation
+import NeuralNet
+import Training
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate checkpoints on a data set's test split.",
+        discussion: """
+        Applies the normalisation recorded in each checkpoint. One --model prints a line (with --json an object
+        with accuracy, loss and samples); several print a markdown table (with --json an array).
+        """
+    )
+
+    @Option(help: "Checkpoint (.safetensors) written by train; repeat to compare several.")
+    var model: [String]
+
+    @OptionGroup var dataOptions: DataOptions
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    @OptionGroup var compute: ComputeOptions
+
+    func validate() throws {
+        guard !model.isEmpty else { throw ValidationError("give at least one --model") }
+    }
+
+    func run() throws {
+        compute.apply()
+        let split = try dataOptions.load()
+        var results: [EvalSummary] = []
+        for path in model {
+            let (network, metadata) = try Checkpoint.load(URL(fileURLWithPath: path))
+            let normalization = try metadata["distillery.normalize"].map { try Normalization(parsing: $0) }
+            try checkCompatible(network, split.test, dataName: split.name)
+            let result = Evaluation.run(network, on: split.test, normalization: normalization)
+            let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            results.append(EvalSummary(model: path, spec: network.spec.text, data: split.name, accuracy: result.accuracy,
+                                       loss: result.loss, samples: result.samples, parameters: network.parameterCount,
+                                       bytesOnDisk: bytes))
+        }
+        if json {
+            if results.count == 1 { try Terminal.printJSON(results[0]) } else { try Terminal.printJSON(results) }
+        } else if let only = results.first, results.count == 1 {
+            Terminal.line("\(only.model) on \(only.data) test (\(only.samples) samples): accuracy \(formatted(only.accuracy)) loss \(formatted(only.loss))")
+        } else {
+            Terminal.line(table(results))
+        }
+    }
+
+    private func table(_ rows: [EvalSummary]) -> String {
+        let header = ["model", "spec", "parameters", "bytes", "test accuracy", "test loss"]
+        let cells = rows.map { r in
+            [URL(fileURLWithPath: r.model).lastPathComponent, r.spec, "\(r.parameters)", "\(r.bytesOnDisk)",
+             formatted(r.accuracy * 100, 2) + " %", formatted(r.loss)]
+        }
+        return MarkdownTable(header: header, rows: cells, rightAligned: [2, 3, 4, 5]).text
+    }
+}
+
+struct EvalSummary: Encodable {
+    var model: String, spec: String, data: String
+    var accuracy: Double, loss: Double
+    var samples: Int
+    var parameters: Int
+    var bytesOnDisk: Int
+
+    enum CodingKeys: String, CodingKey {
+        case model, spec, data, accuracy, loss, samples, parameters
+        case bytesOnDisk = "bytes_on_disk"
+    }
+}

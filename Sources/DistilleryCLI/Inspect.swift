@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import NeuralNet
+import SafeTensors
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show a checkpoint's layers, shapes, parameter count, bytes on disk and sparsity.",
+        discussion: "Reads any safetensors file; Distillery checkpoints also show their model spec and provenance."
+    )
+
+    @Argument(help: "A .safetensors file.")
+    var file: String
+
+    @Flag(help: "Print as JSON.")
+    var json = false
+
+    func run() throws {
+        let url = URL(fileURLWithPath: file)
+        let contents = try SafeTensorsFile.read(url)
+        let bytesOnDisk = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
+        let layers = contents.tensors.map { t -> InspectSummary.TensorInfo in
+            let zeros = t.floats().map { v in v.reduce(0) { $0 + ($1 == 0 ? 1 : 0) } }
+            let elements = t.shape.reduce(1, *)
+            return InspectSummary.TensorInfo(name: t.name, dtype: t.dtype.rawValue, shape: t.shape, parameters: elements,
+                                             bytes: t.bytes.count,
+                                             sparsity: zeros.map { elements == 0 ? 0 : Double($0) / Double(elements) })
+        }
+        var architecture: [String] = []
+        if let spec = contents.metadata[Checkpoint.specKey], let model = try? Sequential(ModelSpec(spec), seed: 0) {
+            architecture = model.layers.enumerated().map { "\($0.offset): \($0.element.summary)" }
+        }
+        let summary = InspectSummary(
+            file: file, bytesOnDisk: bytesOnDisk, spec: contents.metadata[Checkpoint.specKey],
+            parameters: layers.reduce(0) { $0 + $1.parameters }, layers: architecture, tensors: layers,
+            metadata: contents.metadata)
+        if json { try Terminal.printJSON(summary); return }
+        Terminal.line("\(file): \(bytesOnDisk) bytes on disk")
+        if let spec = summary.spec { Terminal.line("model: \(spec)") }
+        for line in architecture { Terminal.line("  \(line)") }
+        Terminal.line("tensors:")
+        let width = max(layers.map(\.name.count).max() ?? 0, 4)
+        for t in layers {
+            let name = t.name.padding(toLength: width, withPad: " ", startingAt: 0)
+            let sparsity = t.sparsity.map { "sparsity \(formatted($0 * 100, 1))%" } ?? ""
+            Terminal.line("  \(name)  \(t.dtype) \(t.shape)  \(t.parameters) values  \(t.bytes) bytes  \(sparsity)")
+        }
+        Terminal.line("total: \(summary.parameters) values")
+        for (key, value) in contents.metadata.sorted(by: { $0.key < $1.key }) where key != Checkpoint.specKey {
+            Terminal.line("  \(key) = \(value)")
+        }
+    }
+}
+
+struct InspectSummary: Encodable {
+    struct TensorInfo: Encodable {
+        var name: String, dtype: String
+        var shape: [Int]
+        var parameters: Int, bytes: Int
+        var sparsity: Double?
+    }
+    var file: String
+    var bytesOnDisk: Int
+    var spec: String?
+    var parameters: Int
+    var layers: [String]
+    var tensors: [TensorInfo]
+    var metadata: [String: String]
+
+    enum CodingKeys: String, CodingKey {
+        case file, spec, parameters, layers, tensors, metadata
+        case bytesOnDisk = "bytes_on_disk"
+    }
+}

@@ -1,0 +1,54 @@
+import Compute
+import Foundation
+import SafeTensors
+
+/// A model's weights and description in a safetensors file. The metadata carries the spec under
+/// "distillery.spec" plus whatever provenance the caller records (data set, normalisation, training run).
+public enum Checkpoint {
+    public static let specKey = "distillery.spec"
+    public static let formatKey = "distillery.format"
+    public static let formatVersion = "1"
+
+    public static func save(_ model: Sequential, metadata: [String: String] = [:], to url: URL) throws {
+        var meta = metadata
+        meta[specKey] = model.spec.text
+        meta[formatKey] = formatVersion
+        let entries = model.namedParameters.map { name, p in
+            TensorEntry(name: name, shape: p.value.shape, floats: p.value.scalars)
+        }
+        try SafeTensorsFile(metadata: meta, tensors: entries).write(to: url)
+    }
+
+    /// Loads and checks that every tensor the spec needs is present with its exact shape, and nothing else.
+    public static func load(_ url: URL) throws -> (model: Sequential, metadata: [String: String]) {
+        let file = try SafeTensorsFile.read(url)
+        return try restore(file, source: url.path)
+    }
+
+    public static func restore(_ file: SafeTensorsFile, source: String) throws -> (model: Sequential, metadata: [String: String]) {
+        guard let specText = file.metadata[specKey] else {
+            throw SafeTensorsError(source, "no '\(specKey)' in __metadata__: not a Distillery checkpoint")
+        }
+        let model: Sequential
+        do {
+            model = try Sequential(try ModelSpec(specText), seed: 0)
+        } catch {
+            throw SafeTensorsError(source, "invalid model spec in metadata: \(error)")
+        }
+        var unused = Set(file.tensors.map(\.name))
+        for (name, parameter) in model.namedParameters {
+            guard let entry = file[name] else {
+                throw SafeTensorsError(source, "missing tensor '\(name)' needed by \(specText)")
+            }
+            guard entry.dtype == .f32, entry.shape == parameter.value.shape, let values = entry.floats() else {
+                throw SafeTensorsError(source, "tensor '\(name)' is \(entry.dtype.rawValue) \(entry.shape), the model needs F32 \(parameter.value.shape)")
+            }
+            parameter.value = Tensor(shape: entry.shape, scalars: values)
+            unused.remove(name)
+        }
+        guard unused.isEmpty else {
+            throw SafeTensorsError(source, "unexpected tensors for \(specText): \(unused.sorted().joined(separator: ", "))")
+        }
+        return (model, file.metadata)
+    }
+}

@@ -1,0 +1,43 @@
+import Compute
+import Datasets
+import NeuralNet
+
+/// Accuracy and mean cross-entropy of a model on a labelled set.
+public enum Evaluation {
+    public struct Result: Sendable, Equatable {
+        public var accuracy: Double
+        public var loss: Double
+        public var samples: Int
+    }
+
+    public static func run(_ model: Sequential, on data: LabeledImages, normalization: Normalization?,
+                           batchSize: Int = 1000) -> Result {
+        var correct = 0
+        var lossSum = 0.0
+        var start = 0
+        while start < data.count {
+            let indices = Array(start..<min(start + batchSize, data.count))
+            let batch = data.batch(indices, normalization: normalization)
+            let logits = model.forward(batch.images, training: false)
+            correct += countCorrect(logits, batch.labels)
+            lossSum += Double(CrossEntropy.compute(logits: logits, labels: batch.labels).loss) * Double(indices.count)
+            start += batchSize
+        }
+        let n = max(data.count, 1)
+        return Result(accuracy: Double(correct) / Double(n), loss: lossSum / Double(n), samples: data.count)
+    }
+
+    /// Rows whose largest logit sits at the label.
+    public static func countCorrect(_ logits: Tensor, _ labels: [Int32]) -> Int {
+        let classes = logits.shape[1]
+        var correct = 0
+        logits.scalars.withUnsafeBufferPointer { p in
+            for (r, label) in labels.enumerated() {
+                var best = 0
+                for j in 1..<classes where p[r * classes + j] > p[r * classes + best] { best = j }
+                if best == Int(label) { correct += 1 }
+            }
+        }
+        return correct
+    }
+}

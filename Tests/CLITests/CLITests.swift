@@ -1,0 +1,130 @@
+import Foundation
+import SafeTensors
+import Testing
+import TestSupport
+
+/// Runs the real `distillery` binary as a user types it.
+@Suite(.serialized) struct CLITests {
+    static let binary: String = {
+        if let path = ProcessInfo.processInfo.environment["DISTILLERY_BIN"] { return path }
+        // Beside the test bundle in .build/<config>/.
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        while dir.path != "/" {
+            let candidate = dir.appendingPathComponent("distillery").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir.deleteLastPathComponent()
+        }
+        return "distillery"
+    }()
+
+    func distillery(_ args: [String], timeout: TimeInterval = 300) throws -> ProcessResult {
+        try TestSupport.run(CLITests.binary, args, environment: ["DISTILLERY_THREADS": "2"], timeout: timeout)
+    }
+
+    func json(_ text: String) throws -> [String: Any] {
+        try #require(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], "not JSON: \(text)")
+    }
+
+    @Test func helpDescribesEveryCommand() throws {
+        let top = try distillery(["--help"])
+        #expect(top.status == 0)
+        for command in ["train", "eval", "inspect", "bench"] { #expect(top.stdout.contains(command)) }
+        let train = try distillery(["train", "--help"])
+        for option in ["--model", "--data", "--epochs", "--batch-size", "--optimizer", "--lr", "--seed", "--out", "--threads"] {
+            #expect(train.stdout.contains(option), "train --help lacks \(option)")
+        }
+    }
+
+    /// Train on a synthetic npz data set, evaluate and inspect the checkpoint, all through the CLI.
+    @Test func trainEvalInspectRoundTrip() throws {
+        let dir = try TestSupport.temporaryDirectory()
+        let data = dir.appendingPathComponent("blobs.npz").path
+        let made = try TestSupport.python("""
+        import numpy as np
+        rng = np.random.default_rng(1)
+        def make(n):
+            y = np.arange(n) % 3
+            x = rng.normal(0, 0.5, (n, 4, 4)).astype(np.float32)
+            x[np.arange(n), y, :] += 1.5
+            return x, y.astype(np.int64)
+        xt, yt = make(600); xv, yv = make(150)
+        np.savez("\(data)", x_train=xt, y_train=yt, x_test=xv, y_test=yv)
+        """, needs: ["numpy"])
+        guard let made else { return }
+        #expect(made.status == 0, "\(made.stderr)")
+        let model = dir.appendingPathComponent("m.safetensors").path
+        let train = try distillery(["train", "--model", "mlp:16-32-3", "--data", "npz:\(data)", "--epochs", "5",
+                                    "--batch-size", "32", "--optimizer", "sgd", "--lr", "0.05", "--normalize", "auto",
+                                    "--seed", "3", "--out", model])
+        #expect(train.status == 0, "\(train.stderr)")
+        #expect(train.stdout.contains("epoch 5/5"))
+        let eval = try json(try distillery(["eval", "--model", model, "--data", "npz:\(data)", "--json"]).stdout)
+        let accuracy = try #require(eval["accuracy"] as? Double)
+        #expect(accuracy > 0.9)
+        #expect(eval["loss"] is Double)
+        #expect(eval["samples"] as? Int == 150)
+        let table = try distillery(["eval", "--model", model, "--model", model, "--data", "npz:\(data)"])
+        #expect(table.stdout.contains("| m.safetensors") && table.stdout.contains("test accuracy"), "\(table.stdout)")
+        let inspect = try json(try distillery(["inspect", model, "--json"]).stdout)
+        #expect(inspect["parameters"] as? Int == 16 * 32 + 32 + 32 * 3 + 3)
+        #expect(inspect["spec"] as? String == "mlp:16-32-3")
+        let metadata = try #require(inspect["metadata"] as? [String: String])
+        #expect(metadata["distillery.normalize"] != nil && metadata["distillery.seed"] == "3")
+        #expect((inspect["bytes_on_disk"] as? Int ?? 0) > (16 * 32 + 32 * 3) * 4)
+    }
+
+    @Test func badInputFailsWithAClearMessage() throws {
+        let dir = try TestSupport.temporaryDirectory()
+        let corrupt = dir.appendingPathComponent("corrupt.safetensors")
+        try Data([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]).write(to: corrupt)
+        let cases: [([String], String)] = [
+            (["eval", "--model", corrupt.path], corrupt.path),
+            (["inspect", dir.appendingPathComponent("absent.safetensors").path], "absent.safetensors"),
+            (["train", "--model", "mlp:784-x", "--out", "x.safetensors"], "mlp:784-x"),
+            (["train", "--model", "mlp:10-3", "--data", "idx:\(dir.path)/", "--out", "x.safetensors"], "train-images-idx3-ubyte"),
+            (["train", "--model", "mlp:10-3", "--data", "cifar", "--out", "x.safetensors"], "unknown data set"),
+            (["train", "--model", "mlp:10-3", "--optimizer", "rmsprop", "--out", "x.safetensors"], "sgd or adam"),
+            (["bench", "train", "--model", "mlp:10-3", "--batch-size", "0"], "--batch-size"),
+        ]
+        for (args, needle) in cases {
+            let result = try distillery(args)
+            #expect(result.status != 0, "\(args) succeeded")
+            #expect(result.stderr.contains(needle), "\(args): \(result.stderr)")
+            #expect(!result.stderr.contains("Fatal error"), "\(args) trapped: \(result.stderr)")
+        }
+    }
+
+    @Test func modelAndDataMustAgree() throws {
+        guard try TestSupport.fashionMNIST() != nil else { return }
+        let result = try distillery(["train", "--model", "mlp:100-3", "--limit", "100", "--out", "/tmp/never.safetensors"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("takes inputs [100]"), "\(result.stderr)")
+    }
+
+    @Test func benchTrainReportsSamplesPerSecond() throws {
+        let result = try distillery(["bench", "train", "--model", "mlp:784-64-10", "--batch-size", "32", "--steps", "3",
+                                     "--repeats", "2", "--warmup", "1", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let rate = try #require(try json(result.stdout)["samples_per_second"] as? Double)
+        #expect(rate > 0)
+    }
+
+    /// SIGTERM stops training at the next step and still saves a loadable checkpoint.
+    @Test func sigtermStopsTrainingAndSaves() throws {
+        guard try TestSupport.fashionMNIST() != nil else { return }
+        let dir = try TestSupport.temporaryDirectory()
+        let out = dir.appendingPathComponent("partial.safetensors")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CLITests.binary)
+        process.arguments = ["train", "--model", "mlp:784-256-10", "--epochs", "1000", "--out", out.path]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        Thread.sleep(forTimeInterval: 4)
+        process.terminate()
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus == 130)
+        let file = try SafeTensorsFile.read(out)
+        #expect(file.metadata["distillery.spec"] == "mlp:784-256-10")
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+
+/// The output of a finished child process.
+public struct ProcessResult: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+}
+
+public enum TestSupport {
+    /// Set by the project's test command, where every peer (Python packages, Fashion-MNIST) is installed:
+    /// tests that would otherwise skip for a missing peer must run.
+    public static var requirePeers: Bool { ProcessInfo.processInfo.environment["DISTILLERY_REQUIRE_PEERS"] == "1" }
+
+    /// Runs a program to completion (killing it after `timeout` seconds) and captures its output.
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+                           timeout: TimeInterval = 300) throws -> ProcessResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let timer = DispatchWorkItem { if process.isRunning { process.terminate() } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: timer)
+        // Drain both pipes concurrently so a chatty child never blocks on a full pipe.
+        let errData = LockedData()
+        let errReader = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
+        errReader.start()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        timer.cancel()
+        while !errData.isSet { usleep(1000) }
+        return ProcessResult(status: process.terminationStatus,
+                             stdout: String(decoding: outData, as: UTF8.self),
+                             stderr: String(decoding: errData.value, as: UTF8.self))
+    }
+
+    /// Runs a Python snippet with python3; nil when Python or a needed module is missing and peers are optional.
+    public static func python(_ script: String, needs modules: [String] = [], timeout: TimeInterval = 300) throws -> ProcessResult? {
+        guard let python = which("python3") else {
+            if requirePeers { throw TestSupportError("python3 is required (DISTILLERY_REQUIRE_PEERS=1) but not found") }
+            return nil
+        }
+        if !modules.isEmpty {
+            let probe = try run(python, ["-c", modules.map { "import \($0)" }.joined(separator: "; ")])
+            if probe.status != 0 {
+                if requirePeers { throw TestSupportError("Python modules \(modules) are required but missing: \(probe.stderr)") }
+                return nil
+            }
+        }
+        return try run(python, ["-c", script], timeout: timeout)
+    }
+
+    public static func which(_ name: String) -> String? {
+        let paths = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+        return paths.map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// A fresh directory under the system's temporary directory.
+    public static func temporaryDirectory(_ label: String = "distillery-test") throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(label)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// Debian's Fashion-MNIST directory, or nil (an error when peers are required) if it is not installed.
+    public static func fashionMNIST() throws -> String? {
+        let dir = "/usr/share/datasets/fashion-mnist/"
+        if FileManager.default.fileExists(atPath: dir + "train-images-idx3-ubyte.gz") { return dir }
+        if requirePeers { throw TestSupportError("Fashion-MNIST is required but \(dir) is missing") }
+        return nil
+    }
+}
+
+public struct TestSupportError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Data handed from the stderr reader thread to the test thread.
+final class LockedData: @unchecked Sendable {  // every access goes through `lock`
+    private let lock = NSLock()
+    private var data: Data?
+    func set(_ d: Data) { lock.lock(); data = d; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return data != nil }
+    var value: Data { lock.lock(); defer { lock.unlock() }; return data ?? Data() }
+}
