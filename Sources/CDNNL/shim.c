@@ -9,6 +9,10 @@
 // libgomp's entry points, declared here because Swift's clang does not see GCC's <omp.h>.
 extern void omp_set_num_threads(int threads);
 extern int omp_get_max_threads(void);
+extern int omp_get_thread_num(void);
+extern int omp_get_num_threads(void);
+// What `#pragma omp parallel` compiles to with GCC; Swift's clang would emit LLVM libomp calls instead.
+extern void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags);
 
 int cdnnl_sgemm(char transa, char transb, int64_t m, int64_t n, int64_t k,
                 float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
@@ -34,4 +38,23 @@ void cdnnl_flush_denormals(void) {
 void cdnnl_keep_large_allocations(void) {
     mallopt(M_MMAP_THRESHOLD, 1 << 30);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
+}
+
+struct cdnnl_job {
+    cdnnl_chunk_fn fn;
+    void *context;
+    int64_t n;
+};
+
+static void cdnnl_run_chunk(void *data) {
+    const struct cdnnl_job *job = data;
+    int64_t team = omp_get_num_threads(), me = omp_get_thread_num();
+    int64_t size = (job->n + team - 1) / team;
+    int64_t begin = me * size, end = begin + size < job->n ? begin + size : job->n;
+    if (begin < end) job->fn(job->context, begin, end);
+}
+
+void cdnnl_parallel_for(int64_t n, int threads, cdnnl_chunk_fn fn, void *context) {
+    struct cdnnl_job job = {fn, context, n};
+    GOMP_parallel(cdnnl_run_chunk, &job, (unsigned)threads, 0);
 }

@@ -24,26 +24,26 @@ public struct ConvGeometry: Sendable, Equatable {
 public enum Im2Col {
     public static func forward(_ g: ConvGeometry, x: UnsafePointer<Float>, cols: UnsafeMutablePointer<Float>) {
         let oh = g.outHeight, ow = g.outWidth, plane = oh * ow
-        let n = g.columnCount
-        for c in 0..<g.channels {
-            for kh in 0..<g.kernelHeight {
-                for kw in 0..<g.kernelWidth {
-                    let row = cols + ((c * g.kernelHeight + kh) * g.kernelWidth + kw) * n
-                    for b in 0..<g.batch {
-                        let src = x + (b * g.channels + c) * g.height * g.width
-                        let dst = row + b * plane
-                        for y in 0..<oh {
-                            let iy = y * g.stride - g.padding + kh
-                            let out = dst + y * ow
-                            guard iy >= 0 && iy < g.height else {
-                                out.update(repeating: 0, count: ow)
-                                continue
-                            }
-                            let line = src + iy * g.width
-                            for xo in 0..<ow {
-                                let ix = xo * g.stride - g.padding + kw
-                                out[xo] = (ix >= 0 && ix < g.width) ? line[ix] : 0
-                            }
+        let n = g.columnCount, k = g.kernelHeight * g.kernelWidth
+        // Each row of cols is one (channel, kh, kw): rows are independent.
+        Parallel.forEachChunk(g.patchSize, minimumChunk: 1) { rows in
+            for patchRow in rows {
+                let c = patchRow / k, kh = patchRow % k / g.kernelWidth, kw = patchRow % g.kernelWidth
+                let row = cols + patchRow * n
+                for b in 0..<g.batch {
+                    let src = x + (b * g.channels + c) * g.height * g.width
+                    let dst = row + b * plane
+                    for y in 0..<oh {
+                        let iy = y * g.stride - g.padding + kh
+                        let out = dst + y * ow
+                        guard iy >= 0 && iy < g.height else {
+                            out.update(repeating: 0, count: ow)
+                            continue
+                        }
+                        let line = src + iy * g.width
+                        for xo in 0..<ow {
+                            let ix = xo * g.stride - g.padding + kw
+                            out[xo] = (ix >= 0 && ix < g.width) ? line[ix] : 0
                         }
                     }
                 }
@@ -55,21 +55,24 @@ public enum Im2Col {
     public static func backward(_ g: ConvGeometry, cols: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
         let oh = g.outHeight, ow = g.outWidth, plane = oh * ow
         let n = g.columnCount
-        for c in 0..<g.channels {
-            for kh in 0..<g.kernelHeight {
-                for kw in 0..<g.kernelWidth {
-                    let row = cols + ((c * g.kernelHeight + kh) * g.kernelWidth + kw) * n
-                    for b in 0..<g.batch {
-                        let dst = dx + (b * g.channels + c) * g.height * g.width
-                        let src = row + b * plane
-                        for y in 0..<oh {
-                            let iy = y * g.stride - g.padding + kh
-                            guard iy >= 0 && iy < g.height else { continue }
-                            let line = dst + iy * g.width
-                            let input = src + y * ow
-                            for xo in 0..<ow {
-                                let ix = xo * g.stride - g.padding + kw
-                                if ix >= 0 && ix < g.width { line[ix] += input[xo] }
+        // Rows of one channel all add into that channel's planes of dx: split the work by channel.
+        Parallel.forEachChunk(g.channels, minimumChunk: 1) { channels in
+            for c in channels {
+                for kh in 0..<g.kernelHeight {
+                    for kw in 0..<g.kernelWidth {
+                        let row = cols + ((c * g.kernelHeight + kh) * g.kernelWidth + kw) * n
+                        for b in 0..<g.batch {
+                            let dst = dx + (b * g.channels + c) * g.height * g.width
+                            let src = row + b * plane
+                            for y in 0..<oh {
+                                let iy = y * g.stride - g.padding + kh
+                                guard iy >= 0 && iy < g.height else { continue }
+                                let line = dst + iy * g.width
+                                let input = src + y * ow
+                                for xo in 0..<ow {
+                                    let ix = xo * g.stride - g.padding + kw
+                                    if ix >= 0 && ix < g.width { line[ix] += input[xo] }
+                                }
                             }
                         }
                     }

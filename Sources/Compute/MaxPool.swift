@@ -4,7 +4,8 @@ public enum MaxPoolKernel {
     public static func forward(_ g: ConvGeometry, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                                argmax: UnsafeMutablePointer<Int32>) {
         let oh = g.outHeight, ow = g.outWidth
-        for plane in 0..<(g.batch * g.channels) {
+        Parallel.forEachChunk(g.batch * g.channels, minimumChunk: 64) { planes in
+        for plane in planes {
             let src = plane * g.height * g.width
             let dst = plane * oh * ow
             for oy in 0..<oh {
@@ -25,11 +26,16 @@ public enum MaxPoolKernel {
                 }
             }
         }
+        }
     }
 
     /// Routes each output gradient to its window's winner; dx must start zeroed.
-    public static func backward(count: Int, dy: UnsafePointer<Float>, argmax: UnsafePointer<Int32>,
+    /// Windows of one plane only reach that plane, so planes are split between threads.
+    public static func backward(_ g: ConvGeometry, dy: UnsafePointer<Float>, argmax: UnsafePointer<Int32>,
                                 dx: UnsafeMutablePointer<Float>) {
-        for i in 0..<count { dx[Int(argmax[i])] += dy[i] }
+        let plane = g.outHeight * g.outWidth
+        Parallel.forEachChunk(g.batch * g.channels, minimumChunk: 64) { planes in
+            for i in (planes.lowerBound * plane)..<(planes.upperBound * plane) { dx[Int(argmax[i])] += dy[i] }
+        }
     }
 }

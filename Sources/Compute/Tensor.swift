@@ -1,5 +1,5 @@
 /// A dense, row-major Float32 tensor with value semantics (copy-on-write through its array).
-public struct Tensor: Sendable, Equatable {
+public struct Tensor: Sendable, Equatable, CustomStringConvertible {
     public private(set) var shape: [Int]
     public var scalars: [Float]
 
@@ -31,14 +31,6 @@ public struct Tensor: Sendable, Equatable {
     /// Rows of a rank-2 view: (shape[0], product of the rest).
     public var rows: Int { shape.first ?? 1 }
     public var rowLength: Int { rows == 0 ? 0 : count / rows }
-
-    /// The fraction of scalars that are exactly zero.
-    public var sparsity: Double {
-        guard count > 0 else { return 0 }
-        var zeros = 0
-        for v in scalars where v == 0 { zeros += 1 }
-        return Double(zeros) / Double(count)
-    }
 
     public var description: String { "Tensor\(shape)" }
 }

@@ -4,6 +4,7 @@ import Compute
 public final class MaxPool2d: Layer {
     public let kernel: Int, stride: Int
     private var inputShape: [Int] = []
+    private var cachedGeometry: ConvGeometry?
     private var argmax: [Int32] = []
 
     public init(kernel: Int = 2, stride: Int? = nil) {
@@ -39,18 +40,20 @@ public final class MaxPool2d: Layer {
                 }
             }
         }
-        if training { inputShape = x.shape; argmax = winners }
+        if training { inputShape = x.shape; cachedGeometry = g; argmax = winners }
         return y
     }
 
     public func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
         guard needInputGradient else { return nil }
-        precondition(argmax.count == dy.count, "\(summary).backward without a matching forward")
+        guard let g = cachedGeometry, argmax.count == dy.count else {
+            preconditionFailure("\(summary).backward without a matching forward")
+        }
         var dx = Tensor(zeros: inputShape)
         dy.scalars.withUnsafeBufferPointer { d in
             argmax.withUnsafeBufferPointer { a in
                 dx.scalars.withUnsafeMutableBufferPointer { out in
-                    MaxPoolKernel.backward(count: dy.count, dy: d.baseAddress!, argmax: a.baseAddress!, dx: out.baseAddress!)
+                    MaxPoolKernel.backward(g, dy: d.baseAddress!, argmax: a.baseAddress!, dx: out.baseAddress!)
                 }
             }
         }

@@ -28,14 +28,18 @@ public final class SGD: Optimizer {
             p.value.scalars.withUnsafeMutableBufferPointer { w in
                 p.grad.scalars.withUnsafeBufferPointer { g in
                     if mu == 0 {
-                        for i in w.indices { w[i] -= lr * (g[i] + wd * w[i]) }
+                        Parallel.forEachChunk(w.count) { range in
+                            for i in range { w[i] -= lr * (g[i] + wd * w[i]) }
+                        }
                         return
                     }
                     buffer.withUnsafeMutableBufferPointer { v in
-                        for i in w.indices {
-                            let d = g[i] + wd * w[i]
-                            v[i] = mu * v[i] + d
-                            w[i] -= lr * (nesterov ? d + mu * v[i] : v[i])
+                        Parallel.forEachChunk(w.count) { range in
+                            for i in range {
+                                let d = g[i] + wd * w[i]
+                                v[i] = mu * v[i] + d
+                                w[i] -= lr * (nesterov ? d + mu * v[i] : v[i])
+                            }
                         }
                     }
                 }
@@ -73,11 +77,13 @@ public final class Adam: Optimizer {
                 p.grad.scalars.withUnsafeBufferPointer { g in
                     state.m.withUnsafeMutableBufferPointer { m in
                         state.v.withUnsafeMutableBufferPointer { v in
-                            for i in w.indices {
-                                let d = g[i] + wd * w[i]
-                                m[i] = b1 * m[i] + (1 - b1) * d
-                                v[i] = b2 * v[i] + (1 - b2) * d * d
-                                w[i] -= stepSize * m[i] / (v[i].squareRoot() / rootCorrection2 + eps)
+                            Parallel.forEachChunk(w.count) { range in
+                                for i in range {
+                                    let d = g[i] + wd * w[i]
+                                    m[i] = b1 * m[i] + (1 - b1) * d
+                                    v[i] = b2 * v[i] + (1 - b2) * d * d
+                                    w[i] -= stepSize * m[i] / (v[i].squareRoot() / rootCorrection2 + eps)
+                                }
                             }
                         }
                     }

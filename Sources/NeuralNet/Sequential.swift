@@ -69,20 +69,4 @@ public final class Sequential {
             g = next
         }
     }
-
-    /// Logits for many samples, evaluated `batchSize` at a time.
-    public func predict(_ x: Tensor, batchSize: Int = 1024) -> Tensor {
-        let n = x.shape[0], rowLength = x.rowLength
-        var out: [Float] = []
-        out.reserveCapacity(n * classes)
-        var start = 0
-        while start < n {
-            let end = min(start + batchSize, n)
-            let slice = Tensor(shape: [end - start] + Array(x.shape.dropFirst()),
-                               scalars: Array(x.scalars[(start * rowLength)..<(end * rowLength)]))
-            out.append(contentsOf: forward(slice, training: false).scalars)
-            start = end
-        }
-        return Tensor(shape: [n, classes], scalars: out)
-    }
 }

@@ -35,7 +35,7 @@ import Testing
         var dx = [Float](repeating: 0, count: 32)
         let dy = [Float](repeating: 1, count: 8)
         dy.withUnsafeBufferPointer { d in argmax.withUnsafeBufferPointer { a in dx.withUnsafeMutableBufferPointer {
-            MaxPoolKernel.backward(count: 8, dy: d.baseAddress!, argmax: a.baseAddress!, dx: $0.baseAddress!)
+            MaxPoolKernel.backward(g, dy: d.baseAddress!, argmax: a.baseAddress!, dx: $0.baseAddress!)
         } } }
         #expect(dx.reduce(0, +) == 8)
         #expect(dx.filter { $0 != 0 }.count == 8)

@@ -23,6 +23,11 @@ void cdnnl_flush_denormals(void);
 /// activations every step, and page-faulting them in again cost more than the arithmetic.
 void cdnnl_keep_large_allocations(void);
 
+/// Runs fn(context, begin, end) on `threads` disjoint chunks of 0..<n in oneDNN's own OpenMP team,
+/// so elementwise work shares the threads the GEMMs use instead of fighting them for the cores.
+typedef void (*cdnnl_chunk_fn)(void *context, int64_t begin, int64_t end);
+void cdnnl_parallel_for(int64_t n, int threads, cdnnl_chunk_fn fn, void *context);
+
 /// oneDNN's version as major * 10000 + minor * 100 + patch.
 int cdnnl_version(void);
 
