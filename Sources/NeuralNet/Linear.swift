@@ -61,11 +61,7 @@ public final class Linear: Layer {
                 }
             }
             bias.grad.scalars.withUnsafeMutableBufferPointer { db in
-                db.update(repeating: 0)
-                for r in 0..<batch {
-                    let row = g.baseAddress! + r * outFeatures
-                    for j in 0..<outFeatures { db[j] += row[j] }
-                }
+                ColumnSums.compute(g.baseAddress!, rows: batch, columns: outFeatures, into: db.baseAddress!)
             }
         }
         guard needInputGradient else { return nil }

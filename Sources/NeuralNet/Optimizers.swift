@@ -24,22 +24,14 @@ public final class SGD: Optimizer {
             var buffer = velocity[key] ?? []
             velocity[key] = nil  // keep the buffer uniquely referenced while we write it
             if momentum > 0 && buffer.isEmpty { buffer = [Float](repeating: 0, count: p.value.count) }
-            let lr = learningRate, mu = momentum, wd = weightDecay, nesterov = nesterov
             p.value.scalars.withUnsafeMutableBufferPointer { w in
                 p.grad.scalars.withUnsafeBufferPointer { g in
-                    if mu == 0 {
-                        Parallel.forEachChunk(w.count) { range in
-                            for i in range { w[i] -= lr * (g[i] + wd * w[i]) }
-                        }
-                        return
-                    }
-                    buffer.withUnsafeMutableBufferPointer { v in
-                        Parallel.forEachChunk(w.count) { range in
-                            for i in range {
-                                let d = g[i] + wd * w[i]
-                                v[i] = mu * v[i] + d
-                                w[i] -= lr * (nesterov ? d + mu * v[i] : v[i])
-                            }
+                    if momentum == 0 {
+                        OptimizerKernels.sgd(w, g, learningRate: learningRate, weightDecay: weightDecay)
+                    } else {
+                        buffer.withUnsafeMutableBufferPointer { v in
+                            OptimizerKernels.sgdMomentum(w, g, velocity: v, learningRate: learningRate, momentum: momentum,
+                                                         nesterov: nesterov, weightDecay: weightDecay)
                         }
                     }
                 }
@@ -64,9 +56,8 @@ public final class Adam: Optimizer {
 
     public func step(_ parameters: [Parameter]) {
         steps += 1
-        let b1 = beta1, b2 = beta2, eps = epsilon, wd = weightDecay
-        let correction1 = 1 - Float(pow(Double(b1), Double(steps)))
-        let correction2 = 1 - Float(pow(Double(b2), Double(steps)))
+        let correction1 = 1 - Float(pow(Double(beta1), Double(steps)))
+        let correction2 = 1 - Float(pow(Double(beta2), Double(steps)))
         let stepSize = learningRate / correction1
         let rootCorrection2 = correction2.squareRoot()
         for p in parameters where p.isTrainable {
@@ -77,14 +68,8 @@ public final class Adam: Optimizer {
                 p.grad.scalars.withUnsafeBufferPointer { g in
                     state.m.withUnsafeMutableBufferPointer { m in
                         state.v.withUnsafeMutableBufferPointer { v in
-                            Parallel.forEachChunk(w.count) { range in
-                                for i in range {
-                                    let d = g[i] + wd * w[i]
-                                    m[i] = b1 * m[i] + (1 - b1) * d
-                                    v[i] = b2 * v[i] + (1 - b2) * d * d
-                                    w[i] -= stepSize * m[i] / (v[i].squareRoot() / rootCorrection2 + eps)
-                                }
-                            }
+                            OptimizerKernels.adam(w, g, m: m, v: v, stepSize: stepSize, rootCorrection2: rootCorrection2,
+                                                  beta1: beta1, beta2: beta2, epsilon: epsilon, weightDecay: weightDecay)
                         }
                     }
                 }
