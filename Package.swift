@@ -18,10 +18,13 @@ let package = Package(
             linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]
         ),
         .target(name: "CZlib", linkerSettings: [.linkedLibrary("z")]),
+        // protoc-c output, written only by proto/generate.sh.
+        .target(name: "CDistilleryProto", linkerSettings: [.linkedLibrary("protobuf-c")]),
         .target(name: "Compute", dependencies: ["CDNNL"]),
         .target(name: "NeuralNet", dependencies: ["Compute", "SafeTensors"]),
         .target(name: "Datasets", dependencies: ["Compute", "CZlib"]),
         .target(name: "SafeTensors"),
+        .target(name: "WireProtocol", dependencies: ["CDistilleryProto"]),
         .target(name: "Training", dependencies: ["Compute", "NeuralNet", "Datasets", "SafeTensors"]),
         .executableTarget(
             name: "DistilleryCLI",
@@ -37,6 +40,7 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Compute", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "NeuralNet", "Datasets", "Compute", "TestSupport"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport"]),
+        .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol", "CDistilleryProto"]),
         .testTarget(name: "CLITests", dependencies: ["SafeTensors", "TestSupport", "DistilleryCLI"]),
     ]
 )

@@ -1,0 +1,122 @@
+/// Swift values of the wire's messages (proto/distillery.proto). Fields the protocol requires are
+/// non-optional: the decoder refuses a message without them.
+
+public enum Role: UInt32, Sendable { case coordinator = 1, teacher = 2, student = 3 }
+
+public struct ModelHash: Equatable, Sendable {
+    public var member: String
+    public var sha256: String
+    public init(member: String, sha256: String) { self.member = member; self.sha256 = sha256 }
+}
+
+public struct Hello: Equatable, Sendable {
+    public var role: Role
+    public var capabilities: [String] = []
+    public var models: [ModelHash] = []
+    public var dataEndpoint: String?
+    public var threads: UInt32?
+    public init(role: Role, capabilities: [String] = [], models: [ModelHash] = [], dataEndpoint: String? = nil, threads: UInt32? = nil) {
+        self.role = role; self.capabilities = capabilities; self.models = models
+        self.dataEndpoint = dataEndpoint; self.threads = threads
+    }
+}
+
+public struct Welcome: Equatable, Sendable {
+    public var workerID: String
+    public var leaseMilliseconds: UInt32
+    public var heartbeatIntervalMilliseconds: UInt32
+    public var credits: UInt32
+    public init(workerID: String, leaseMilliseconds: UInt32, heartbeatIntervalMilliseconds: UInt32, credits: UInt32) {
+        self.workerID = workerID; self.leaseMilliseconds = leaseMilliseconds
+        self.heartbeatIntervalMilliseconds = heartbeatIntervalMilliseconds; self.credits = credits
+    }
+}
+
+public struct Heartbeat: Equatable, Sendable {
+    public var leaseMilliseconds: UInt32 = 0
+    public var queueDepth: UInt32 = 0
+    public var inFlight: UInt32 = 0
+    public init(leaseMilliseconds: UInt32 = 0, queueDepth: UInt32 = 0, inFlight: UInt32 = 0) {
+        self.leaseMilliseconds = leaseMilliseconds; self.queueDepth = queueDepth; self.inFlight = inFlight
+    }
+}
+
+/// Half-open sample index range [begin, end).
+public struct ShardRange: Equatable, Sendable {
+    public var begin: UInt64, end: UInt64
+    public init(_ begin: UInt64, _ end: UInt64) { self.begin = begin; self.end = end }
+}
+
+public struct WorkAssignment: Equatable, Sendable {
+    public var workID: UInt64
+    public var epoch: UInt32
+    public var shard: UInt32
+    public var ranges: [ShardRange]
+    public var member: String
+    public var augmentationSeed: UInt64 = 0
+    public var temperature: Float = 1
+    public var destinations: [String] = []
+    public init(workID: UInt64, epoch: UInt32, shard: UInt32, ranges: [ShardRange], member: String,
+                augmentationSeed: UInt64 = 0, temperature: Float = 1, destinations: [String] = []) {
+        self.workID = workID; self.epoch = epoch; self.shard = shard; self.ranges = ranges; self.member = member
+        self.augmentationSeed = augmentationSeed; self.temperature = temperature; self.destinations = destinations
+    }
+}
+
+public struct SoftTargets: Equatable, Sendable {
+    public var workID: UInt64
+    public var epoch: UInt32
+    public var shard: UInt32
+    public var member: String
+    public var temperature: Float
+    public var probabilities: Bool
+    public var ranges: [ShardRange]
+    public init(workID: UInt64, epoch: UInt32, shard: UInt32, member: String, temperature: Float,
+                probabilities: Bool, ranges: [ShardRange]) {
+        self.workID = workID; self.epoch = epoch; self.shard = shard; self.member = member
+        self.temperature = temperature; self.probabilities = probabilities; self.ranges = ranges
+    }
+}
+
+public struct CheckpointAnnouncement: Equatable, Sendable {
+    public var step: UInt64
+    public var epoch: UInt32
+    public var path: String
+    public var sha256: String?
+    public init(step: UInt64, epoch: UInt32, path: String, sha256: String? = nil) {
+        self.step = step; self.epoch = epoch; self.path = path; self.sha256 = sha256
+    }
+}
+
+public struct Progress: Equatable, Sendable {
+    public var epoch: UInt32 = 0
+    public var samplesDone: UInt64 = 0
+    public var samplesTotal: UInt64 = 0
+    public var loss: Float?
+    public var accuracy: Float?
+    public var samplesPerSecond: Float?
+    public init(epoch: UInt32 = 0, samplesDone: UInt64 = 0, samplesTotal: UInt64 = 0, loss: Float? = nil,
+                accuracy: Float? = nil, samplesPerSecond: Float? = nil) {
+        self.epoch = epoch; self.samplesDone = samplesDone; self.samplesTotal = samplesTotal
+        self.loss = loss; self.accuracy = accuracy; self.samplesPerSecond = samplesPerSecond
+    }
+}
+
+/// The kind of an envelope, with its body: the protocol's oneof.
+public enum MessageKind: Equatable, Sendable {
+    case hello(Hello)
+    case welcome(Welcome)
+    case heartbeat(Heartbeat)
+    case workRequest(credits: UInt32)
+    case workAssignment(WorkAssignment)
+    case workDone(workID: UInt64, samples: UInt32)
+    case softTargets(SoftTargets)
+    case gradients(step: UInt64, replica: UInt32, samples: UInt32)
+    case parameters(step: UInt64, spec: String)
+    case checkpoint(CheckpointAnnouncement)
+    case progress(Progress)
+    case error(code: WireError.Code, message: String)
+    case goodbye(reason: String, returnedWorkIDs: [UInt64])
+    case statusRequest
+    case statusReply(json: String)
+}

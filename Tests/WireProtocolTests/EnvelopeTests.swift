@@ -1,0 +1,51 @@
+import CDistilleryProto
+import Testing
+@testable import WireProtocol
+
+@Suite struct EnvelopeTests {
+    static let allKinds: [MessageKind] = [
+        .hello(Hello(role: .teacher, capabilities: ["fp16", "topk"], models: [ModelHash(member: "t1", sha256: "ab12")],
+                     dataEndpoint: "tcp://127.0.0.1:5601", threads: 2)),
+        .hello(Hello(role: .student)),
+        .welcome(Welcome(workerID: "w-7", leaseMilliseconds: 3000, heartbeatIntervalMilliseconds: 500, credits: 4)),
+        .heartbeat(Heartbeat(leaseMilliseconds: 3000, queueDepth: 2, inFlight: 1)),
+        .workRequest(credits: 3),
+        .workAssignment(WorkAssignment(workID: 1 << 40, epoch: 3, shard: 17, ranges: [ShardRange(0, 512), ShardRange(1024, 1100)],
+                                       member: "teacher-2", augmentationSeed: .max, temperature: 4, destinations: ["tcp://s1:1", "tcp://s2:2"])),
+        .workDone(workID: 9, samples: 512),
+        .softTargets(SoftTargets(workID: 9, epoch: 3, shard: 17, member: "teacher-2", temperature: 4, probabilities: true,
+                                 ranges: [ShardRange(0, 512)])),
+        .gradients(step: 100, replica: 1, samples: 128),
+        .parameters(step: 100, spec: "mlp:784-128-10"),
+        .checkpoint(CheckpointAnnouncement(step: 5, epoch: 1, path: "/tmp/ck.safetensors", sha256: "ff")),
+        .progress(Progress(epoch: 2, samplesDone: 100, samplesTotal: 60000, loss: 0.5, accuracy: 0.9, samplesPerSecond: 1e4)),
+        .error(code: .checksum, message: "tensor 'x': CRC mismatch — ünïcode"),
+        .goodbye(reason: "SIGTERM", returnedWorkIDs: [4, 5]),
+        .statusRequest,
+        .statusReply(json: "{\"workers\": []}"),
+    ]
+
+    @Test(arguments: allKinds)
+    func everyKindRoundTrips(kind: MessageKind) throws {
+        let tensor = WireTensor(name: "logits", values: [1, 2, 3, 4, 5, 6], shape: [2, 3])
+        let envelope = Envelope(jobID: "job-1", sender: "teacher-0", kind: kind, tensors: [tensor.descriptor])
+        let bytes = EnvelopeEncoder.encode(envelope)
+        #expect(try EnvelopeDecoder.decode(bytes) == envelope)
+    }
+
+    @Test func crc32cMatchesTheStandardCheckValue() {
+        // The check value of CRC-32C over "123456789" (RFC 3720, appendix B.4).
+        #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
+        #expect(CRC32C.checksum([UInt8](repeating: 0, count: 32)) == 0x8A91_36AA)
+        // Slicing-by-8 and the byte loop agree at every length and offset.
+        let data = (0..<100).map { UInt8(($0 * 31 + 7) & 0xFF) }
+        for length in 0..<40 {
+            var bytewise: UInt32 = 0xFFFF_FFFF
+            for b in data[3..<(3 + length)] {
+                bytewise ^= UInt32(b)
+                for _ in 0..<8 { bytewise = bytewise & 1 == 1 ? (bytewise >> 1) ^ 0x82F6_3B78 : bytewise >> 1 }
+            }
+            #expect(CRC32C.checksum(Array(data[3..<(3 + length)])) == ~bytewise)
+        }
+    }
+}
