@@ -18,6 +18,7 @@ let package = Package(
             linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]
         ),
         .target(name: "CZlib", linkerSettings: [.linkedLibrary("z")]),
+        .target(name: "CZeroMQ", linkerSettings: [.linkedLibrary("zmq")]),
         // protoc-c output, written only by proto/generate.sh.
         .target(name: "CDistilleryProto", linkerSettings: [.linkedLibrary("protobuf-c")]),
         .target(name: "Compute", dependencies: ["CDNNL"]),
@@ -25,6 +26,7 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["Compute", "CZlib"]),
         .target(name: "SafeTensors"),
         .target(name: "WireProtocol", dependencies: ["CDistilleryProto"]),
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
         .target(name: "Training", dependencies: ["Compute", "NeuralNet", "Datasets", "SafeTensors"]),
         .executableTarget(
             name: "DistilleryCLI",
@@ -41,6 +43,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "NeuralNet", "Datasets", "Compute", "TestSupport"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport"]),
         .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol", "CDistilleryProto"]),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["SafeTensors", "TestSupport", "DistilleryCLI"]),
     ]
 )
