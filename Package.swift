@@ -19,14 +19,17 @@ let package = Package(
         ),
         .target(name: "CZlib", linkerSettings: [.linkedLibrary("z")]),
         .target(name: "CZeroMQ", linkerSettings: [.linkedLibrary("zmq")]),
+        .target(name: "CChecksum"),
         // protoc-c output, written only by proto/generate.sh.
         .target(name: "CDistilleryProto", linkerSettings: [.linkedLibrary("protobuf-c")]),
         .target(name: "Compute", dependencies: ["CDNNL"]),
         .target(name: "NeuralNet", dependencies: ["Compute", "SafeTensors"]),
         .target(name: "Datasets", dependencies: ["Compute", "CZlib"]),
         .target(name: "SafeTensors"),
-        .target(name: "WireProtocol", dependencies: ["CDistilleryProto"]),
+        .target(name: "WireProtocol", dependencies: ["CDistilleryProto", "CChecksum"]),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+        // What the daemons use: validated messages over ZeroMQ, never libzmq or protobuf-c directly.
+        .target(name: "Wire", dependencies: ["WireProtocol", "ZeroMQ"]),
         .target(name: "Training", dependencies: ["Compute", "NeuralNet", "Datasets", "SafeTensors"]),
         .executableTarget(
             name: "DistilleryCLI",
@@ -44,6 +47,7 @@ let package = Package(
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport"]),
         .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol", "CDistilleryProto"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "TestSupport"]),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "WireProtocol", "ZeroMQ"]),
         .testTarget(name: "CLITests", dependencies: ["SafeTensors", "TestSupport", "DistilleryCLI"]),
     ]
 )

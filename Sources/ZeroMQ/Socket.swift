@@ -13,11 +13,14 @@ public final class Socket {
     let handle: UnsafeMutableRawPointer
     public let type: SocketType
     private var closed = false
+    /// Held so the context outlives its sockets: zmq_ctx_term waits for every socket to close.
+    private let context: Context
 
     public init(_ context: Context, _ type: SocketType) throws {
         guard let h = zmq_socket(context.handle, type.rawValue) else { throw ZMQError("zmq_socket(\(type))") }
         handle = h
         self.type = type
+        self.context = context
     }
 
     deinit { close() }

@@ -37,7 +37,7 @@ import Testing
         // The check value of CRC-32C over "123456789" (RFC 3720, appendix B.4).
         #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
         #expect(CRC32C.checksum([UInt8](repeating: 0, count: 32)) == 0x8A91_36AA)
-        // Slicing-by-8 and the byte loop agree at every length and offset.
+        // The fast path and a bytewise loop agree at every length and alignment.
         let data = (0..<100).map { UInt8(($0 * 31 + 7) & 0xFF) }
         for length in 0..<40 {
             var bytewise: UInt32 = 0xFFFF_FFFF
