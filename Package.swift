@@ -20,6 +20,8 @@ let package = Package(
         .target(name: "CZlib", linkerSettings: [.linkedLibrary("z")]),
         .target(name: "CZeroMQ", linkerSettings: [.linkedLibrary("zmq")]),
         .target(name: "CChecksum"),
+        // Plain C over libzmq: the reference `bench wire` measures the Swift layer against.
+        .target(name: "CWireBaseline", linkerSettings: [.linkedLibrary("zmq"), .linkedLibrary("pthread")]),
         // protoc-c output, written only by proto/generate.sh.
         .target(name: "CDistilleryProto", linkerSettings: [.linkedLibrary("protobuf-c")]),
         .target(name: "Compute", dependencies: ["CDNNL"]),
@@ -34,7 +36,7 @@ let package = Package(
         .executableTarget(
             name: "DistilleryCLI",
             dependencies: [
-                "Compute", "NeuralNet", "Datasets", "SafeTensors", "Training",
+                "Compute", "NeuralNet", "Datasets", "SafeTensors", "Training", "Wire", "CWireBaseline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

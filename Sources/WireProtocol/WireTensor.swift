@@ -30,6 +30,14 @@ public struct WireTensor: Sendable {
                                       crc32c: CRC32C.checksum(frame), encoding: encoding, scale: scale)
     }
 
+    /// A tensor over frame bytes already in wire format (e.g. reused between sends); computes the checksum.
+    public init(name: String, frame: [UInt8], dtype: WireDType, shape: [Int], encoding: TensorEncoding = .dense, scale: Float? = nil) {
+        self.frame = frame
+        descriptor = TensorDescriptor(name: name, dtype: dtype, shape: shape, byteLength: frame.count,
+                                      crc32c: CRC32C.checksum(frame), encoding: encoding, scale: scale)
+        precondition(descriptor.expectedByteLength == frame.count, "\(name): \(frame.count) bytes for \(dtype) \(shape)")
+    }
+
     /// Checks a received frame against its descriptor (size, then CRC-32C) and decodes it to Float.
     public static func decode(_ descriptor: TensorDescriptor, frame: UnsafeRawBufferPointer) throws -> [Float] {
         try verify(descriptor, frame: frame)

@@ -28,7 +28,7 @@ import TestSupport
     @Test func helpDescribesEveryCommand() throws {
         let top = try distillery(["--help"])
         #expect(top.status == 0)
-        for command in ["train", "eval", "inspect", "bench"] { #expect(top.stdout.contains(command)) }
+        for command in ["train", "eval", "inspect", "keygen", "bench"] { #expect(top.stdout.contains(command)) }
         let train = try distillery(["train", "--help"])
         for option in ["--model", "--data", "--epochs", "--batch-size", "--optimizer", "--lr", "--seed", "--out", "--threads"] {
             #expect(train.stdout.contains(option), "train --help lacks \(option)")
@@ -71,6 +71,23 @@ import TestSupport
         let metadata = try #require(inspect["metadata"] as? [String: String])
         #expect(metadata["distillery.normalize"] != nil && metadata["distillery.seed"] == "3")
         #expect((inspect["bytes_on_disk"] as? Int ?? 0) > (16 * 32 + 32 * 3) * 4)
+    }
+
+    @Test func keygenWritesAPrivateKeypairAndRefusesToOverwrite() throws {
+        let dir = try TestSupport.temporaryDirectory().appendingPathComponent("keys")
+        let first = try distillery(["keygen", "--out", dir.path, "--name", "coordinator"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let secret = dir.appendingPathComponent("coordinator.secret").path
+        let publicKey = try String(contentsOf: dir.appendingPathComponent("coordinator.key"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(publicKey.count == 40 && first.stdout.contains(publicKey))
+        #expect(try FileManager.default.attributesOfItem(atPath: secret)[.posixPermissions] as? Int == 0o600)
+        let secretText = try String(contentsOfFile: secret, encoding: .utf8)
+        #expect(secretText.hasPrefix("public \(publicKey)\nsecret "))
+        let again = try distillery(["keygen", "--out", dir.path, "--name", "coordinator"])
+        #expect(again.status != 0 && again.stderr.contains("--force"))
+        #expect(try String(contentsOfFile: secret, encoding: .utf8) == secretText)
+        #expect(try distillery(["keygen", "--out", dir.path, "--name", "coordinator", "--force"]).status == 0)
     }
 
     @Test func badInputFailsWithAClearMessage() throws {

@@ -38,8 +38,9 @@ import Testing
         #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
         #expect(CRC32C.checksum([UInt8](repeating: 0, count: 32)) == 0x8A91_36AA)
         // The fast path and a bytewise loop agree at every length and alignment.
-        let data = (0..<100).map { UInt8(($0 * 31 + 7) & 0xFF) }
-        for length in 0..<40 {
+        let data = (0..<100_100).map { UInt8(truncatingIfNeeded: ($0 &* 2_654_435_761) >> 13) }
+        // Short tails, the 3 x 256-byte and the 3 x 8 KiB interleaved paths, and their seams.
+        for length in Array(0..<40) + [767, 768, 769, 24_575, 24_576, 24_577, 50_000, 100_003] {
             var bytewise: UInt32 = 0xFFFF_FFFF
             for b in data[3..<(3 + length)] {
                 bytewise ^= UInt32(b)

@@ -1,0 +1,125 @@
+import ArgumentParser
+import CWireBaseline
+import Dispatch
+import Foundation
+import Wire
+
+struct BenchWire: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wire",
+        abstract: "Measure tensor throughput over tcp loopback: this wire layer against plain C on libzmq.",
+        discussion: """
+        For each size, alternates a run through the Swift layer (envelope, CRC-32C on both sides, thread-owned
+        sockets, validation) with a run of a minimal C program using libzmq directly, and reports GB/s and the
+        median ratio, in plaintext and under CURVE. JSON: a list of {bytes, mode, gbps, raw_gbps, ratio}.
+        """
+    )
+
+    @Option(help: "Alternating rounds per size and mode; medians are reported.")
+    var rounds: Int = 5
+
+    @Option(help: "Bytes moved per run (sets the message count per size).")
+    var volume: Int = 256 << 20
+
+    @Flag(help: "Skip the CURVE runs.")
+    var plaintextOnly = false
+
+    @Flag(help: "Print as JSON.")
+    var json = false
+
+    func validate() throws {
+        guard rounds >= 1, volume >= 1 << 20 else { throw ValidationError("--rounds must be >= 1 and --volume >= 1 MiB") }
+    }
+
+    struct Row: Encodable {
+        var bytes: Int
+        var mode: String
+        var gbps: Double
+        var rawGbps: Double
+        var ratio: Double
+        enum CodingKeys: String, CodingKey { case bytes, mode, gbps, ratio, rawGbps = "raw_gbps" }
+    }
+
+    func run() throws {
+        let server = try CurveKeyPair.generate(), client = try CurveKeyPair.generate()
+        var rows: [Row] = []
+        for curve in plaintextOnly ? [false] : [false, true] {
+            for size in [4 << 10, 64 << 10, 1 << 20, 16 << 20] {
+                // CURVE moves far fewer bytes per second: a quarter of the volume keeps runs short.
+                let count = max(8, (curve ? volume / 4 : volume) / size)
+                var ours: [Double] = [], raw: [Double] = [], ratios: [Double] = []
+                for _ in 0..<rounds {
+                    let a = try layerSeconds(size: size, count: count, keys: curve ? (server, client) : nil)
+                    let b = cwire_baseline_push_pull(size, Int32(count), curve ? server.publicKey : nil, curve ? server.secretKey : nil,
+                                                     curve ? client.publicKey : nil, curve ? client.secretKey : nil)
+                    guard b > 0 else { throw ValidationError("the C baseline failed") }
+                    let gbps = { (s: Double) in Double(size * count) / s / 1e9 }
+                    ours.append(gbps(a)); raw.append(gbps(b)); ratios.append(b / a)
+                }
+                let row = Row(bytes: size, mode: curve ? "curve" : "plaintext", gbps: median(ours), rawGbps: median(raw), ratio: median(ratios))
+                rows.append(row)
+                if !json {
+                    Terminal.status("\(row.mode) \(size) B: \(formatted(row.gbps, 2)) GB/s vs raw \(formatted(row.rawGbps, 2)) GB/s, ratio \(formatted(row.ratio, 3))")
+                }
+            }
+        }
+        if json { try Terminal.printJSON(rows); return }
+        Terminal.line(MarkdownTable(header: ["bytes", "mode", "layer GB/s", "raw C GB/s", "median ratio"],
+                                    rows: rows.map { ["\($0.bytes)", $0.mode, formatted($0.gbps, 2), formatted($0.rawGbps, 2), formatted($0.ratio, 3)] },
+                                    rightAligned: [0, 2, 3, 4]).text)
+    }
+
+    private func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+    /// Seconds to move `count` tensors of `size` bytes through WireMessage -> AsyncSocket -> ReceivedMessage.
+    private func layerSeconds(size: Int, count: Int, keys: (server: CurveKeyPair, client: CurveKeyPair)?) throws -> Double {
+        let context = Context()
+        let zap = try keys.map { try ZAPHandler(context: context, allowList: AllowList([($0.client.publicKey, "bench")])) }
+        defer { zap?.stop() }
+        let pull = try AsyncSocket(context, .pull) { s in
+            if let keys {
+                try s.set(.curveServer(secretKey: keys.server.secretKey))
+                try s.set(.zapDomain("bench"))
+            }
+            try s.bind("tcp://127.0.0.1:*")
+        }
+        let push = try AsyncSocket(context, .push) { s in
+            if let keys {
+                try s.set(.curveClient(serverKey: keys.server.publicKey, publicKey: keys.client.publicKey, secretKey: keys.client.secretKey))
+            }
+            try s.connect(pull.lastEndpoint)
+        }
+        defer { push.close(); pull.close() }
+        let frame = TensorCodec.float32Bytes([Float](repeating: 0.5, count: size / 4))
+        let done = DispatchSemaphore(value: 0)
+        let failures = ReceiveCount()
+        let started = DispatchTime.now().uptimeNanoseconds
+        Task.detached {
+            var received = 0
+            for await frames in pull.messages {
+                if (try? ReceivedMessage.parse(frames)) == nil { failures.increment() }
+                received += 1
+                if received == count { break }
+            }
+            done.signal()
+        }
+        for i in 0..<count {
+            // Each send checksums its frame and encodes its envelope; the frame bytes are reused, as the
+            // C baseline reuses its buffer.
+            let tensor = WireTensor(name: "t", frame: frame, dtype: .float32, shape: [size / 4])
+            push.send(WireMessage(Envelope(jobID: "bench", sender: "push", kind: .gradients(step: UInt64(i), replica: 0, samples: 1)),
+                                  tensors: [tensor]).frames())
+        }
+        done.wait()
+        guard failures.value == 0 else { throw ValidationError("\(failures.value) messages failed validation") }
+        return Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+    }
+}
+
+/// Counts validation failures seen by the receiving task.
+private final class ReceiveCount: @unchecked Sendable {  // guarded by `lock`
+    private let lock = NSLock()
+    private var count = 0
+    func increment() { lock.lock(); count += 1; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
+}
