@@ -9,8 +9,8 @@ struct BenchWire: ParsableCommand {
         commandName: "wire",
         abstract: "Measure tensor throughput over tcp loopback: this wire layer against plain C on libzmq.",
         discussion: """
-        For each size, alternates a run through the Swift layer (envelope, CRC-32C on both sides, thread-owned
-        sockets, validation) with a run of a minimal C program using libzmq directly, and reports GB/s and the
+        For each size, alternates a run through the Swift layer (envelope, CRC-32C on both sides, one socket
+        per thread, full validation of every message) with a run of a minimal C program using libzmq directly, and reports GB/s and the
         median ratio, in plaintext and under CURVE. JSON: a list of {bytes, mode, gbps, raw_gbps, ratio}.
         """
     )
@@ -71,55 +71,64 @@ struct BenchWire: ParsableCommand {
 
     private func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
-    /// Seconds to move `count` tensors of `size` bytes through WireMessage -> AsyncSocket -> ReceivedMessage.
+    /// Seconds to move `count` tensors of `size` bytes through WireMessage -> Socket -> ReceivedMessage,
+    /// each socket owned by one thread, as the C baseline's.
     private func layerSeconds(size: Int, count: Int, keys: (server: CurveKeyPair, client: CurveKeyPair)?) throws -> Double {
         let context = Context()
         let zap = try keys.map { try ZAPHandler(context: context, allowList: AllowList([($0.client.publicKey, "bench")])) }
         defer { zap?.stop() }
-        let pull = try AsyncSocket(context, .pull) { s in
-            if let keys {
-                try s.set(.curveServer(secretKey: keys.server.secretKey))
-                try s.set(.zapDomain("bench"))
-            }
-            try s.bind("tcp://127.0.0.1:*")
+        let pull = try Socket(context, .pull)
+        if let keys {
+            try pull.set(.curveServer(secretKey: keys.server.secretKey))
+            try pull.set(.zapDomain("bench"))
         }
-        let push = try AsyncSocket(context, .push) { s in
-            if let keys {
-                try s.set(.curveClient(serverKey: keys.server.publicKey, publicKey: keys.client.publicKey, secretKey: keys.client.secretKey))
-            }
-            try s.connect(pull.lastEndpoint)
+        try pull.bind("tcp://127.0.0.1:*")
+        let push = try Socket(context, .push)
+        if let keys {
+            try push.set(.curveClient(serverKey: keys.server.publicKey, publicKey: keys.client.publicKey, secretKey: keys.client.secretKey))
         }
-        defer { push.close(); pull.close() }
+        try push.connect(pull.lastEndpoint)
         let frame = TensorCodec.float32Bytes([Float](repeating: 0.5, count: size / 4))
-        let done = DispatchSemaphore(value: 0)
         let failures = ReceiveCount()
+        let receiver = UncheckedSocket(pull)
         let started = DispatchTime.now().uptimeNanoseconds
-        Task.detached {
-            var received = 0
-            for await frames in pull.messages {
-                if (try? ReceivedMessage.parse(frames)) == nil { failures.increment() }
-                received += 1
-                if received == count { break }
+        let thread = Thread {
+            for _ in 0..<count {
+                guard let frames = try? receiver.socket.receive(), (try? ReceivedMessage.parse(frames)) != nil else {
+                    failures.increment()
+                    continue
+                }
             }
-            done.signal()
+            failures.finish()
         }
+        thread.start()
         for i in 0..<count {
             // Each send checksums its frame and encodes its envelope; the frame bytes are reused, as the
             // C baseline reuses its buffer.
             let tensor = WireTensor(name: "t", frame: frame, dtype: .float32, shape: [size / 4])
-            push.send(WireMessage(Envelope(jobID: "bench", sender: "push", kind: .gradients(step: UInt64(i), replica: 0, samples: 1)),
-                                  tensors: [tensor]).frames())
+            try push.send(WireMessage(Envelope(jobID: "bench", sender: "push", kind: .gradients(step: UInt64(i), replica: 0, samples: 1)),
+                                      tensors: [tensor]).frames())
         }
-        done.wait()
+        failures.waitUntilFinished()
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         guard failures.value == 0 else { throw ValidationError("\(failures.value) messages failed validation") }
-        return Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        return seconds
     }
 }
 
-/// Counts validation failures seen by the receiving task.
+/// Hands the receiving socket to the receiver thread, which alone uses it until the run ends.
+private struct UncheckedSocket: @unchecked Sendable {
+    let socket: Socket
+    init(_ socket: Socket) { self.socket = socket }
+}
+
+/// Validation failures seen by the receiving thread, and when it is done.
 private final class ReceiveCount: @unchecked Sendable {  // guarded by `lock`
     private let lock = NSLock()
+    private let done = DispatchSemaphore(value: 0)
     private var count = 0
     func increment() { lock.lock(); count += 1; lock.unlock() }
     var value: Int { lock.lock(); defer { lock.unlock() }; return count }
+    func finish() { done.signal() }
+    func waitUntilFinished() { done.wait() }
 }
