@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:-mlp:784-1200-1200-10}
 batch=${2:-128}
-optimizer=${3:-sgd}
+optimizer=${3:-adam}
 rounds=${4:-7}
 threads=${THREADS:-2}
 

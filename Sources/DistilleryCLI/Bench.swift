@@ -27,8 +27,8 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Samples per step.")
     var batchSize: Int = 128
 
-    @Option(help: "Optimizer: sgd (momentum 0.9) or adam.")
-    var optimizer: String = "sgd"
+    @Option(help: "Optimizer: adam (the default of train) or sgd (momentum 0.9).")
+    var optimizer: String = "adam"
 
     @Option(help: "Steps per timed block.")
     var steps: Int = 50
