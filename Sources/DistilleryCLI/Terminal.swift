@@ -11,10 +11,6 @@ enum Terminal {
         FileHandle.standardOutput.write(Data((text + "\n").utf8))
     }
 
-    static func error(_ message: String) {
-        FileHandle.standardError.write(Data("error: \(message)\n".utf8))
-    }
-
     static func status(_ message: String) {
         FileHandle.standardError.write(Data("\(message)\n".utf8))
     }
