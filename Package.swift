@@ -10,6 +10,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // oneDNN: Debian ships no dnnl.pc, so the libraries are linked by name.
@@ -30,6 +31,8 @@ let package = Package(
         .target(name: "SafeTensors"),
         .target(name: "WireProtocol", dependencies: ["CDistilleryProto", "CChecksum"]),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+        // Job files (YAML): what a distillation run is, checked with line numbers before anything starts.
+        .target(name: "Jobs", dependencies: ["NeuralNet", "Datasets", .product(name: "Yams", package: "Yams")]),
         // What the daemons use: validated messages over ZeroMQ, never libzmq or protobuf-c directly.
         .target(name: "Wire", dependencies: ["WireProtocol", "ZeroMQ"]),
         .target(name: "Training", dependencies: ["Compute", "NeuralNet", "Datasets", "SafeTensors"]),
@@ -50,6 +53,7 @@ let package = Package(
         .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol", "CDistilleryProto"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "TestSupport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "WireProtocol", "ZeroMQ"]),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["SafeTensors", "TestSupport", "DistilleryCLI"]),
     ]
 )

@@ -1,0 +1,224 @@
+import Datasets
+import Foundation
+import NeuralNet
+import Yams
+
+/// A distillation job as its YAML file describes it (cluster/jobs/ has examples). Paths are resolved
+/// against the job file's directory.
+public struct JobSpec: Sendable, Equatable {
+    public struct DataSection: Sendable, Equatable {
+        public var source: DataSource
+        public var shardSize: Int
+        public var augmentation: Augmentation
+        /// "none", "auto" or "MEAN,STD".
+        public var normalize: String
+    }
+
+    public struct Teacher: Sendable, Equatable {
+        public var name: String
+        public var checkpoint: String
+        /// Trained first when the checkpoint is missing.
+        public var trainModel: ModelSpec?
+        public var trainEpochs: Int
+        /// Workers that may serve this member (empty: any).
+        public var workers: [String]
+    }
+
+    public enum Combine: String, Sendable { case probabilities, logits }
+
+    public enum SoftTargetEncoding: Sendable, Equatable {
+        case float32, float16
+        case topK(Int)
+    }
+
+    public struct Student: Sendable, Equatable {
+        public var model: ModelSpec
+        public var optimizer: String
+        public var learningRate: Double
+        public var schedule: LearningRateSchedule
+        public var epochs: Int
+        public var batchSize: Int
+        public var replicas: Int
+        /// Also train the student on hard labels alone, for the results table.
+        public var baseline: Bool
+    }
+
+    public struct Cluster: Sendable, Equatable {
+        public var coordinator: String
+        /// Plain TCP without CURVE: only when a job says so (e.g. on loopback).
+        public var plaintext: Bool
+        public var keys: String?
+        public var checkpointEveryEpochs: Int
+    }
+
+    public var name: String
+    public var seed: UInt64
+    public var data: DataSection
+    public var teachers: [Teacher]
+    public var temperature: Double
+    public var alpha: Double
+    public var combine: Combine
+    public var student: Student
+    public var softTargets: SoftTargetEncoding
+    public var cacheSoftTargets: Bool
+    public var cluster: Cluster
+    public var outputDirectory: String
+
+    /// Reads and checks a job file; every problem names the file and line.
+    public static func load(_ path: String) throws -> JobSpec {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw JobError(file: path, line: nil, "cannot read the job file")
+        }
+        return try parse(text, file: path, baseDirectory: URL(fileURLWithPath: path).deletingLastPathComponent().path)
+    }
+
+    public static func parse(_ text: String, file: String, baseDirectory: String = ".") throws -> JobSpec {
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: text) else { throw JobError(file: file, line: nil, "the job file is empty") }
+            root = node
+        } catch let error as JobError {
+            throw error
+        } catch let error as YamlError {
+            throw JobError(file: file, line: line(of: error), "not valid YAML: \(problem(of: error))")
+        }
+        let top = try YAMLSection(root, path: "job", file: file)
+        func resolve(_ p: String) -> String { p.hasPrefix("/") ? p : URL(fileURLWithPath: baseDirectory).appendingPathComponent(p).standardized.path }
+
+        let name = try top.string("name")
+        let seed = UInt64(try top.int("seed", default: 0))
+
+        guard let dataSection = try top.section("data") else { throw JobError(file: file, line: top.line, "job: missing required section 'data'") }
+        let data = try parseData(dataSection)
+
+        let teacherSections = try top.sections("teachers")
+        guard !teacherSections.isEmpty else { throw JobError(file: file, line: top.line, "job: 'teachers' must list at least one ensemble member") }
+        var teachers: [Teacher] = []
+        for t in teacherSections {
+            let member = try parseTeacher(t, resolve: resolve)
+            if teachers.contains(where: { $0.name == member.name }) { throw t.error("name", "duplicate teacher name '\(member.name)'") }
+            teachers.append(member)
+        }
+
+        guard let distill = try top.section("distillation") else { throw JobError(file: file, line: top.line, "job: missing required section 'distillation'") }
+        let temperature = try distill.double("temperature", default: 4, range: 0.05...100)
+        let alpha = try distill.double("alpha", default: 0.9, range: 0...1)
+        let combineText = try distill.string("combine", default: "probabilities")
+        guard let combine = Combine(rawValue: combineText) else {
+            throw distill.error("combine", "unknown rule '\(combineText)': use probabilities (mean of softmax(z/T)) or logits (mean of logits)")
+        }
+        try distill.finish()
+
+        guard let studentSection = try top.section("student") else { throw JobError(file: file, line: top.line, "job: missing required section 'student'") }
+        let student = try parseStudent(studentSection)
+
+        var encoding = SoftTargetEncoding.float32
+        var cache = true
+        if let soft = try top.section("soft_targets") {
+            let text = try soft.string("encoding", default: "fp32")
+            switch text {
+            case "fp32": encoding = .float32
+            case "fp16": encoding = .float16
+            default:
+                guard text.hasPrefix("topk:"), let k = Int(text.dropFirst(5)), k >= 1, k <= student.model.classes else {
+                    throw soft.error("encoding", "unknown encoding '\(text)': use fp32, fp16 or topk:K with 1 <= K <= \(student.model.classes)")
+                }
+                encoding = .topK(k)
+            }
+            cache = try soft.bool("cache", default: true)
+            try soft.finish()
+        }
+
+        var cluster = Cluster(coordinator: "tcp://127.0.0.1:5555", plaintext: false, keys: nil, checkpointEveryEpochs: 1)
+        if let c = try top.section("cluster") {
+            cluster.coordinator = try c.string("coordinator", default: cluster.coordinator)
+            guard cluster.coordinator.hasPrefix("tcp://") else { throw c.error("coordinator", "expected tcp://HOST:PORT") }
+            cluster.plaintext = try c.bool("plaintext", default: false)
+            cluster.keys = try c.optionalString("keys").map(resolve)
+            cluster.checkpointEveryEpochs = try c.int("checkpoint_every", default: 1, range: 1...100_000)
+            try c.finish()
+        }
+        if !cluster.plaintext && cluster.keys == nil {
+            throw JobError(file: file, line: top.line, "job: cluster traffic is encrypted unless 'cluster.plaintext: true'; give 'cluster.keys: DIR' (see distillery keygen)")
+        }
+        var output = resolve("runs/\(name)")
+        if let o = try top.section("output") {
+            output = resolve(try o.string("dir"))
+            try o.finish()
+        }
+        try top.finish()
+        return JobSpec(name: name, seed: seed, data: data, teachers: teachers, temperature: temperature, alpha: alpha,
+                       combine: combine, student: student, softTargets: encoding, cacheSoftTargets: cache,
+                       cluster: cluster, outputDirectory: output)
+    }
+
+    private static func line(of error: YamlError) -> Int? {
+        switch error {
+        case let .scanner(_, _, mark, _), let .parser(_, _, mark, _), let .composer(_, _, mark, _): return mark.line
+        case let .duplicatedKeysInMapping(_, context): return context.mark.line
+        default: return nil
+        }
+    }
+
+    private static func problem(of error: YamlError) -> String {
+        switch error {
+        case let .scanner(_, problem, _, _), let .parser(_, problem, _, _), let .composer(_, problem, _, _): return problem
+        case let .duplicatedKeysInMapping(duplicates, _): return "duplicated keys \(duplicates.joined(separator: ", "))"
+        default: return "\(error)"
+        }
+    }
+
+    private static func parseData(_ s: YAMLSection) throws -> DataSection {
+        let name = try s.string("dataset", default: "fashion-mnist")
+        let source: DataSource
+        do { source = try DataSource(name) } catch { throw s.error("dataset", "\(error)") }
+        let shardSize = try s.int("shard_size", default: 1024, range: 1...1_000_000)
+        var augmentation = Augmentation()
+        if let a = try s.section("augment") {
+            augmentation.translate = try a.int("translate", default: 0, range: 0...64)
+            augmentation.horizontalFlip = try a.bool("flip", default: false)
+            try a.finish()
+        }
+        let normalize = try s.string("normalize", default: "none")
+        if normalize != "none" && normalize != "auto" {
+            do { _ = try Normalization(parsing: normalize) } catch { throw s.error("normalize", "use none, auto or MEAN,STD: \(error)") }
+        }
+        try s.finish()
+        return DataSection(source: source, shardSize: shardSize, augmentation: augmentation, normalize: normalize)
+    }
+
+    private static func parseTeacher(_ t: YAMLSection, resolve: (String) -> String) throws -> Teacher {
+        let name = try t.string("name")
+        let checkpoint = resolve(try t.string("checkpoint"))
+        var model: ModelSpec?
+        var epochs = 0
+        if let train = try t.section("train") {
+            let text = try train.string("model")
+            do { model = try ModelSpec(text) } catch { throw train.error("model", "\(error)") }
+            epochs = try train.int("epochs", default: 5, range: 1...10_000)
+            try train.finish()
+        }
+        let workers = try t.strings("workers")
+        try t.finish()
+        return Teacher(name: name, checkpoint: checkpoint, trainModel: model, trainEpochs: epochs, workers: workers)
+    }
+
+    private static func parseStudent(_ s: YAMLSection) throws -> Student {
+        let modelText = try s.string("model")
+        let model: ModelSpec
+        do { model = try ModelSpec(modelText) } catch { throw s.error("model", "\(error)") }
+        let optimizer = try s.string("optimizer", default: "adam")
+        guard optimizer == "adam" || optimizer == "sgd" else { throw s.error("optimizer", "unknown optimizer '\(optimizer)': use sgd or adam") }
+        let learningRate = try s.double("lr", default: 1e-3, range: 1e-9...10)
+        let scheduleText = try s.string("schedule", default: "constant")
+        let schedule: LearningRateSchedule
+        do { schedule = try LearningRateSchedule.parse(scheduleText) } catch { throw s.error("schedule", "\(error)") }
+        let student = Student(model: model, optimizer: optimizer, learningRate: learningRate, schedule: schedule,
+                              epochs: try s.int("epochs", default: 10, range: 1...10_000),
+                              batchSize: try s.int("batch_size", default: 128, range: 1...65_536),
+                              replicas: try s.int("replicas", default: 1, range: 1...64),
+                              baseline: try s.bool("baseline", default: false))
+        try s.finish()
+        return student
+    }
+}

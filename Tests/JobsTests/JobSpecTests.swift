@@ -1,0 +1,97 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import Jobs
+
+@Suite struct JobSpecTests {
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test func theExampleJobsParse() throws {
+        let path = JobSpecTests.repositoryRoot.appendingPathComponent("cluster/jobs/fashion-ensemble.yaml").path
+        let job = try JobSpec.load(path)
+        #expect(job.name == "fashion-ensemble")
+        #expect(job.teachers.map(\.name) == ["lenet", "cnn-a", "cnn-b"])
+        #expect(job.teachers[0].trainModel?.text == "cnn:1x28x28:c6k5-p-c16k5p0-p-f120-f84-10")
+        #expect(job.teachers[0].checkpoint == JobSpecTests.repositoryRoot.appendingPathComponent("runs/teachers/lenet5.safetensors").path)
+        #expect(job.temperature == 4 && job.alpha == 0.9 && job.combine == .probabilities)
+        #expect(job.student.model.text == "mlp:784-128-10" && job.student.replicas == 2 && job.student.baseline)
+        #expect(job.softTargets == .float16 && job.cacheSoftTargets)
+        #expect(job.data.augmentation.translate == 2 && !job.data.augmentation.horizontalFlip)
+        #expect(job.cluster.plaintext)
+    }
+
+    static let minimal = """
+    name: tiny
+    data:
+      dataset: fashion-mnist
+    teachers:
+      - name: t
+        checkpoint: t.safetensors
+    distillation:
+      temperature: 2
+    student:
+      model: mlp:784-32-10
+    cluster:
+      plaintext: true
+    """
+
+    @Test func defaultsFillWhatAJobLeavesOut() throws {
+        let job = try JobSpec.parse(JobSpecTests.minimal, file: "tiny.yaml", baseDirectory: "/jobs")
+        #expect(job.alpha == 0.9 && job.combine == .probabilities && job.softTargets == .float32)
+        #expect(job.student.epochs == 10 && job.student.batchSize == 128 && job.student.replicas == 1)
+        #expect(job.teachers[0].checkpoint == "/jobs/t.safetensors")
+        #expect(job.outputDirectory == "/jobs/runs/tiny")
+    }
+
+    /// Each mistake is reported with the file, the line it is on, and a hint.
+    @Test(arguments: [
+        ("  temprature: 3", "distillation:", "unknown key 'temprature' in job.distillation (did you mean 'temperature'?)"),
+        ("  alpha: 1.5", "distillation:", "job.distillation.alpha: 1.5 is out of range: must be in 0.0...1.0"),
+        ("  combine: median", "distillation:", "unknown rule 'median'"),
+        ("  model: mlp:784", "student:", "job.student.model"),
+        ("  optimizer: rmsprop", "student:", "use sgd or adam"),
+        ("  epochs: many", "student:", "expected an integer, got 'many'"),
+        ("  shard_size: 0", "data:", "0 is out of range: must be in 1...1000000"),
+        ("  dataset: cifar", "data:", "unknown data set"),
+        ("  encoding: topk:50", "soft_targets:", "topk:K with 1 <= K <= 10"),
+    ])
+    func mistakesNameTheLine(_ insert: String, _ after: String, _ message: String) throws {
+        var lines = JobSpecTests.minimal.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        if !lines.contains(after) { lines.append(after) }
+        var index = lines.firstIndex(of: after)! + 1
+        // Replace the key where the section already has it, else add it as the section's first key.
+        let key = insert.split(separator: ":").first!
+        if let existing = lines[index...].prefix(while: { $0.hasPrefix(" ") }).firstIndex(where: { $0.split(separator: ":").first == key }) {
+            index = existing
+            lines[index] = insert
+        } else {
+            lines.insert(insert, at: index)
+        }
+        do {
+            _ = try JobSpec.parse(lines.joined(separator: "\n"), file: "job.yaml")
+            Issue.record("accepted: \(insert)")
+        } catch let error as JobError {
+            #expect(error.file == "job.yaml")
+            #expect(error.line == index + 1, "\(error)")
+            #expect(error.description.contains(message), "\(error)")
+        }
+    }
+
+    @Test func structuralProblems() {
+        for (text, message) in [
+            ("", "empty"),
+            ("name: x\n  bad: [", "not valid YAML"),
+            ("name: x\nname: y", "duplicated keys name"),
+            ("- a\n- b", "job must be a mapping"),
+            (JobSpecTests.minimal.replacingOccurrences(of: "  plaintext: true", with: "  plaintext: false"), "cluster.keys"),
+            (JobSpecTests.minimal + "\nteachers2: []", "unknown key 'teachers2' in job (did you mean 'teachers'?)"),
+            (JobSpecTests.minimal.replacingOccurrences(of: "teachers:\n  - name: t\n    checkpoint: t.safetensors", with: "teachers: []"), "at least one"),
+        ] {
+            #expect(throws: JobError.self, "\(message)") { try JobSpec.parse(text, file: "j.yaml") }
+            do { _ = try JobSpec.parse(text, file: "j.yaml") } catch {
+                #expect("\(error)".contains(message), "\(error)")
+            }
+        }
+        #expect(throws: JobError.self) { try JobSpec.load("/nonexistent/job.yaml") }
+    }
+}
