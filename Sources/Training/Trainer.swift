@@ -35,11 +35,15 @@ public final class Trainer {
         self.optimizer = config.makeOptimizer()
     }
 
-    /// One optimizer step on a batch; returns the loss and how many predictions were right.
-    public func step(images: Tensor, labels: [Int32]) -> (loss: Float, correct: Int) {
+    /// The gradient of the training loss with respect to the logits, given (images, labels, logits).
+    public typealias LossGradient = (Tensor, [Int32], Tensor) -> Tensor
+
+    /// One optimizer step on a batch; returns the hard-label loss and how many predictions were right.
+    /// `lossGradient` replaces cross-entropy as what is minimised (the distiller passes its KD loss).
+    public func step(images: Tensor, labels: [Int32], lossGradient: LossGradient? = nil) -> (loss: Float, correct: Int) {
         let logits = model.forward(images, training: true)
         let result = CrossEntropy.compute(logits: logits, labels: labels)
-        model.backward(result.gradient)
+        model.backward(lossGradient?(images, labels, logits) ?? result.gradient)
         optimizer.step(model.trainableParameters)
         return (result.loss, Evaluation.countCorrect(logits, labels))
     }
@@ -50,7 +54,8 @@ public final class Trainer {
     public func fit(_ train: LabeledImages, test: LabeledImages?,
                     shouldStop: () -> Bool = { false },
                     onStep: (StepProgress) -> Void = { _ in },
-                    onEpoch: (EpochReport) -> Void = { _ in }) -> [EpochReport] {
+                    onEpoch: (EpochReport) -> Void = { _ in },
+                    lossGradient: LossGradient? = nil) -> [EpochReport] {
         var reports: [EpochReport] = []
         let stepsPerEpoch = (train.count + config.batchSize - 1) / config.batchSize
         for epoch in 0..<config.epochs {
@@ -65,7 +70,7 @@ public final class Trainer {
                 let indices = Array(order[(stepIndex * config.batchSize)..<min((stepIndex + 1) * config.batchSize, train.count)])
                 let batch = train.batch(indices, augmentation: config.augmentation,
                                         augmentationSeed: augmentationSeed(epoch: epoch), normalization: normalization)
-                let (loss, right) = step(images: batch.images, labels: batch.labels)
+                let (loss, right) = step(images: batch.images, labels: batch.labels, lossGradient: lossGradient)
                 lossSum += Double(loss) * Double(indices.count)
                 correct += right
                 seen += indices.count

@@ -28,16 +28,15 @@ import TestSupport
     @Test func helpDescribesEveryCommand() throws {
         let top = try distillery(["--help"])
         #expect(top.status == 0)
-        for command in ["train", "eval", "inspect", "keygen", "bench"] { #expect(top.stdout.contains(command)) }
+        for command in ["train", "distill", "eval", "inspect", "keygen", "bench"] { #expect(top.stdout.contains(command)) }
         let train = try distillery(["train", "--help"])
         for option in ["--model", "--data", "--epochs", "--batch-size", "--optimizer", "--lr", "--seed", "--out", "--threads"] {
             #expect(train.stdout.contains(option), "train --help lacks \(option)")
         }
     }
 
-    /// Train on a synthetic npz data set, evaluate and inspect the checkpoint, all through the CLI.
-    @Test func trainEvalInspectRoundTrip() throws {
-        let dir = try TestSupport.temporaryDirectory()
+    /// Three separable clusters in 4x4 "images", as an npz written by numpy; nil when numpy is optional and absent.
+    func makeBlobs(in dir: URL) throws -> String? {
         let data = dir.appendingPathComponent("blobs.npz").path
         let made = try TestSupport.python("""
         import numpy as np
@@ -50,8 +49,15 @@ import TestSupport
         xt, yt = make(600); xv, yv = make(150)
         np.savez("\(data)", x_train=xt, y_train=yt, x_test=xv, y_test=yv)
         """, needs: ["numpy"])
-        guard let made else { return }
+        guard let made else { return nil }
         #expect(made.status == 0, "\(made.stderr)")
+        return data
+    }
+
+    /// Train on a synthetic npz data set, evaluate and inspect the checkpoint, all through the CLI.
+    @Test func trainEvalInspectRoundTrip() throws {
+        let dir = try TestSupport.temporaryDirectory()
+        guard let data = try makeBlobs(in: dir) else { return }
         let model = dir.appendingPathComponent("m.safetensors").path
         let train = try distillery(["train", "--model", "mlp:16-32-3", "--data", "npz:\(data)", "--epochs", "5",
                                     "--batch-size", "32", "--optimizer", "sgd", "--lr", "0.05", "--normalize", "auto",
@@ -71,6 +77,28 @@ import TestSupport
         let metadata = try #require(inspect["metadata"] as? [String: String])
         #expect(metadata["distillery.normalize"] != nil && metadata["distillery.seed"] == "3")
         #expect((inspect["bytes_on_disk"] as? Int ?? 0) > (16 * 32 + 32 * 3) * 4)
+    }
+
+    /// A teacher trained by `train` teaches a smaller student through `distill`, labels weighted at zero.
+    @Test func distillFromATrainedTeacher() throws {
+        let dir = try TestSupport.temporaryDirectory()
+        guard let data = try makeBlobs(in: dir) else { return }
+        let teacher = dir.appendingPathComponent("teacher.safetensors").path
+        let student = dir.appendingPathComponent("student.safetensors").path
+        let trained = try distillery(["train", "--model", "mlp:16-32-3", "--data", "npz:\(data)", "--epochs", "5", "--batch-size", "32",
+                                      "--lr", "0.01", "--normalize", "auto", "--seed", "1", "--out", teacher])
+        #expect(trained.status == 0, "\(trained.stderr)")
+        let result = try distillery(["distill", "--teacher", teacher, "--teacher", teacher, "--student", "mlp:16-4-3",
+                                     "--data", "npz:\(data)", "--temperature", "3", "--alpha", "1", "--epochs", "6",
+                                     "--batch-size", "16", "--lr", "0.01", "--seed", "2", "--out", student, "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let summary = try json(result.stdout)
+        #expect((summary["test_accuracy"] as? Double ?? 0) > 0.9, "\(summary)")
+        let metadata = try #require(try json(try distillery(["inspect", student, "--json"]).stdout)["metadata"] as? [String: String])
+        #expect(metadata["distillery.alpha"] == "1.0" && metadata["distillery.temperature"] == "3.0")
+        #expect(metadata["distillery.normalize"] != nil)
+        let refused = try distillery(["distill", "--teacher", teacher, "--student", "mlp:16-4-3", "--alpha", "2", "--out", student])
+        #expect(refused.status != 0 && refused.stderr.contains("--alpha"))
     }
 
     @Test func keygenWritesAPrivateKeypairAndRefusesToOverwrite() throws {

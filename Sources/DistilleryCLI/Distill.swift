@@ -1,0 +1,90 @@
+import ArgumentParser
+import Datasets
+import Foundation
+import NeuralNet
+import Training
+
+struct Distill: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Distil an ensemble of teacher checkpoints into a student, in one process.",
+        discussion: """
+        Loss: alpha * T^2 * KL(p_teacher_T || p_student_T) + (1 - alpha) * CE(student, label), where p_teacher_T
+        combines the teachers (mean of softmax(z_i / T) by default; --combine logits tempers the mean logit).
+        Teachers see exactly the batches the student sees, augmented and normalised the same way; they must
+        record the same normalisation, which the student then uses. The cluster (`distillery run`) does this across
+        processes and machines.
+
+        Example:
+          distillery distill --teacher cnn-a.safetensors --teacher cnn-b.safetensors --student mlp:784-128-10 \\
+            --temperature 4 --alpha 0.9 --epochs 10 --out student.safetensors
+        """
+    )
+
+    @Option(name: .customLong("teacher"), help: "A teacher checkpoint; repeat for an ensemble.")
+    var teachers: [String]
+
+    @Option(help: "Student model spec, e.g. mlp:784-128-10.")
+    var student: String
+
+    @Option(help: "Temperature T of the soft targets.")
+    var temperature: Float = 4
+
+    @Option(help: "Weight of the soft-target term (1 - alpha weighs the hard labels).")
+    var alpha: Float = 0.9
+
+    @Option(help: "Ensemble rule: probabilities (mean of tempered softmaxes) or logits (tempered mean logit).")
+    var combine: String = "probabilities"
+
+    @OptionGroup var dataOptions: DataOptions
+    @OptionGroup var training: TrainingOptions
+
+    @Option(help: "Where to write the student checkpoint (.safetensors).")
+    var out: String
+
+    @Flag(help: "Print the final report as JSON on stdout.")
+    var json = false
+
+    @OptionGroup var compute: ComputeOptions
+
+    func validate() throws {
+        guard !teachers.isEmpty else { throw ValidationError("give at least one --teacher checkpoint") }
+        guard temperature > 0, temperature.isFinite else { throw ValidationError("--temperature must be positive, got \(temperature)") }
+        guard (0...1).contains(alpha) else { throw ValidationError("--alpha must be in 0...1, got \(alpha)") }
+        guard Ensemble.Rule(rawValue: combine) != nil else { throw ValidationError("--combine must be probabilities or logits, got '\(combine)'") }
+        _ = try ModelSpec(student)
+    }
+
+    func run() throws {
+        compute.apply()
+        StopSignal.install()
+        let split = try dataOptions.load()
+        let loaded = try teachers.map { try Checkpoint.load(URL(fileURLWithPath: $0)) }
+        let normalizations = Set(loaded.map { $0.metadata["distillery.normalize"] ?? "none" })
+        guard normalizations.count == 1, let normalizationText = normalizations.first else {
+            throw ValidationError("the teachers were trained on differently normalised inputs (\(normalizations.sorted().joined(separator: " vs "))); distil teachers that share one")
+        }
+        let normalization = try parseNormalization(normalizationText, fittingTo: split.train)
+        for (path, teacher) in zip(teachers, loaded) { try checkCompatible(teacher.model, split.train, dataName: "\(split.name) (teacher \(path))") }
+        let network = try Sequential(try ModelSpec(student), seed: training.seed)
+        try checkCompatible(network, split.train, dataName: split.name)
+        guard loaded.allSatisfy({ $0.model.classes == network.classes }) else {
+            throw ValidationError("teachers and student must have the same number of classes")
+        }
+        if !json {
+            Terminal.status("distilling \(teachers.count) teacher(s) into \(network.spec) (\(network.parameterCount) parameters) at T=\(temperature), alpha=\(alpha)")
+        }
+        let run = TrainingRun(epochs: training.epochs, json: json)
+        let distiller = Distiller(student: network, teachers: loaded.map(\.model), config: try training.config(),
+                                  normalization: normalization, temperature: temperature, alpha: alpha,
+                                  rule: Ensemble.Rule(rawValue: combine)!)
+        let reports = distiller.fit(split.train, test: split.test, shouldStop: { StopSignal.isRequested },
+                                    onStep: run.onStep, onEpoch: run.onEpoch)
+        var metadata = training.provenance(dataName: split.name, epochsDone: reports.count)
+        if let normalization { metadata["distillery.normalize"] = normalization.text }
+        metadata["distillery.teachers"] = teachers.joined(separator: ",")
+        metadata["distillery.temperature"] = "\(temperature)"
+        metadata["distillery.alpha"] = "\(alpha)"
+        metadata["distillery.combine"] = combine
+        try run.finish(network, metadata: metadata, reports: reports, out: out)
+    }
+}
