@@ -36,30 +36,46 @@ public final class BatchNorm: Layer {
         (shape[0], shape.count > 2 ? shape[2...].reduce(1, *) : 1)
     }
 
+    /// Channels per parallel chunk: enough values that waking a thread pays.
+    private func channelChunk(_ valuesPerChannel: Int) -> Int { max(1, (1 << 15) / max(valuesPerChannel, 1)) }
+
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         precondition(x.rank >= 2 && x.shape[1] == features, "\(summary): input \(x.shape)")
         let (batch, spatial) = layout(x.shape)
         let m = batch * spatial
+        let features = features, epsilon = epsilon, momentum = momentum
         var mean = [Float](repeating: 0, count: features)
         var invStd = [Float](repeating: 0, count: features)
         if training {
             precondition(m > 1, "\(summary): training needs more than one value per channel, got \(x.shape)")
             x.scalars.withUnsafeBufferPointer { xp in
-                for c in 0..<features {
-                    var sum: Double = 0, sumSquares: Double = 0
-                    for b in 0..<batch {
-                        let plane = xp.baseAddress! + (b * features + c) * spatial
-                        var s: Float = 0, q: Float = 0
-                        for i in 0..<spatial { s += plane[i]; q += plane[i] * plane[i] }
-                        sum += Double(s); sumSquares += Double(q)
+                mean.withUnsafeMutableBufferPointer { meanP in
+                    invStd.withUnsafeMutableBufferPointer { invP in
+                        runningMean.value.scalars.withUnsafeMutableBufferPointer { rm in
+                            runningVariance.value.scalars.withUnsafeMutableBufferPointer { rv in
+                                let src = xp.baseAddress!
+                                // Channels are independent: each chunk owns its slots of every array.
+                                Parallel.forEachChunk(features, minimumChunk: channelChunk(m)) { channels in
+                                    for c in channels {
+                                        var sum: Double = 0, sumSquares: Double = 0
+                                        for b in 0..<batch {
+                                            let plane = src + (b * features + c) * spatial
+                                            var s: Float = 0, q: Float = 0
+                                            for i in 0..<spatial { s += plane[i]; q += plane[i] * plane[i] }
+                                            sum += Double(s); sumSquares += Double(q)
+                                        }
+                                        let mu = sum / Double(m)
+                                        let variance = max(sumSquares / Double(m) - mu * mu, 0)
+                                        meanP[c] = Float(mu)
+                                        invP[c] = Float(1 / (variance + Double(epsilon)).squareRoot())
+                                        let unbiased = Float(variance * Double(m) / Double(m - 1))
+                                        rm[c] = (1 - momentum) * rm[c] + momentum * Float(mu)
+                                        rv[c] = (1 - momentum) * rv[c] + momentum * unbiased
+                                    }
+                                }
+                            }
+                        }
                     }
-                    let mu = sum / Double(m)
-                    let variance = max(sumSquares / Double(m) - mu * mu, 0)
-                    mean[c] = Float(mu)
-                    invStd[c] = Float(1 / (variance + Double(epsilon)).squareRoot())
-                    let unbiased = Float(variance * Double(m) / Double(m - 1))
-                    runningMean.value.scalars[c] = (1 - momentum) * runningMean.value.scalars[c] + momentum * Float(mu)
-                    runningVariance.value.scalars[c] = (1 - momentum) * runningVariance.value.scalars[c] + momentum * unbiased
                 }
             }
         } else {
@@ -70,18 +86,21 @@ public final class BatchNorm: Layer {
         }
         var y = Tensor(zeros: x.shape)
         var xhat = [Float](repeating: 0, count: x.count)
+        let g = gamma.value.scalars, bias = beta.value.scalars
         x.scalars.withUnsafeBufferPointer { xp in
             y.scalars.withUnsafeMutableBufferPointer { yp in
                 xhat.withUnsafeMutableBufferPointer { hp in
-                    for b in 0..<batch {
-                        for c in 0..<features {
-                            let offset = (b * features + c) * spatial
-                            let src = xp.baseAddress! + offset, dst = yp.baseAddress! + offset, h = hp.baseAddress! + offset
-                            let mu = mean[c], s = invStd[c], g = gamma.value.scalars[c], bb = beta.value.scalars[c]
-                            for i in 0..<spatial {
-                                let v = (src[i] - mu) * s
-                                h[i] = v
-                                dst[i] = v * g + bb
+                    let src = xp.baseAddress!, dst = yp.baseAddress!, h = hp.baseAddress!
+                    Parallel.forEachChunk(features, minimumChunk: channelChunk(m)) { channels in
+                        for c in channels {
+                            let mu = mean[c], s = invStd[c], scale = g[c], shift = bias[c]
+                            for b in 0..<batch {
+                                let offset = (b * features + c) * spatial
+                                for i in offset..<(offset + spatial) {
+                                    let v = (src[i] - mu) * s
+                                    h[i] = v
+                                    dst[i] = v * scale + shift
+                                }
                             }
                         }
                     }
@@ -95,19 +114,25 @@ public final class BatchNorm: Layer {
     public func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
         precondition(dy.shape == cachedShape, "\(summary).backward without a matching forward")
         let (batch, spatial) = layout(dy.shape)
-        let m = Float(batch * spatial)
+        let features = features, m = batch * spatial
         var sumDy = [Float](repeating: 0, count: features)
         var sumDyXhat = [Float](repeating: 0, count: features)
         dy.scalars.withUnsafeBufferPointer { gp in
             normalized.withUnsafeBufferPointer { hp in
-                for b in 0..<batch {
-                    for c in 0..<features {
-                        let offset = (b * features + c) * spatial
-                        let g = gp.baseAddress! + offset, h = hp.baseAddress! + offset
-                        var s: Float = 0, sh: Float = 0
-                        for i in 0..<spatial { s += g[i]; sh += g[i] * h[i] }
-                        sumDy[c] += s
-                        sumDyXhat[c] += sh
+                sumDy.withUnsafeMutableBufferPointer { sd in
+                    sumDyXhat.withUnsafeMutableBufferPointer { sdh in
+                        let g = gp.baseAddress!, h = hp.baseAddress!
+                        Parallel.forEachChunk(features, minimumChunk: channelChunk(m)) { channels in
+                            for c in channels {
+                                var s: Float = 0, sh: Float = 0
+                                for b in 0..<batch {
+                                    let offset = (b * features + c) * spatial
+                                    for i in offset..<(offset + spatial) { s += g[i]; sh += g[i] * h[i] }
+                                }
+                                sd[c] = s
+                                sdh[c] = sh
+                            }
+                        }
                     }
                 }
             }
@@ -116,20 +141,20 @@ public final class BatchNorm: Layer {
         beta.grad = Tensor(shape: [features], scalars: sumDy)
         guard needInputGradient else { return nil }
         var dx = Tensor(zeros: dy.shape)
+        let training = cachedTraining, count = Float(m)
+        let k = (0..<features).map { gamma.value.scalars[$0] * inverseStd[$0] }
         dy.scalars.withUnsafeBufferPointer { gp in
             normalized.withUnsafeBufferPointer { hp in
                 dx.scalars.withUnsafeMutableBufferPointer { dp in
-                    for b in 0..<batch {
-                        for c in 0..<features {
-                            let offset = (b * features + c) * spatial
-                            let g = gp.baseAddress! + offset, h = hp.baseAddress! + offset, d = dp.baseAddress! + offset
-                            let k = gamma.value.scalars[c] * inverseStd[c]
-                            if cachedTraining {
-                                // dx = gamma * invstd / m * (m * dy - sum(dy) - xhat * sum(dy * xhat))
-                                let meanDy = sumDy[c] / m, meanDyXhat = sumDyXhat[c] / m
-                                for i in 0..<spatial { d[i] = k * (g[i] - meanDy - h[i] * meanDyXhat) }
-                            } else {
-                                for i in 0..<spatial { d[i] = k * g[i] }
+                    let g = gp.baseAddress!, h = hp.baseAddress!, d = dp.baseAddress!
+                    Parallel.forEachChunk(features, minimumChunk: channelChunk(m)) { channels in
+                        for c in channels {
+                            // training: dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat))
+                            let meanDy = training ? sumDy[c] / count : 0
+                            let meanDyXhat = training ? sumDyXhat[c] / count : 0
+                            for b in 0..<batch {
+                                let offset = (b * features + c) * spatial
+                                for i in offset..<(offset + spatial) { d[i] = k[c] * (g[i] - meanDy - h[i] * meanDyXhat) }
                             }
                         }
                     }

@@ -38,6 +38,7 @@ public final class Conv2d: Layer {
     }
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        let outChannels = outChannels  // a local, so parallel closures capture a value, not self
         precondition(x.rank == 4 && x.shape[1] == inChannels, "\(summary): input \(x.shape)")
         let g = ConvGeometry(batch: x.shape[0], channels: inChannels, height: x.shape[2], width: x.shape[3],
                              kernel: kernel, stride: stride, padding: padding)
@@ -60,12 +61,15 @@ public final class Conv2d: Layer {
         y.scalars.withUnsafeMutableBufferPointer { out in
             product.withUnsafeBufferPointer { p in
                 bias.value.scalars.withUnsafeBufferPointer { b in
-                    for bi in 0..<g.batch {
-                        for o in 0..<outChannels {
-                            let src = p.baseAddress! + o * n + bi * plane
-                            let dst = out.baseAddress! + (bi * outChannels + o) * plane
-                            let bo = b[o]
-                            for i in 0..<plane { dst[i] = src[i] + bo }
+                    let src = p.baseAddress!, dst = out.baseAddress!, bp = b.baseAddress!
+                    // (out, batch * plane) -> (batch, out, plane) plus bias; samples are independent.
+                    Parallel.forEachChunk(g.batch, minimumChunk: max(1, (1 << 15) / max(outChannels * plane, 1))) { samples in
+                        for bi in samples {
+                            for o in 0..<outChannels {
+                                let from = src + o * n + bi * plane, to = dst + (bi * outChannels + o) * plane
+                                let bo = bp[o]
+                                for i in 0..<plane { to[i] = from[i] + bo }
+                            }
                         }
                     }
                 }
@@ -76,6 +80,7 @@ public final class Conv2d: Layer {
     }
 
     public func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
+        let outChannels = outChannels
         guard let g = geometry, dy.shape == [g.batch, outChannels, g.outHeight, g.outWidth] else {
             preconditionFailure("\(summary).backward without a matching forward")
         }
@@ -84,21 +89,23 @@ public final class Conv2d: Layer {
         var dyT = [Float](repeating: 0, count: outChannels * n)
         dy.scalars.withUnsafeBufferPointer { d in
             dyT.withUnsafeMutableBufferPointer { t in
-                for bi in 0..<g.batch {
-                    for o in 0..<outChannels {
-                        (t.baseAddress! + o * n + bi * plane)
-                            .update(from: d.baseAddress! + (bi * outChannels + o) * plane, count: plane)
+                let src = d.baseAddress!, dst = t.baseAddress!
+                Parallel.forEachChunk(g.batch, minimumChunk: max(1, (1 << 15) / max(outChannels * plane, 1))) { samples in
+                    for bi in samples {
+                        for o in 0..<outChannels {
+                            (dst + o * n + bi * plane).update(from: src + (bi * outChannels + o) * plane, count: plane)
+                        }
                     }
                 }
             }
         }
+        // db = dyT x ones(n): one GEMV.
+        let ones = [Float](repeating: 1, count: n)
         bias.grad.scalars.withUnsafeMutableBufferPointer { db in
             dyT.withUnsafeBufferPointer { t in
-                for o in 0..<outChannels {
-                    var s: Float = 0
-                    let row = t.baseAddress! + o * n
-                    for i in 0..<n { s += row[i] }
-                    db[o] = s
+                ones.withUnsafeBufferPointer { o in
+                    GEMM.sgemm(.none, .none, m: outChannels, n: 1, k: n, a: t.baseAddress!, lda: n,
+                               b: o.baseAddress!, ldb: 1, c: db.baseAddress!, ldc: 1)
                 }
             }
         }
