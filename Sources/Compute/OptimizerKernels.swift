@@ -1,7 +1,7 @@
 /// The update rules of SGD and Adam over raw parameter memory: SIMD loops split over the compute threads.
 /// (Written over closure-captured buffers, the same loops ran scalar and took a fifth of a training step.)
 public enum OptimizerKernels {
-    typealias Vector = SIMD16<Float>
+    typealias Vector = Elementwise.Vector
 
     /// w -= lr * (g + wd * w)
     public static func sgd(_ w: UnsafeMutableBufferPointer<Float>, _ g: UnsafeBufferPointer<Float>,

@@ -99,15 +99,8 @@ public final class Conv2d: Layer {
                 }
             }
         }
-        // db = dyT x ones(n): one GEMV.
-        let ones = [Float](repeating: 1, count: n)
         bias.grad.scalars.withUnsafeMutableBufferPointer { db in
-            dyT.withUnsafeBufferPointer { t in
-                ones.withUnsafeBufferPointer { o in
-                    GEMM.sgemm(.none, .none, m: outChannels, n: 1, k: n, a: t.baseAddress!, lda: n,
-                               b: o.baseAddress!, ldb: 1, c: db.baseAddress!, ldc: 1)
-                }
-            }
+            dyT.withUnsafeBufferPointer { MatrixSums.rows($0.baseAddress!, rows: outChannels, columns: n, into: db.baseAddress!) }
         }
         dyT.withUnsafeBufferPointer { t in
             cols.withUnsafeBufferPointer { c in

@@ -61,7 +61,7 @@ public final class Linear: Layer {
                 }
             }
             bias.grad.scalars.withUnsafeMutableBufferPointer { db in
-                ColumnSums.compute(g.baseAddress!, rows: batch, columns: outFeatures, into: db.baseAddress!)
+                MatrixSums.columns(g.baseAddress!, rows: batch, columns: outFeatures, into: db.baseAddress!)
             }
         }
         guard needInputGradient else { return nil }

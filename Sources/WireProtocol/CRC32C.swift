@@ -9,6 +9,4 @@ public enum CRC32C {
     public static func checksum(_ bytes: [UInt8]) -> UInt32 {
         bytes.withUnsafeBytes { checksum($0) }
     }
-
-    public static var isHardware: Bool { cchecksum_crc32c_is_hardware() != 0 }
 }
