@@ -21,6 +21,7 @@ let package = Package(
         .target(name: "CZlib", linkerSettings: [.linkedLibrary("z")]),
         .target(name: "CZeroMQ", linkerSettings: [.linkedLibrary("zmq")]),
         .target(name: "CChecksum"),
+        .target(name: "CSQLite", linkerSettings: [.linkedLibrary("sqlite3")]),
         // Plain C over libzmq: the reference `bench wire` measures the Swift layer against.
         .target(name: "CWireBaseline", linkerSettings: [.linkedLibrary("zmq"), .linkedLibrary("pthread")]),
         // protoc-c output, written only by proto/generate.sh.
@@ -36,10 +37,12 @@ let package = Package(
         // What the daemons use: validated messages over ZeroMQ, never libzmq or protobuf-c directly.
         .target(name: "Wire", dependencies: ["WireProtocol", "ZeroMQ"]),
         .target(name: "Training", dependencies: ["Compute", "NeuralNet", "Datasets", "SafeTensors"]),
+        // The daemons: coordinator (with its SQLite state), teacher worker, student trainer.
+        .target(name: "Cluster", dependencies: ["CSQLite", "Compute", "NeuralNet", "Datasets", "Jobs", "Training", "Wire"]),
         .executableTarget(
             name: "DistilleryCLI",
             dependencies: [
-                "Compute", "NeuralNet", "Datasets", "SafeTensors", "Training", "Wire", "CWireBaseline",
+                "Compute", "NeuralNet", "Datasets", "SafeTensors", "Training", "Wire", "CWireBaseline", "Jobs", "Cluster",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -54,6 +57,7 @@ let package = Package(
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "TestSupport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "WireProtocol", "ZeroMQ"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "TestSupport"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Jobs", "NeuralNet", "Datasets", "Compute", "Wire", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["SafeTensors", "TestSupport", "DistilleryCLI"]),
     ]
 )

@@ -1133,7 +1133,7 @@ const ProtobufCMessageDescriptor distillery__hello__descriptor =
   (ProtobufCMessageInit) distillery__hello__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor distillery__welcome__field_descriptors[4] =
+static const ProtobufCFieldDescriptor distillery__welcome__field_descriptors[8] =
 {
   {
     "worker_id",
@@ -1183,17 +1183,69 @@ static const ProtobufCFieldDescriptor distillery__welcome__field_descriptors[4] 
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "job_yaml",
+    5,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Distillery__Welcome, job_yaml),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "job_directory",
+    6,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Distillery__Welcome, job_directory),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "replica",
+    7,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT32,
+    offsetof(Distillery__Welcome, has_replica),
+    offsetof(Distillery__Welcome, replica),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "peers",
+    8,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Distillery__Welcome, n_peers),
+    offsetof(Distillery__Welcome, peers),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned distillery__welcome__field_indices_by_name[] = {
   3,   /* field[3] = credits */
   2,   /* field[2] = heartbeat_interval_ms */
+  5,   /* field[5] = job_directory */
+  4,   /* field[4] = job_yaml */
   1,   /* field[1] = lease_ms */
+  7,   /* field[7] = peers */
+  6,   /* field[6] = replica */
   0,   /* field[0] = worker_id */
 };
 static const ProtobufCIntRange distillery__welcome__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor distillery__welcome__descriptor =
 {
@@ -1203,7 +1255,7 @@ const ProtobufCMessageDescriptor distillery__welcome__descriptor =
   "Distillery__Welcome",
   "distillery",
   sizeof(Distillery__Welcome),
-  4,
+  8,
   distillery__welcome__field_descriptors,
   distillery__welcome__field_indices_by_name,
   1,  distillery__welcome__number_ranges,
@@ -1774,7 +1826,7 @@ const ProtobufCMessageDescriptor distillery__parameters__descriptor =
   (ProtobufCMessageInit) distillery__parameters__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor distillery__checkpoint_announcement__field_descriptors[4] =
+static const ProtobufCFieldDescriptor distillery__checkpoint_announcement__field_descriptors[5] =
 {
   {
     "step",
@@ -1824,9 +1876,22 @@ static const ProtobufCFieldDescriptor distillery__checkpoint_announcement__field
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "final",
+    5,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_BOOL,
+    offsetof(Distillery__CheckpointAnnouncement, has_final),
+    offsetof(Distillery__CheckpointAnnouncement, final),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned distillery__checkpoint_announcement__field_indices_by_name[] = {
   1,   /* field[1] = epoch */
+  4,   /* field[4] = final */
   2,   /* field[2] = path */
   3,   /* field[3] = sha256 */
   0,   /* field[0] = step */
@@ -1834,7 +1899,7 @@ static const unsigned distillery__checkpoint_announcement__field_indices_by_name
 static const ProtobufCIntRange distillery__checkpoint_announcement__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor distillery__checkpoint_announcement__descriptor =
 {
@@ -1844,7 +1909,7 @@ const ProtobufCMessageDescriptor distillery__checkpoint_announcement__descriptor
   "Distillery__CheckpointAnnouncement",
   "distillery",
   sizeof(Distillery__CheckpointAnnouncement),
-  4,
+  5,
   distillery__checkpoint_announcement__field_descriptors,
   distillery__checkpoint_announcement__field_indices_by_name,
   1,  distillery__checkpoint_announcement__number_ranges,

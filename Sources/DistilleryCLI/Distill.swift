@@ -3,6 +3,7 @@ import Datasets
 import Foundation
 import NeuralNet
 import Training
+import Cluster
 
 struct Distill: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,10 +22,13 @@ struct Distill: ParsableCommand {
     )
 
     @Option(name: .customLong("teacher"), help: "A teacher checkpoint; repeat for an ensemble.")
-    var teachers: [String]
+    var teachers: [String] = []
 
     @Option(help: "Student model spec, e.g. mlp:784-128-10.")
-    var student: String
+    var student: String?
+
+    @Option(help: "Take teachers, student, data, augmentation and training settings from a job file instead: the cluster's work in one process (for comparisons).")
+    var job: String?
 
     @Option(help: "Temperature T of the soft targets.")
     var temperature: Float = 4
@@ -38,8 +42,8 @@ struct Distill: ParsableCommand {
     @OptionGroup var dataOptions: DataOptions
     @OptionGroup var training: TrainingOptions
 
-    @Option(help: "Where to write the student checkpoint (.safetensors).")
-    var out: String
+    @Option(help: "Where to write the student checkpoint (.safetensors; with --job default OUTPUT/student-in-process.safetensors).")
+    var out: String?
 
     @Flag(help: "Print the final report as JSON on stdout.")
     var json = false
@@ -47,7 +51,10 @@ struct Distill: ParsableCommand {
     @OptionGroup var compute: ComputeOptions
 
     func validate() throws {
-        guard !teachers.isEmpty else { throw ValidationError("give at least one --teacher checkpoint") }
+        if job != nil { return }
+        guard !teachers.isEmpty else { throw ValidationError("give at least one --teacher checkpoint (or --job)") }
+        guard let student else { throw ValidationError("give --student SPEC (or --job)") }
+        guard out != nil else { throw ValidationError("give --out FILE") }
         guard temperature > 0, temperature.isFinite else { throw ValidationError("--temperature must be positive, got \(temperature)") }
         guard (0...1).contains(alpha) else { throw ValidationError("--alpha must be in 0...1, got \(alpha)") }
         guard Ensemble.Rule(rawValue: combine) != nil else { throw ValidationError("--combine must be probabilities or logits, got '\(combine)'") }
@@ -57,6 +64,8 @@ struct Distill: ParsableCommand {
     func run() throws {
         compute.apply()
         StopSignal.install()
+        if let job { return try runJob(job) }
+        let student = student!, out = out!
         let split = try dataOptions.load()
         let loaded = try teachers.map { try Checkpoint.load(URL(fileURLWithPath: $0)) }
         let normalizations = Set(loaded.map { $0.metadata["distillery.normalize"] ?? "none" })
@@ -86,5 +95,28 @@ struct Distill: ParsableCommand {
         metadata["distillery.alpha"] = "\(alpha)"
         metadata["distillery.combine"] = combine
         try run.finish(network, metadata: metadata, reports: reports, out: out)
+    }
+
+    /// The job's distillation in this process: same data order, augmentation, normalisation and seeds as
+    /// the cluster's students.
+    private func runJob(_ path: String) throws {
+        let context = try JobContext.load(path: path)
+        let spec = context.spec
+        let teacherModels = try spec.teachers.map { try Checkpoint.load(URL(fileURLWithPath: $0.checkpoint)).model }
+        let network = try Sequential(spec.student.model, seed: spec.seed)
+        let config = TrainingConfig(epochs: spec.student.epochs, batchSize: spec.student.batchSize,
+                                    optimizer: spec.student.optimizer == "sgd" ? .sgd : .adam,
+                                    learningRate: Float(spec.student.learningRate), schedule: spec.student.schedule,
+                                    seed: spec.seed, augmentation: spec.data.augmentation)
+        let distiller = Distiller(student: network, teachers: teacherModels, config: config, normalization: context.normalization,
+                                  temperature: Float(spec.temperature), alpha: Float(spec.alpha),
+                                  rule: spec.combine == .probabilities ? .probabilities : .logits)
+        let run = TrainingRun(epochs: spec.student.epochs, json: json)
+        let reports = distiller.fit(context.split.train, test: context.split.test, shouldStop: { StopSignal.isRequested },
+                                    onStep: run.onStep, onEpoch: run.onEpoch)
+        var metadata = ["distillery.data": spec.data.source.description, "distillery.job": spec.name,
+                        "distillery.teachers": spec.teachers.map(\.name).joined(separator: ",")]
+        if let normalization = context.normalization { metadata["distillery.normalize"] = normalization.text }
+        try run.finish(network, metadata: metadata, reports: reports, out: out ?? "\(spec.outputDirectory)/student-in-process.safetensors")
     }
 }

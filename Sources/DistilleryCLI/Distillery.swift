@@ -10,11 +10,16 @@ struct Distillery: ParsableCommand {
         Evaluate it:        distillery eval --model mlp.safetensors --data fashion-mnist
         Look inside:        distillery inspect mlp.safetensors
         Measure speed:      distillery bench train --model mlp:784-1200-1200-10 --batch-size 128
+        Distil on a cluster: distillery run cluster/jobs/fashion-quick.yaml   (all daemons on this machine)
+          or by hand:        distillery coordinator --job JOB.yaml --bind tcp://0.0.0.0:5555
+                             distillery teacher --coordinator tcp://HOST:5555 --keys DIR
+                             distillery student --coordinator tcp://HOST:5555 --keys DIR --bind tcp://0.0.0.0:* --advertise MYHOST
+                             distillery status --coordinator tcp://HOST:5555 [--json] [--watch 2]
 
         Data sets: fashion-mnist (Debian's dataset-fashion-mnist), idx:PREFIX, npz:FILE.
         Models: mlp:784-1200-1200-10, cnn:1x28x28:c32bn-p-c64bn-p-f128-10, lenet5, cnn-small.
         """,
-        subcommands: [Train.self, Distill.self, Eval.self, Inspect.self, Keygen.self, Bench.self]
+        subcommands: [Train.self, Distill.self, Run.self, CoordinatorCommand.self, TeacherCommand.self, StudentCommand.self, Status.self, Eval.self, Inspect.self, Keygen.self, Bench.self]
     )
 }
 

@@ -12,6 +12,9 @@ public struct JobSpec: Sendable, Equatable {
         public var augmentation: Augmentation
         /// "none", "auto" or "MEAN,STD".
         public var normalize: String
+        /// Use only the first N training / test samples (quick runs).
+        public var limit: Int? = nil
+        public var testLimit: Int? = nil
     }
 
     public struct Teacher: Sendable, Equatable {
@@ -49,6 +52,13 @@ public struct JobSpec: Sendable, Equatable {
         public var plaintext: Bool
         public var keys: String?
         public var checkpointEveryEpochs: Int
+        /// A worker silent for this long loses its work to others.
+        public var leaseMilliseconds: Int = 5000
+        public var heartbeatMilliseconds: Int = 500
+        /// Work items a teacher may hold at once.
+        public var credits: Int = 2
+        /// Teacher processes `distillery run` starts on this machine.
+        public var localTeachers: Int = 1
     }
 
     public var name: String
@@ -89,7 +99,7 @@ public struct JobSpec: Sendable, Equatable {
         let seed = UInt64(try top.int("seed", default: 0))
 
         guard let dataSection = try top.section("data") else { throw JobError(file: file, line: top.line, "job: missing required section 'data'") }
-        let data = try parseData(dataSection)
+        let data = try parseData(dataSection, resolve: resolve)
 
         let teacherSections = try top.sections("teachers")
         guard !teacherSections.isEmpty else { throw JobError(file: file, line: top.line, "job: 'teachers' must list at least one ensemble member") }
@@ -126,6 +136,9 @@ public struct JobSpec: Sendable, Equatable {
                 encoding = .topK(k)
             }
             cache = try soft.bool("cache", default: true)
+            if case .topK = encoding, combine == .logits {
+                throw soft.error("encoding", "top-k sends probabilities, but 'distillation.combine: logits' needs whole logits: use fp32 or fp16")
+            }
             try soft.finish()
         }
 
@@ -136,6 +149,13 @@ public struct JobSpec: Sendable, Equatable {
             cluster.plaintext = try c.bool("plaintext", default: false)
             cluster.keys = try c.optionalString("keys").map(resolve)
             cluster.checkpointEveryEpochs = try c.int("checkpoint_every", default: 1, range: 1...100_000)
+            cluster.leaseMilliseconds = try c.int("lease_ms", default: 5000, range: 200...3_600_000)
+            cluster.heartbeatMilliseconds = try c.int("heartbeat_ms", default: 500, range: 50...600_000)
+            guard cluster.heartbeatMilliseconds * 2 <= cluster.leaseMilliseconds else {
+                throw c.error("heartbeat_ms", "heartbeats must come at least twice per lease (lease_ms \(cluster.leaseMilliseconds))")
+            }
+            cluster.credits = try c.int("credits", default: 2, range: 1...64)
+            cluster.localTeachers = try c.int("local_teachers", default: 1, range: 1...64)
             try c.finish()
         }
         if !cluster.plaintext && cluster.keys == nil {
@@ -168,8 +188,12 @@ public struct JobSpec: Sendable, Equatable {
         }
     }
 
-    private static func parseData(_ s: YAMLSection) throws -> DataSection {
-        let name = try s.string("dataset", default: "fashion-mnist")
+    private static func parseData(_ s: YAMLSection, resolve: (String) -> String) throws -> DataSection {
+        var name = try s.string("dataset", default: "fashion-mnist")
+        // File data sets resolve against the job file's directory, as every other path does.
+        for prefix in ["npz:", "idx:"] where name.hasPrefix(prefix) && name.count > prefix.count {
+            name = prefix + resolve(String(name.dropFirst(prefix.count)))
+        }
         let source: DataSource
         do { source = try DataSource(name) } catch { throw s.error("dataset", "\(error)") }
         let shardSize = try s.int("shard_size", default: 1024, range: 1...1_000_000)
@@ -183,8 +207,11 @@ public struct JobSpec: Sendable, Equatable {
         if normalize != "none" && normalize != "auto" {
             do { _ = try Normalization(parsing: normalize) } catch { throw s.error("normalize", "use none, auto or MEAN,STD: \(error)") }
         }
+        let limit = try s.has("limit") ? s.int("limit", default: 0, range: 1...100_000_000) : nil
+        let testLimit = try s.has("test_limit") ? s.int("test_limit", default: 0, range: 1...100_000_000) : nil
         try s.finish()
-        return DataSection(source: source, shardSize: shardSize, augmentation: augmentation, normalize: normalize)
+        return DataSection(source: source, shardSize: shardSize, augmentation: augmentation, normalize: normalize,
+                           limit: limit, testLimit: testLimit)
     }
 
     private static func parseTeacher(_ t: YAMLSection, resolve: (String) -> String) throws -> Teacher {

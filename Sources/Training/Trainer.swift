@@ -90,8 +90,10 @@ public final class Trainer {
     }
 
     /// The per-epoch augmentation seed; the cluster sends the same value in work items.
-    public func augmentationSeed(epoch: Int) -> UInt64 {
-        var rng = SeededRandom(seed: config.seed, stream: 0xA06, UInt64(epoch))
+    public func augmentationSeed(epoch: Int) -> UInt64 { Trainer.augmentationSeed(seed: config.seed, epoch: epoch) }
+
+    public static func augmentationSeed(seed: UInt64, epoch: Int) -> UInt64 {
+        var rng = SeededRandom(seed: seed, stream: 0xA06, UInt64(epoch))
         return rng.next()
     }
 }

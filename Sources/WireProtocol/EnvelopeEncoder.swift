@@ -82,6 +82,10 @@ public enum EnvelopeEncoder {
             c.has_lease_ms = 1; c.lease_ms = w.leaseMilliseconds
             c.has_heartbeat_interval_ms = 1; c.heartbeat_interval_ms = w.heartbeatIntervalMilliseconds
             c.has_credits = 1; c.credits = w.credits
+            c.job_yaml = arena.optionalString(w.jobYAML)
+            c.job_directory = arena.optionalString(w.jobDirectory)
+            if let r = w.replica { c.has_replica = 1; c.replica = r }
+            c.n_peers = w.peers.count; c.peers = arena.strings(w.peers)
             env.kind_case = DISTILLERY__ENVELOPE__KIND_WELCOME
             env.welcome = arena.new(c)
         case let .heartbeat(h):
@@ -152,6 +156,7 @@ public enum EnvelopeEncoder {
             c.has_epoch = 1; c.epoch = a.epoch
             c.path = arena.string(a.path)
             c.sha256 = arena.optionalString(a.sha256)
+            if a.isFinal { c.has_final = 1; c.final = 1 }
             env.kind_case = DISTILLERY__ENVELOPE__KIND_CHECKPOINT
             env.checkpoint = arena.new(c)
         case let .progress(p):

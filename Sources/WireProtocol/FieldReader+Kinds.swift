@@ -23,7 +23,11 @@ extension FieldReader {
             return .welcome(Welcome(workerID: try identifier(w.worker_id, "welcome.worker_id"),
                                     leaseMilliseconds: try required(w.has_lease_ms, w.lease_ms, "welcome.lease_ms"),
                                     heartbeatIntervalMilliseconds: try required(w.has_heartbeat_interval_ms, w.heartbeat_interval_ms, "welcome.heartbeat_interval_ms"),
-                                    credits: try required(w.has_credits, w.credits, "welcome.credits")))
+                                    credits: try required(w.has_credits, w.credits, "welcome.credits"),
+                                    jobYAML: try text(w.job_yaml, "welcome.job_yaml", maximum: limits.maximumTextBytes, required: false),
+                                    jobDirectory: try text(w.job_directory, "welcome.job_directory", maximum: limits.maximumTextBytes, required: false),
+                                    replica: w.has_replica != 0 ? w.replica : nil,
+                                    peers: try strings(w.n_peers, w.peers, "welcome.peers")))
         case DISTILLERY__ENVELOPE__KIND_HEARTBEAT:
             let h = env.heartbeat.pointee
             return .heartbeat(Heartbeat(leaseMilliseconds: h.lease_ms, queueDepth: h.queue_depth, inFlight: h.in_flight))
@@ -67,7 +71,7 @@ extension FieldReader {
             return .checkpoint(CheckpointAnnouncement(
                 step: try required(c.has_step, c.step, "checkpoint.step"), epoch: c.epoch,
                 path: try text(c.path, "checkpoint.path", maximum: limits.maximumTextBytes)!,
-                sha256: try optionalIdentifier(c.sha256, "checkpoint.sha256")))
+                sha256: try optionalIdentifier(c.sha256, "checkpoint.sha256"), isFinal: c.has_final != 0 && c.final != 0))
         case DISTILLERY__ENVELOPE__KIND_PROGRESS:
             let p = env.progress.pointee
             return .progress(Progress(epoch: p.epoch, samplesDone: p.samples_done, samplesTotal: p.samples_total,

@@ -26,9 +26,15 @@ public struct Welcome: Equatable, Sendable {
     public var leaseMilliseconds: UInt32
     public var heartbeatIntervalMilliseconds: UInt32
     public var credits: UInt32
-    public init(workerID: String, leaseMilliseconds: UInt32, heartbeatIntervalMilliseconds: UInt32, credits: UInt32) {
+    public var jobYAML: String?
+    public var jobDirectory: String?
+    public var replica: UInt32?
+    public var peers: [String]
+    public init(workerID: String, leaseMilliseconds: UInt32, heartbeatIntervalMilliseconds: UInt32, credits: UInt32,
+                jobYAML: String? = nil, jobDirectory: String? = nil, replica: UInt32? = nil, peers: [String] = []) {
         self.workerID = workerID; self.leaseMilliseconds = leaseMilliseconds
         self.heartbeatIntervalMilliseconds = heartbeatIntervalMilliseconds; self.credits = credits
+        self.jobYAML = jobYAML; self.jobDirectory = jobDirectory; self.replica = replica; self.peers = peers
     }
 }
 
@@ -83,8 +89,9 @@ public struct CheckpointAnnouncement: Equatable, Sendable {
     public var epoch: UInt32
     public var path: String
     public var sha256: String?
-    public init(step: UInt64, epoch: UInt32, path: String, sha256: String? = nil) {
-        self.step = step; self.epoch = epoch; self.path = path; self.sha256 = sha256
+    public var isFinal: Bool
+    public init(step: UInt64, epoch: UInt32, path: String, sha256: String? = nil, isFinal: Bool = false) {
+        self.step = step; self.epoch = epoch; self.path = path; self.sha256 = sha256; self.isFinal = isFinal
     }
 }
 

@@ -16,6 +16,8 @@ public enum SocketOption: Sendable {
     case routingID(String)
     /// ROUTER: fail with EHOSTUNREACH instead of silently dropping messages to unknown peers.
     case routerMandatory(Bool)
+    /// ROUTER: a peer connecting with a routing id already in use takes it over (a reconnect).
+    case routerHandover(Bool)
     /// Queue messages only to completed connections.
     case immediate(Bool)
     case receiveTimeout(Int32)
@@ -51,6 +53,7 @@ extension Socket {
             try setInt(ZMQ_TCP_KEEPALIVE_INTVL, interval, "tcp_keepalive_intvl")
         case let .routingID(id): try setString(ZMQ_ROUTING_ID, id, "routing_id")
         case let .routerMandatory(on): try setInt(ZMQ_ROUTER_MANDATORY, on ? 1 : 0, "router_mandatory")
+        case let .routerHandover(on): try setInt(ZMQ_ROUTER_HANDOVER, on ? 1 : 0, "router_handover")
         case let .immediate(on): try setInt(ZMQ_IMMEDIATE, on ? 1 : 0, "immediate")
         case let .receiveTimeout(v): try setInt(ZMQ_RCVTIMEO, v, "rcvtimeo")
         case let .sendTimeout(v): try setInt(ZMQ_SNDTIMEO, v, "sndtimeo")

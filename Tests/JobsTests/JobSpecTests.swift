@@ -10,14 +10,16 @@ import TestSupport
         let path = JobSpecTests.repositoryRoot.appendingPathComponent("cluster/jobs/fashion-ensemble.yaml").path
         let job = try JobSpec.load(path)
         #expect(job.name == "fashion-ensemble")
-        #expect(job.teachers.map(\.name) == ["lenet", "cnn-a", "cnn-b"])
-        #expect(job.teachers[0].trainModel?.text == "cnn:1x28x28:c6k5-p-c16k5p0-p-f120-f84-10")
-        #expect(job.teachers[0].checkpoint == JobSpecTests.repositoryRoot.appendingPathComponent("runs/teachers/lenet5.safetensors").path)
-        #expect(job.temperature == 4 && job.alpha == 0.9 && job.combine == .probabilities)
-        #expect(job.student.model.text == "mlp:784-128-10" && job.student.replicas == 2 && job.student.baseline)
+        #expect(job.teachers.map(\.name) == ["cnn-a", "cnn-b", "cnn-c"])
+        #expect(job.teachers[0].trainModel?.text == "cnn:1x28x28:c32bn-p-c64bn-p-f128-d0.3-10")
+        #expect(job.teachers[0].checkpoint == JobSpecTests.repositoryRoot.appendingPathComponent("runs/teachers/cnn-a.safetensors").path)
+        #expect(job.temperature == 2 && job.alpha == 0.5 && job.combine == .probabilities)
+        #expect(job.student.model.text == "cnn:1x28x28:c8-p-c16-p-f32-10" && job.student.replicas == 2 && job.student.baseline)
         #expect(job.softTargets == .float16 && job.cacheSoftTargets)
         #expect(job.data.augmentation.translate == 2 && !job.data.augmentation.horizontalFlip)
-        #expect(job.cluster.plaintext)
+        #expect(job.cluster.plaintext && job.cluster.localTeachers == 2 && job.cluster.leaseMilliseconds == 10000)
+        let quick = try JobSpec.load(JobSpecTests.repositoryRoot.appendingPathComponent("cluster/jobs/fashion-quick.yaml").path)
+        #expect(quick.student.model == job.student.model && quick.teachers.count == 3 && quick.student.baseline)
     }
 
     static let minimal = """
@@ -54,6 +56,9 @@ import TestSupport
         ("  shard_size: 0", "data:", "0 is out of range: must be in 1...1000000"),
         ("  dataset: cifar", "data:", "unknown data set"),
         ("  encoding: topk:50", "soft_targets:", "topk:K with 1 <= K <= 10"),
+        ("  lease_ms: 100", "cluster:", "100 is out of range"),
+        ("  heartbeat_ms: 3000", "cluster:", "heartbeats must come at least twice per lease"),
+        ("  local_teachers: 0", "cluster:", "0 is out of range"),
     ])
     func mistakesNameTheLine(_ insert: String, _ after: String, _ message: String) throws {
         var lines = JobSpecTests.minimal.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)

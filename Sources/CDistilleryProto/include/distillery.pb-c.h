@@ -178,10 +178,22 @@ struct  Distillery__Welcome
    */
   protobuf_c_boolean has_credits;
   uint32_t credits;
+  /*
+   * The job file's text and the directory its relative paths resolve against (a shared file system).
+   */
+  char *job_yaml;
+  char *job_directory;
+  /*
+   * Students: this trainer's replica index and every replica's data endpoint, by replica index.
+   */
+  protobuf_c_boolean has_replica;
+  uint32_t replica;
+  size_t n_peers;
+  char **peers;
 };
 #define DISTILLERY__WELCOME__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&distillery__welcome__descriptor) \
-    , NULL, 0, 0, 0, 0, 0, 0 }
+    , NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, 0,NULL }
 
 
 struct  Distillery__Heartbeat
@@ -330,10 +342,15 @@ struct  Distillery__CheckpointAnnouncement
   uint32_t epoch;
   char *path;
   char *sha256;
+  /*
+   * The last checkpoint of the run: this trainer has finished.
+   */
+  protobuf_c_boolean has_final;
+  protobuf_c_boolean final;
 };
 #define DISTILLERY__CHECKPOINT_ANNOUNCEMENT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&distillery__checkpoint_announcement__descriptor) \
-    , 0, 0, 0, 0, NULL, NULL }
+    , 0, 0, 0, 0, NULL, NULL, 0, 0 }
 
 
 struct  Distillery__Progress

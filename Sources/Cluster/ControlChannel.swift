@@ -1,0 +1,104 @@
+import Foundation
+import Wire
+
+public struct ClusterError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A worker's DEALER connection to the coordinator: hello and welcome, heartbeats on schedule, and
+/// every received message validated (a bad one is logged and dropped, never acted on).
+public final class ControlChannel {
+    public let context: Context
+    public let name: String
+    let socket: Socket
+    private let coordinator: String
+    private let log: DaemonLog
+    public var jobID = "-"
+    public var heartbeatInterval = 0.5
+    /// Silence from the coordinator longer than this ends the worker.
+    public var coordinatorTimeout: Double
+    private var lastHeartbeat = 0.0
+    public private(set) var lastHeard = monotonicSeconds()
+
+    public init(coordinator: String, name: String, security: ClusterSecurity, context: Context,
+                coordinatorTimeout: Double, log: DaemonLog) throws {
+        self.context = context
+        self.name = name
+        self.coordinator = coordinator
+        self.coordinatorTimeout = coordinatorTimeout
+        self.log = log
+        socket = try Socket(context, .dealer)
+        // A stable identity: after a partition the coordinator's ROUTER hands the route over to us.
+        try socket.set(.routingID("\(name)-\(UInt32.random(in: 0...UInt32.max))"))
+        try socket.set(.linger(2000))
+        try socket.set(.reconnectInterval(100, maximum: 2000))
+        try socket.set(.maxMessageSize(Int64(WireLimits.standard.maximumHeaderBytes)))
+        try security.secureClient(socket)
+        try socket.connect(coordinator)
+    }
+
+    /// Never blocks: with the coordinator unreachable (no connection, or a full queue) the message is
+    /// dropped and logged; the protocol repeats what matters (hello, heartbeats, receipts on redelivery).
+    public func send(_ kind: MessageKind) throws {
+        let message = WireMessage(Envelope(jobID: jobID, sender: name, kind: kind))
+        if try !socket.send(message.frames(), dontWait: true) {
+            log.warning("the coordinator at \(coordinator) is not reachable; a message was dropped")
+        }
+    }
+
+    /// The next valid message, if one is waiting.
+    public func receive() throws -> ReceivedMessage? {
+        while let frames = try socket.receive(dontWait: true) {
+            do {
+                let message = try ReceivedMessage.parse(frames)
+                lastHeard = monotonicSeconds()
+                return message
+            } catch {
+                log.warning("dropped a bad message on the control channel: \(error)")
+            }
+        }
+        return nil
+    }
+
+    public func heartbeatIfDue(_ heartbeat: @autoclosure () -> Heartbeat) throws {
+        let now = monotonicSeconds()
+        guard now - lastHeartbeat >= heartbeatInterval else { return }
+        lastHeartbeat = now
+        try send(.heartbeat(heartbeat()))
+        if now - lastHeard > coordinatorTimeout {
+            throw ClusterError("the coordinator at \(coordinator) has been silent for \(Int(coordinatorTimeout)) s")
+        }
+    }
+
+    /// Says hello and waits for the welcome, answering nothing else meanwhile.
+    public func handshake(_ hello: Hello, timeout: Double, shouldStop: () -> Bool) throws -> Welcome {
+        try send(.hello(hello))
+        let deadline = monotonicSeconds() + timeout
+        var resend = monotonicSeconds() + 2
+        while monotonicSeconds() < deadline {
+            if shouldStop() { throw ClusterError("stopped before the coordinator answered") }
+            _ = try Poller.readable([socket], timeoutMilliseconds: 100)
+            while let message = try receive() {
+                switch message.envelope.kind {
+                case let .welcome(w):
+                    jobID = message.envelope.jobID
+                    heartbeatInterval = Double(w.heartbeatIntervalMilliseconds) / 1000
+                    return w
+                case let .error(code, text):
+                    throw ClusterError("the coordinator refused us (\(code)): \(text)")
+                case let .goodbye(reason, _):
+                    throw ClusterError("the coordinator said goodbye: \(reason)")
+                default:
+                    continue
+                }
+            }
+            // A hello sent while the coordinator was restarting may be lost with its old connection.
+            if monotonicSeconds() > resend {
+                try send(.hello(hello))
+                resend = monotonicSeconds() + 2
+            }
+        }
+        throw ClusterError("no welcome from the coordinator at \(coordinator) within \(Int(timeout)) s (is it running? do --keys match the job?)")
+    }
+}

@@ -1,0 +1,49 @@
+import Datasets
+import Foundation
+import Jobs
+import Training
+
+/// What every daemon derives from the job file: the spec, the data (read locally, as from a shared file
+/// system), the student's input normalisation and the plan of work.
+public struct JobContext: @unchecked Sendable {
+    public let spec: JobSpec
+    public let yaml: String
+    /// The directory the job's relative paths resolve against.
+    public let directory: String
+    public let split: DataSplit
+    public let normalization: Normalization?
+    public let plan: WorkPlan
+
+    public init(yaml: String, directory: String, file: String = "job.yaml") throws {
+        let spec = try JobSpec.parse(yaml, file: file, baseDirectory: directory)
+        var split = try spec.data.source.load()
+        split.train = split.train.prefix(spec.data.limit)
+        split.test = split.test.prefix(spec.data.testLimit)
+        try self.init(spec: spec, yaml: yaml, directory: directory, split: split)
+    }
+
+    public init(spec: JobSpec, yaml: String, directory: String, split: DataSplit) throws {
+        self.spec = spec
+        self.yaml = yaml
+        self.directory = directory
+        self.split = split
+        switch spec.data.normalize {
+        case "none": normalization = nil
+        case "auto": normalization = Normalization.fitted(to: split.train)
+        default: normalization = try Normalization(parsing: spec.data.normalize)
+        }
+        plan = WorkPlan(job: spec, sampleCount: split.train.count)
+    }
+
+    public static func load(path: String) throws -> JobContext {
+        let yaml: String
+        do { yaml = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw JobError(file: path, line: nil, "cannot read the job file")
+        }
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        return try JobContext(yaml: yaml, directory: directory, file: path)
+    }
+
+    /// The augmentation seed of an epoch: what work items carry and what the student uses.
+    public func augmentationSeed(epoch: Int) -> UInt64 { Trainer.augmentationSeed(seed: spec.seed, epoch: epoch) }
+}

@@ -1,0 +1,122 @@
+import ArgumentParser
+import Cluster
+import Foundation
+
+struct CoordinatorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Run a job's coordinator: shards the data, hands out work, tracks it to the end.",
+        discussion: """
+        Teachers and students connect with --coordinator ADDR. The job state lives in SQLite under --state;
+        a coordinator restarted on the same directory resumes without redoing finished work. Exits 0 when the
+        job completes, 1 when it fails (a student replica lost), 0 after SIGTERM (state kept).
+        """
+    )
+
+    @Option(help: "The job file (YAML).")
+    var job: String
+
+    @Option(help: "Where to listen, e.g. tcp://0.0.0.0:5555 (default: the job's cluster.coordinator). A port of * picks a free one, written to STATE/endpoint.")
+    var bind: String?
+
+    @Option(help: "State directory (default: the job's output directory /state).")
+    var state: String?
+
+    func run() throws {
+        StopSignal.install()
+        let context = try JobContext.load(path: job)
+        let coordinator = try Coordinator(job: context, bind: bind ?? context.spec.cluster.coordinator,
+                                          stateDirectory: state ?? "\(context.spec.outputDirectory)/state")
+        switch try coordinator.run(shouldStop: { StopSignal.isRequested }) {
+        case .complete, .stopped: return
+        case let .failed(reason):
+            Terminal.status("error: job failed: \(reason)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// Options every worker daemon takes.
+struct WorkerOptions: ParsableArguments {
+    @Option(help: "The coordinator's address, e.g. tcp://10.0.0.1:5555.")
+    var coordinator: String
+
+    @Option(help: "This worker's name (default: HOST-PID); a job's teachers may restrict members to names.")
+    var name: String?
+
+    @Option(help: "CURVE keys directory (client.secret, server.key); omit only for a job with cluster.plaintext: true.")
+    var keys: String?
+
+    @Option(help: "Seconds to wait for the coordinator's welcome.")
+    var connectTimeout: Double = 600
+
+    var resolvedName: String { name ?? "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)" }
+
+    func validate() throws {
+        guard coordinator.hasPrefix("tcp://") else { throw ValidationError("--coordinator must be tcp://HOST:PORT, got '\(coordinator)'") }
+    }
+}
+
+struct TeacherCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "teacher",
+        abstract: "Run a teacher worker: computes soft targets for the coordinator's work items.",
+        discussion: "Loads its ensemble members from the job the coordinator sends (paths as on a shared file system) and sends soft targets straight to the students."
+    )
+
+    @OptionGroup var worker: WorkerOptions
+
+    @Option(help: "Serve only these ensemble members (comma-separated; default: all the job allows this worker).")
+    var members: String?
+
+    @OptionGroup var compute: ComputeOptions
+
+    func run() throws {
+        compute.apply()
+        StopSignal.install()
+        var options = TeacherWorker.Options(coordinator: worker.coordinator, name: worker.resolvedName, keysDirectory: worker.keys,
+                                            members: members.map { $0.split(separator: ",").map(String.init) })
+        options.connectTimeout = worker.connectTimeout
+        let reason = try TeacherWorker(options).run(shouldStop: { StopSignal.isRequested })
+        if reason.hasPrefix("job failed") { throw ExitCode(1) }
+    }
+}
+
+struct StudentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "student",
+        abstract: "Run a student trainer: learns from the ensemble's soft targets, in step with its replicas.",
+        discussion: "Binds a data endpoint for soft targets and peer gradients; replica 0 writes the checkpoints."
+    )
+
+    @OptionGroup var worker: WorkerOptions
+
+    @Option(help: "Where the data endpoint listens (port * picks a free one).")
+    var bind: String = "tcp://127.0.0.1:*"
+
+    @Option(help: "The host name or address peers reach the data endpoint at, when --bind is a wildcard address.")
+    var advertise: String?
+
+    @Option(help: "Seconds to wait for a peer replica's gradients before failing.")
+    var peerTimeout: Double = 60
+
+    @OptionGroup var compute: ComputeOptions
+
+    func run() throws {
+        compute.apply()
+        StopSignal.install()
+        var options = StudentTrainer.Options(coordinator: worker.coordinator, name: worker.resolvedName, keysDirectory: worker.keys)
+        options.bind = bind
+        options.advertiseHost = advertise
+        options.connectTimeout = worker.connectTimeout
+        options.peerTimeout = peerTimeout
+        let summary: StudentTrainer.Summary
+        do {
+            summary = try StudentTrainer(options).run(shouldStop: { StopSignal.isRequested })
+        } catch where StopSignal.isRequested {
+            Terminal.status("stopped by a signal; the coordinator was told")
+            return
+        }
+        Terminal.status("replica \(summary.replica): \(summary.steps) steps; weights sha256 \(summary.weightsSHA256)\(summary.checkpoint.map { "; saved \($0)" } ?? "")")
+    }
+}

@@ -1,0 +1,138 @@
+import Cluster
+import Compute
+import Datasets
+import Foundation
+import Jobs
+import NeuralNet
+import Training
+
+/// Trains a job's teachers whose checkpoints are missing, on the augmentation the distillation uses
+/// (teachers that never saw shifted or flipped images teach badly on them).
+struct TeacherPreparation {
+    let context: JobContext
+
+    func trainMissing(shouldStop: () -> Bool) throws {
+        let spec = context.spec
+        for (index, teacher) in spec.teachers.enumerated() where !FileManager.default.fileExists(atPath: teacher.checkpoint) {
+            guard let model = teacher.trainModel else {
+                throw JobError(file: "job \(spec.name)", line: nil, "teacher '\(teacher.name)': no checkpoint at \(teacher.checkpoint) and no 'train:' to make one")
+            }
+            let network = try Sequential(model, seed: spec.seed &+ UInt64(index + 1))
+            let config = TrainingConfig(epochs: teacher.trainEpochs, batchSize: 128, optimizer: .adam, learningRate: 0.002,
+                                        schedule: .cosine(minimum: 0), seed: spec.seed &+ UInt64(index + 1), augmentation: spec.data.augmentation)
+            Terminal.status("training teacher '\(teacher.name)' (\(model), \(teacher.trainEpochs) epochs) -> \(teacher.checkpoint)")
+            let trainer = Trainer(model: network, config: config, normalization: context.normalization)
+            let reports = trainer.fit(context.split.train, test: context.split.test, shouldStop: shouldStop, onStep: { p in
+                Terminal.progress("  \(teacher.name) epoch \(p.epoch + 1)/\(p.epochs) \(Terminal.bar(Double(p.samplesDone) / Double(p.samplesTotal))) \(Int(p.samplesPerSecond)) samples/s")
+            }, onEpoch: { r in
+                Terminal.clearProgress()
+                Terminal.status("  \(teacher.name) epoch \(r.epoch + 1): test_acc \(String(format: "%.4f", r.test?.accuracy ?? 0))")
+            })
+            guard reports.count == teacher.trainEpochs else { return }
+            var metadata = ["distillery.data": spec.data.source.description, "distillery.epochs": "\(reports.count)",
+                            "distillery.job": spec.name, "distillery.augment": "translate=\(spec.data.augmentation.translate),flip=\(spec.data.augmentation.horizontalFlip)"]
+            if let normalization = context.normalization { metadata["distillery.normalize"] = normalization.text }
+            try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: teacher.checkpoint).deletingLastPathComponent().path,
+                                                    withIntermediateDirectories: true)
+            try Checkpoint.save(network, metadata: metadata, to: URL(fileURLWithPath: teacher.checkpoint))
+        }
+    }
+}
+
+/// The table at the end of `distillery run`: every teacher, the ensemble, the student alone and distilled.
+struct JobResults: Encodable {
+    struct Row: Encodable {
+        var model: String
+        var spec: String
+        var parameters: Int
+        var testAccuracy: Double
+        /// Mean test accuracy over the last five epochs (students).
+        var lastFiveMean: Double?
+        enum CodingKeys: String, CodingKey {
+            case model, spec, parameters
+            case testAccuracy = "test_accuracy", lastFiveMean = "last5_mean_test_accuracy"
+        }
+    }
+
+    var job: String
+    var rows: [Row]
+    var clusterSeconds: Double
+    var gainOverBaseline: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case job, rows
+        case clusterSeconds = "cluster_seconds", gainOverBaseline = "gain_over_baseline"
+    }
+
+    static func collect(context: JobContext, clusterSeconds: Double, shouldStop: () -> Bool) throws -> JobResults {
+        let spec = context.spec
+        let test = context.split.test
+        var rows: [Row] = []
+        var memberLogits: [Tensor] = []
+        for teacher in spec.teachers {
+            let (model, metadata) = try Checkpoint.load(URL(fileURLWithPath: teacher.checkpoint))
+            let normalization = try metadata["distillery.normalize"].map { try Normalization(parsing: $0) }
+            let logits = model.forward(test.batch(Array(0..<test.count), normalization: normalization).images, training: false)
+            memberLogits.append(logits)
+            rows.append(Row(model: "teacher \(teacher.name)", spec: model.spec.text, parameters: model.parameterCount,
+                            testAccuracy: accuracy(logits, test.labels)))
+        }
+        let ensemble = Ensemble.softTargets(memberLogits, temperature: Float(spec.temperature),
+                                            rule: spec.combine == .probabilities ? .probabilities : .logits)
+        rows.append(Row(model: "ensemble (\(spec.teachers.count), \(spec.combine.rawValue))", spec: "-",
+                        parameters: rows.reduce(0) { $0 + $1.parameters }, testAccuracy: accuracy(ensemble, test.labels)))
+        var baseline: Row?
+        if spec.student.baseline {
+            Terminal.status("training the student alone on hard labels (the baseline)")
+            let network = try Sequential(spec.student.model, seed: spec.seed)
+            let config = TrainingConfig(epochs: spec.student.epochs, batchSize: spec.student.batchSize,
+                                        optimizer: spec.student.optimizer == "sgd" ? .sgd : .adam,
+                                        learningRate: Float(spec.student.learningRate), schedule: spec.student.schedule,
+                                        seed: spec.seed, augmentation: spec.data.augmentation)
+            let reports = Trainer(model: network, config: config, normalization: context.normalization).fit(
+                context.split.train, test: test, shouldStop: shouldStop,
+                onEpoch: { r in Terminal.status("  alone epoch \(r.epoch + 1): test_acc \(String(format: "%.4f", r.test?.accuracy ?? 0))") })
+            let accuracies = reports.compactMap { $0.test?.accuracy }
+            baseline = Row(model: "student alone", spec: spec.student.model.text, parameters: network.parameterCount,
+                           testAccuracy: accuracies.last ?? 0, lastFiveMean: lastFive(accuracies))
+            rows.append(baseline!)
+        }
+        let path = "\(spec.outputDirectory)/student.safetensors"
+        let (student, _) = try Checkpoint.load(URL(fileURLWithPath: path))
+        let result = Evaluation.run(student, on: test, normalization: context.normalization)
+        let state = try CoordinatorState(directory: "\(spec.outputDirectory)/state", jobYAML: context.yaml, replicas: spec.student.replicas)
+        let history = try state.epochs().filter { $0.replica == 0 }.compactMap(\.testAccuracy)
+        let distilled = Row(model: "student distilled", spec: spec.student.model.text, parameters: student.parameterCount,
+                            testAccuracy: result.accuracy, lastFiveMean: lastFive(history))
+        rows.append(distilled)
+        let gain = baseline.flatMap { b in distilled.lastFiveMean.flatMap { d in b.lastFiveMean.map { d - $0 } } }
+        return JobResults(job: spec.name, rows: rows, clusterSeconds: clusterSeconds, gainOverBaseline: gain)
+    }
+
+    static func accuracy(_ scores: Tensor, _ labels: [Int32]) -> Double {
+        Double(Evaluation.countCorrect(scores, labels)) / Double(max(labels.count, 1))
+    }
+
+    static func lastFive(_ values: [Double]) -> Double? {
+        let tail = values.suffix(5)
+        return tail.isEmpty ? nil : tail.reduce(0, +) / Double(tail.count)
+    }
+
+    var table: String {
+        func percent(_ v: Double?) -> String { v.map { String(format: "%.2f %%", $0 * 100) } ?? "" }
+        let table = MarkdownTable(
+            header: ["model", "spec", "parameters", "test accuracy", "mean of last 5 epochs"],
+            rows: rows.map { [$0.model, $0.spec, "\($0.parameters)", percent($0.testAccuracy), percent($0.lastFiveMean)] },
+            rightAligned: [2, 3, 4])
+        var text = "job \(job): distillation took \(String(format: "%.0f", clusterSeconds)) s\n\n\(table.text)"
+        if let gain = gainOverBaseline { text += String(format: "\n\ndistillation gain over the student alone (last-5 means): %+.2f points", gain * 100) }
+        return text
+    }
+
+    func write(to directory: String) throws {
+        try Data((table + "\n").utf8).write(to: URL(fileURLWithPath: "\(directory)/results.md"), options: .atomic)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(self).write(to: URL(fileURLWithPath: "\(directory)/results.json"), options: .atomic)
+    }
+}

@@ -1,0 +1,70 @@
+import Cluster
+import Foundation
+
+/// The processes of `distillery run`: this binary started as coordinator, teachers and students on
+/// 127.0.0.1, each logging to its own file.
+final class LocalCluster {
+    struct Member {
+        var name: String
+        var process: Process
+        var log: String
+    }
+
+    let logDirectory: String
+    private(set) var members: [Member] = []
+
+    init(logDirectory: String) throws {
+        self.logDirectory = logDirectory
+        try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
+    }
+
+    /// This binary; after a rebuild replaced it on disk, the new one at the same path.
+    static var executable: String {
+        guard let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return CommandLine.arguments[0] }
+        return path.hasSuffix(" (deleted)") ? String(path.dropLast(" (deleted)".count)) : path
+    }
+
+    @discardableResult
+    func start(_ name: String, _ arguments: [String], threads: Int) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: LocalCluster.executable)
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["DISTILLERY_THREADS"] = "\(threads)"
+        // The processes share the cores: threads that wait should sleep, not spin.
+        environment["OMP_WAIT_POLICY"] = "PASSIVE"
+        process.environment = environment
+        let log = "\(logDirectory)/\(name).log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        members.append(Member(name: name, process: process, log: log))
+        return process
+    }
+
+    var running: [Member] { members.filter { $0.process.isRunning } }
+
+    /// SIGTERM to every process still running, then SIGKILL to those that outlive `grace` seconds.
+    func stop(grace: Double = 10) {
+        for m in running { m.process.terminate() }
+        let deadline = monotonicSeconds() + grace
+        while !running.isEmpty && monotonicSeconds() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        for m in running { kill(m.process.processIdentifier, SIGKILL) }
+        for m in members { m.process.waitUntilExit() }
+    }
+
+    /// Waits for every process to exit on its own, up to `seconds`; returns whether they did.
+    func waitForAll(seconds: Double) -> Bool {
+        let deadline = monotonicSeconds() + seconds
+        while !running.isEmpty && monotonicSeconds() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        return running.isEmpty
+    }
+
+    func tail(_ member: Member, lines: Int = 15) -> String {
+        let text = (try? String(contentsOfFile: member.log, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+    }
+}

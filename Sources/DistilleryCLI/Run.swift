@@ -1,0 +1,127 @@
+import ArgumentParser
+import Cluster
+import Compute
+import Datasets
+import Foundation
+import Jobs
+import NeuralNet
+import Training
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a whole distillation job on this machine: coordinator, teachers and students as local processes.",
+        discussion: """
+        Trains the teachers whose checkpoints are missing (on the job's augmentation), starts the coordinator,
+        cluster.local_teachers teacher processes and one process per student replica on 127.0.0.1 over ZeroMQ
+        TCP, shows their progress, trains the student alone when the job asks for that baseline, and prints the
+        results table (also OUTPUT/results.md and results.json). Logs: OUTPUT/logs/.
+
+        Example:  distillery run cluster/jobs/fashion-quick.yaml
+        """
+    )
+
+    @Argument(help: "The job file (YAML).")
+    var job: String
+
+    @Option(help: "Where the coordinator listens (default: a free port on 127.0.0.1).")
+    var bind: String = "tcp://127.0.0.1:*"
+
+    @Flag(help: "Print the results as JSON on stdout.")
+    var json = false
+
+    func run() throws {
+        StopSignal.install()
+        let context = try JobContext.load(path: job)
+        let spec = context.spec
+        let output = spec.outputDirectory
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        ComputeSetup.apply(threads: nil)
+        try TeacherPreparation(context: context).trainMissing(shouldStop: { StopSignal.isRequested })
+        if StopSignal.isRequested { throw ExitCode(130) }
+
+        let started = Date()
+        try runCluster(context)
+        let clusterSeconds = Date().timeIntervalSince(started)
+        ComputeSetup.apply(threads: nil)
+        let results = try JobResults.collect(context: context, clusterSeconds: clusterSeconds, shouldStop: { StopSignal.isRequested })
+        try results.write(to: output)
+        if json { try Terminal.printJSON(results) } else { Terminal.line(results.table) }
+    }
+
+    private func runCluster(_ context: JobContext) throws {
+        let spec = context.spec
+        let state = "\(spec.outputDirectory)/state"
+        try? FileManager.default.removeItem(atPath: state)
+        try? FileManager.default.removeItem(atPath: "\(spec.outputDirectory)/student.safetensors")
+        let cluster = try LocalCluster(logDirectory: "\(spec.outputDirectory)/logs")
+        // Teachers do most of the arithmetic (every member, every sample, every epoch with augmentation):
+        // they share the cores; each student replica takes a share of them too.
+        let cores = ComputeThreads.defaultCount
+        let teacherThreads = max(1, cores / spec.cluster.localTeachers)
+        let studentThreads = max(1, cores / (spec.cluster.localTeachers + spec.student.replicas))
+        let coordinator = try cluster.start("coordinator", ["coordinator", "--job", job, "--bind", bind, "--state", state], threads: 1)
+        let endpoint = try waitForEndpoint("\(state)/endpoint", coordinator: coordinator, cluster: cluster)
+        let keys = spec.cluster.plaintext ? [] : ["--keys", spec.cluster.keys!]
+        for i in 0..<spec.cluster.localTeachers {
+            try cluster.start("teacher-\(i + 1)", ["teacher", "--coordinator", endpoint, "--name", "teacher-\(i + 1)"] + keys, threads: teacherThreads)
+        }
+        for r in 0..<spec.student.replicas {
+            try cluster.start("student-\(r + 1)", ["student", "--coordinator", endpoint, "--name", "student-\(r + 1)"] + keys, threads: studentThreads)
+        }
+        Terminal.status("cluster up: coordinator \(endpoint), \(spec.cluster.localTeachers) teacher and \(spec.student.replicas) student processes (\(teacherThreads) and \(studentThreads) threads); logs in \(cluster.logDirectory)")
+        var lastLine = 0.0
+        while coordinator.isRunning {
+            if StopSignal.isRequested {
+                Terminal.clearProgress()
+                Terminal.status("stopping the cluster")
+                cluster.stop()
+                throw ExitCode(130)
+            }
+            Thread.sleep(forTimeInterval: 1)
+            guard coordinator.isRunning, let status = try? StatusClient.fetch(coordinator: endpoint, keysDirectory: spec.cluster.plaintext ? nil : spec.cluster.keys, timeout: 2).status else { continue }
+            let line = Run.progressLine(status)
+            if Terminal.stderrIsTerminal {
+                Terminal.progress(line)
+            } else if monotonicSeconds() - lastLine > 10 {
+                lastLine = monotonicSeconds()
+                Terminal.status(line)
+            }
+        }
+        Terminal.clearProgress()
+        let finished = cluster.waitForAll(seconds: 30)
+        if !finished { cluster.stop() }
+        guard coordinator.terminationStatus == 0 else {
+            let log = cluster.members.first { $0.name == "coordinator" }.map { cluster.tail($0) } ?? ""
+            throw ValidationError("the cluster failed (coordinator exit \(coordinator.terminationStatus)); its log ends:\n\(log)")
+        }
+        for m in cluster.members where m.process.terminationStatus != 0 {
+            Terminal.status("warning: \(m.name) exited with \(m.process.terminationStatus); see \(m.log)")
+        }
+    }
+
+    private func waitForEndpoint(_ path: String, coordinator: Process, cluster: LocalCluster) throws -> String {
+        let deadline = monotonicSeconds() + 120
+        while monotonicSeconds() < deadline {
+            if let text = try? String(contentsOfFile: path, encoding: .utf8), text.hasSuffix("\n") {
+                return text.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            if !coordinator.isRunning {
+                let log = cluster.members.first.map { cluster.tail($0) } ?? ""
+                throw ValidationError("the coordinator did not start:\n\(log)")
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        cluster.stop()
+        throw ValidationError("the coordinator did not report its endpoint within 120 s")
+    }
+
+    static func progressLine(_ s: ClusterStatus) -> String {
+        let student = s.workers.filter { $0.role == "student" }.min { ($0.epoch ?? 0, $0.samplesDone ?? 0) < ($1.epoch ?? 0, $1.samplesDone ?? 0) }
+        let epoch = (student?.epoch ?? 0) + 1
+        let last = s.epochResults.last(where: { $0.testAccuracy != nil })?.testAccuracy
+        return "epoch \(min(epoch, s.epochs))/\(s.epochs) \(Terminal.bar(s.progress)) \(Int(s.progress * 100))% items \(s.itemsDone)/\(s.itemsTotal)"
+            + (s.samplesPerSecond.map { String(format: " %.0f samples/s", $0) } ?? "")
+            + (s.etaSeconds.map { String(format: " ETA %.0fs", $0) } ?? "")
+            + (last.map { String(format: " test_acc %.4f", $0) } ?? "")
+    }
+}

@@ -1,0 +1,198 @@
+import Cluster
+import Foundation
+import NeuralNet
+import TestSupport
+import Wire
+
+/// A small job on disk (IDX data written here, teacher checkpoints, the job file) and the daemons of
+/// `distillery` started as real processes against it, each logging to its own file.
+final class ClusterHarness {
+    let directory: URL
+    let jobPath: String
+    var processes: [String: Process] = [:]
+    var keysDirectory: String?
+
+    static let binary: String = {
+        if let path = ProcessInfo.processInfo.environment["DISTILLERY_BIN"] { return path }
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        while dir.path != "/" {
+            let candidate = dir.appendingPathComponent("distillery").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir.deleteLastPathComponent()
+        }
+        return "distillery"
+    }()
+
+    struct Settings {
+        var trainSamples = 3000
+        var testSamples = 500
+        var shardSize = 250
+        var epochs = 3
+        var replicas = 1
+        var batchSize = 50
+        var student = "mlp:64-16-4"
+        var teachers = ["mlp:64-32-4", "mlp:64-24-4"]
+        var translate = 0
+        var cache = true
+        var encoding = "fp32"
+        var leaseMilliseconds = 1500
+        var trainTeachers = false
+        var baseline = false
+        /// CURVE with keys written here, instead of plain TCP.
+        var encrypted = false
+        var extra = ""
+    }
+
+    init(_ label: String, _ s: Settings = Settings()) throws {
+        directory = try TestSupport.temporaryDirectory(label)
+        try ClusterHarness.writeBlobs(to: directory.appendingPathComponent("data").path, train: s.trainSamples, test: s.testSamples)
+        var teacherLines = ""
+        for (i, spec) in s.teachers.enumerated() {
+            let path = "teachers/t\(i).safetensors"
+            if s.trainTeachers {
+                teacherLines += "  - {name: t\(i), checkpoint: \(path), train: {model: \"\(spec)\", epochs: 2}}\n"
+            } else {
+                try FileManager.default.createDirectory(at: directory.appendingPathComponent("teachers"), withIntermediateDirectories: true)
+                try Checkpoint.save(try Sequential(try ModelSpec(spec), seed: UInt64(100 + i)), to: directory.appendingPathComponent(path))
+                teacherLines += "  - {name: t\(i), checkpoint: \(path)}\n"
+            }
+        }
+        if s.encrypted {
+            let keys = directory.appendingPathComponent("keys")
+            try CurveKeyPair.generate().write(to: keys, name: "server")
+            try CurveKeyPair.generate().write(to: keys, name: "client")
+            keysDirectory = keys.path
+        }
+        let security = s.encrypted ? "keys: keys" : "plaintext: true"
+        let yaml = """
+            name: test-job
+            seed: 5
+            data:
+              dataset: idx:data/
+              shard_size: \(s.shardSize)
+              augment: {translate: \(s.translate)}
+            teachers:
+            \(teacherLines)distillation: {temperature: 2, alpha: 0.7}
+            student: {model: "\(s.student)", epochs: \(s.epochs), batch_size: \(s.batchSize), replicas: \(s.replicas), lr: 0.01, optimizer: adam, baseline: \(s.baseline)}
+            soft_targets: {encoding: \(s.encoding), cache: \(s.cache)}
+            cluster: {\(security), lease_ms: \(s.leaseMilliseconds), heartbeat_ms: 100}
+            output: {dir: out}
+            \(s.extra)
+            """
+        jobPath = directory.appendingPathComponent("job.yaml").path
+        try yaml.write(toFile: jobPath, atomically: true, encoding: .utf8)
+    }
+
+    deinit {
+        for p in processes.values where p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        // DISTILLERY_KEEP_TEST_DIRS=1 keeps the logs and state for a look after a failure.
+        if ProcessInfo.processInfo.environment["DISTILLERY_KEEP_TEST_DIRS"] != "1" { try? FileManager.default.removeItem(at: directory) }
+    }
+
+    var output: String { directory.appendingPathComponent("out").path }
+    var stateDirectory: String { "\(output)/state" }
+
+    /// Four classes of 8x8 images: a class-dependent pattern plus noise, as IDX files.
+    static func writeBlobs(to path: String, train: Int, test: Int) throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        var rng = SystemRandomNumberGenerator()
+        func write(_ n: Int, images: String, labels: String) throws {
+            var pixels: [UInt8] = []
+            var classes: [UInt8] = []
+            for _ in 0..<n {
+                let c = Int.random(in: 0..<4, using: &rng)
+                classes.append(UInt8(c))
+                for y in 0..<8 {
+                    for x in 0..<8 {
+                        let on = (c == 0 && y < 4) || (c == 1 && y >= 4) || (c == 2 && x < 4) || (c == 3 && x >= 4)
+                        pixels.append(UInt8(clamping: (on ? 170 : 60) + Int.random(in: -60...60, using: &rng)))
+                    }
+                }
+            }
+            func header(_ magic: UInt32, _ dims: [Int]) -> [UInt8] {
+                ([magic] + dims.map(UInt32.init)).flatMap { v in (0..<4).map { UInt8(truncatingIfNeeded: v >> (24 - 8 * UInt32($0))) } }
+            }
+            try Data(header(0x803, [n, 8, 8]) + pixels).write(to: URL(fileURLWithPath: "\(path)/\(images)"))
+            try Data(header(0x801, [n]) + classes).write(to: URL(fileURLWithPath: "\(path)/\(labels)"))
+        }
+        try write(train, images: "train-images-idx3-ubyte", labels: "train-labels-idx1-ubyte")
+        try write(test, images: "t10k-images-idx3-ubyte", labels: "t10k-labels-idx1-ubyte")
+    }
+
+    @discardableResult
+    func start(_ name: String, _ arguments: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ClusterHarness.binary)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(["DISTILLERY_THREADS": "1"]) { $1 }
+        let log = directory.appendingPathComponent("\(name).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        processes[name] = process
+        return process
+    }
+
+    func startCoordinator(bind: String = "tcp://127.0.0.1:*", name: String = "coordinator") throws -> (Process, String) {
+        try? FileManager.default.removeItem(atPath: "\(stateDirectory)/endpoint")
+        let process = try start(name, ["coordinator", "--job", jobPath, "--bind", bind, "--state", stateDirectory])
+        let endpoint = try waitFor("the coordinator's endpoint", timeout: 60) { () -> String? in
+            guard let text = try? String(contentsOfFile: "\(stateDirectory)/endpoint", encoding: .utf8), text.hasSuffix("\n") else {
+                if !process.isRunning { throw TestSupportError("the coordinator exited: \(log(name))") }
+                return nil
+            }
+            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return (process, endpoint)
+    }
+
+    func startTeacher(_ name: String, coordinator: String) throws -> Process {
+        try start(name, ["teacher", "--coordinator", coordinator, "--name", name] + keyArguments)
+    }
+
+    func startStudent(_ name: String, coordinator: String, extra: [String] = []) throws -> Process {
+        try start(name, ["student", "--coordinator", coordinator, "--name", name] + keyArguments + extra)
+    }
+
+    var keyArguments: [String] { keysDirectory.map { ["--keys", $0] } ?? [] }
+
+    func log(_ name: String) -> String {
+        (try? String(contentsOf: directory.appendingPathComponent("\(name).log"), encoding: .utf8)) ?? ""
+    }
+
+    func status(_ coordinator: String) -> ClusterStatus? {
+        try? StatusClient.fetch(coordinator: coordinator, keysDirectory: keysDirectory, timeout: 1).status
+    }
+
+    /// Polls `probe` until it returns a value; throws after `timeout` seconds.
+    func waitFor<T>(_ what: String, timeout: Double, _ probe: () throws -> T?) throws -> T {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let value = try probe() { return value }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        throw TestSupportError("timed out after \(timeout) s waiting for \(what)")
+    }
+
+    /// The exit status, or a failure (after killing it) when the process outlives `timeout`.
+    func exitStatus(_ name: String, timeout: Double) throws -> Int32 {
+        let process = processes[name]!
+        _ = try? waitFor("\(name) to exit", timeout: timeout) { process.isRunning ? nil : true }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            throw TestSupportError("\(name) hung (killed after \(timeout) s); log:\n\(log(name).suffix(2000))")
+        }
+        return process.terminationStatus
+    }
+
+    func state(replicas: Int) throws -> CoordinatorState {
+        let yaml = try String(contentsOfFile: jobPath, encoding: .utf8)
+        return try CoordinatorState(directory: stateDirectory, jobYAML: yaml, replicas: replicas)
+    }
+
+    func plan() throws -> WorkPlan { try JobContext.load(path: jobPath).plan }
+}
