@@ -72,7 +72,7 @@ struct JobResults: Encodable {
         for teacher in spec.teachers {
             let (model, metadata) = try Checkpoint.load(URL(fileURLWithPath: teacher.checkpoint))
             let normalization = try metadata["distillery.normalize"].map { try Normalization(parsing: $0) }
-            let logits = model.forward(test.batch(Array(0..<test.count), normalization: normalization).images, training: false)
+            let logits = JobResults.logits(model, test, normalization: normalization)
             memberLogits.append(logits)
             rows.append(Row(model: "teacher \(teacher.name)", spec: model.spec.text, parameters: model.parameterCount,
                             testAccuracy: accuracy(logits, test.labels)))
@@ -107,6 +107,17 @@ struct JobResults: Encodable {
         rows.append(distilled)
         let gain = baseline.flatMap { b in distilled.lastFiveMean.flatMap { d in b.lastFiveMean.map { d - $0 } } }
         return JobResults(job: spec.name, rows: rows, clusterSeconds: clusterSeconds, gainOverBaseline: gain)
+    }
+
+    /// The model's logits on a whole split, a thousand samples at a time.
+    static func logits(_ model: Sequential, _ data: LabeledImages, normalization: Normalization?) -> Tensor {
+        var out = Tensor(zeros: [data.count, model.classes])
+        for start in stride(from: 0, to: data.count, by: 1000) {
+            let rows = start..<min(start + 1000, data.count)
+            let part = model.forward(data.batch(Array(rows), normalization: normalization).images, training: false)
+            out.scalars.replaceSubrange((rows.lowerBound * model.classes)..<(rows.upperBound * model.classes), with: part.scalars)
+        }
+        return out
     }
 
     static func accuracy(_ scores: Tensor, _ labels: [Int32]) -> Double {

@@ -14,7 +14,7 @@ import Wire
         var s = ClusterHarness.Settings()
         s.trainSamples = 6000
         s.shardSize = 200
-        s.epochs = 3
+        s.epochs = 6
         s.student = "cnn:1x8x8:c16-c16-f64-4"
         s.translate = 1
         return s
@@ -168,7 +168,8 @@ import Wire
         #expect(try h.exitStatus("student", timeout: 20) == 0)
         // The job cannot go on without its student: the coordinator fails it, and the teacher hears so.
         #expect(try h.exitStatus("coordinator", timeout: 20) == 1)
-        #expect(try h.exitStatus("teacher-b", timeout: 20) != 0 || !h.log("teacher-b").isEmpty)
+        #expect(try h.exitStatus("teacher-b", timeout: 20) == 1, "teacher-b: \(h.log("teacher-b").suffix(800))")
+        #expect(h.log("teacher-b").contains("job failed"))
         _ = coordinator
         // A coordinator stopped by SIGTERM keeps its state and exits 0.
         let h2 = try ClusterHarness("cluster-sigterm-coordinator", Self.slowJob)
@@ -222,6 +223,19 @@ import Wire
         let plan = try h.plan()
         #expect(try h.state(replicas: 1).completedItems().count == plan.itemCount)
         control.close(); data.close()
+    }
+
+    @Test func aTeacherWhoseCheckpointDiffersFromTheJobsIsRefused() throws {
+        let h = try ClusterHarness("cluster-model-hash")
+        let (_, endpoint) = try h.startCoordinator()
+        // The coordinator hashed t1 at start; the file changes under it (another machine's copy, say).
+        try Checkpoint.save(try Sequential(try ModelSpec("mlp:64-24-4"), seed: 999),
+                            to: h.directory.appendingPathComponent("teachers/t1.safetensors"))
+        _ = try h.startTeacher("teacher", coordinator: endpoint)
+        #expect(try h.exitStatus("teacher", timeout: 30) != 0)
+        #expect(h.log("teacher").contains("member 't1'") && h.log("teacher").contains("SHA-256"), "\(h.log("teacher"))")
+        h.processes["coordinator"]?.terminate()
+        #expect(try h.exitStatus("coordinator", timeout: 20) == 0)
     }
 
     @Test func statusAnswersWithWorkersLeasesAndProgress() throws {

@@ -82,6 +82,13 @@ import TestSupport
         }
     }
 
+    @Test func topKSoftTargetsNeedTheProbabilityRule() {
+        let text = JobSpecTests.minimal.replacingOccurrences(of: "  temperature: 2", with: "  temperature: 2\n  combine: logits")
+            + "\nsoft_targets:\n  encoding: topk:3"
+        #expect(throws: JobError.self) { try JobSpec.parse(text, file: "job.yaml") }
+        #expect(throws: Never.self) { try JobSpec.parse(text.replacingOccurrences(of: "topk:3", with: "fp16"), file: "job.yaml") }
+    }
+
     @Test func structuralProblems() {
         for (text, message) in [
             ("", "empty"),
