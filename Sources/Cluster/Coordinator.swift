@@ -26,16 +26,16 @@ public final class Coordinator {
 
     let job: JobContext
     let log = DaemonLog("coordinator")
-    private let state: CoordinatorState
-    private var scheduler: Scheduler
+    let state: CoordinatorState
+    var scheduler: Scheduler
     private let context = Context()
     private let socket: Socket
     private let security: ClusterSecurity
-    private var workers: [[UInt8]: Worker] = [:]
+    var workers: [[UInt8]: Worker] = [:]
     private var roster: [Int: String]
     private var nextWorkerNumber: [Role: Int] = [:]
     private let memberHashes: [String]
-    private let started = monotonicSeconds()
+    let started = monotonicSeconds()
     private var lastLeaseCheck = 0.0
     public let endpoint: String
 
@@ -123,7 +123,7 @@ public final class Coordinator {
         }
         let now = monotonicSeconds()
         if case .statusRequest = envelope.kind {
-            send(.statusReply(json: statusJSON(now)), to: routingID)
+            send(.statusReply(json: statusJSON(now: now)), to: routingID)
             return
         }
         if case let .hello(hello) = envelope.kind {
@@ -341,40 +341,5 @@ public final class Coordinator {
 
     private func describe(_ routingID: [UInt8]) -> String {
         workers[routingID]?.id ?? "an unregistered peer"
-    }
-
-    private func statusJSON(_ now: Double) -> String {
-        let plan = job.plan
-        let total = Double(plan.epochs * plan.sampleCount)
-        let students = workers.values.filter { $0.role == .student }
-        let positions: [Double] = students.map { w in
-            let epoch = Int(w.progress?.epoch ?? 0), done = Int(w.progress?.samplesDone ?? 0)
-            return Double(epoch * plan.sampleCount + done)
-        }
-        let done = positions.min() ?? 0
-        let rates: [Double] = students.compactMap { w in w.progress?.samplesPerSecond.map(Double.init) }
-        let rate = rates.min()
-        var eta: Double?
-        if let rate, rate > 0 { eta = (total - done) / rate }
-        let workerStatus = workers.values.sorted { $0.id < $1.id }.map { w in workerJSON(w, now: now) }
-        let status = ClusterStatus(
-            job: job.spec.name, state: state.status, epochs: plan.epochs, itemsTotal: plan.itemCount,
-            itemsDone: scheduler.done.count, itemsHeld: scheduler.heldCount, duplicateReceipts: state.duplicateReceipts,
-            progress: total > 0 ? min(1, done / total) : 1, samplesPerSecond: rate, etaSeconds: eta,
-            uptimeSeconds: now - started, workers: workerStatus, epochResults: (try? state.epochs()) ?? [])
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return (try? String(decoding: encoder.encode(status), as: UTF8.self)) ?? "{}"
-    }
-
-    private func workerJSON(_ w: Worker, now: Double) -> ClusterStatus.Worker {
-        let inFlight = scheduler.owner.values.filter { $0 == w.id }.count
-        let p = w.progress
-        return ClusterStatus.Worker(
-            id: w.id, role: w.role == .teacher ? "teacher" : "student", name: w.name,
-            members: w.members.sorted().map { job.plan.members[$0] }, leaseRemainingMs: Int((w.leaseDeadline - now) * 1000),
-            itemsDone: w.itemsDone, inFlight: inFlight, replica: w.replica,
-            epoch: p.map { Int($0.epoch) }, samplesDone: p.map { Int($0.samplesDone) },
-            loss: p?.loss.map(Double.init), samplesPerSecond: p?.samplesPerSecond.map(Double.init))
     }
 }
