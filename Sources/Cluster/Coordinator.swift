@@ -61,9 +61,10 @@ public final class Coordinator {
         try security.secureServer(socket, context: context)
         try socket.bind(bind)
         endpoint = socket.lastEndpoint
+        log.info("job \(job.spec.name): \(job.plan.itemCount) work items (\(job.plan.shardsPerEpoch) shards x \(job.plan.members.count) members x \(job.plan.teacherEpochs) epochs), \(scheduler.done.count) already done; listening on \(endpoint)\(security.isEncrypted ? " (CURVE)" : " (plain TCP)")")
+        // Written last: a launcher that sees this file may connect.
         try? FileManager.default.removeItem(atPath: "\(stateDirectory)/endpoint")
         try Data("\(endpoint)\n".utf8).write(to: URL(fileURLWithPath: "\(stateDirectory)/endpoint"), options: .atomic)
-        log.info("job \(job.spec.name): \(job.plan.itemCount) work items (\(job.plan.shardsPerEpoch) shards x \(job.plan.members.count) members x \(job.plan.teacherEpochs) epochs), \(scheduler.done.count) already done; listening on \(endpoint)\(security.isEncrypted ? " (CURVE)" : " (plain TCP)")")
     }
 
     /// Serves until the job completes or fails, or `shouldStop` turns true.
