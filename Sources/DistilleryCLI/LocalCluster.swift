@@ -35,7 +35,7 @@ final class LocalCluster {
         environment["OMP_WAIT_POLICY"] = "PASSIVE"
         process.environment = environment
         let log = "\(logDirectory)/\(name).log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         process.standardOutput = handle
         process.standardError = handle
