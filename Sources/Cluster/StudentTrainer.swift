@@ -54,6 +54,7 @@ public final class StudentTrainer {
     /// window moves on after it restarts).
     private var position = WireProtocol.Progress()
     private var lastReport = 0.0
+    private var lastRegistration = 0.0
 
     public init(_ options: Options) throws {
         self.options = options
@@ -251,6 +252,8 @@ public final class StudentTrainer {
             if reason != "job complete" { throw ClusterError("the coordinator ended the job: \(reason)") }
         case let .error(code, text):
             if code == .unauthorized {
+                guard monotonicSeconds() - lastRegistration > 1 else { return }
+                lastRegistration = monotonicSeconds()
                 log.info("coordinator does not know us (\(text)); registering again")
                 try channel.send(.hello(Hello(role: .student, dataEndpoint: dataEndpoint, threads: UInt32(ComputeThreads.current))))
             } else {

@@ -41,6 +41,7 @@ public final class TeacherWorker {
     private var destinations: [String: Socket] = [:]
     private var cachedOrder: (epoch: Int, order: [Int])?
     public private(set) var itemsDone = 0
+    private var lastRegistration = 0.0
 
     public init(_ options: Options) throws {
         self.options = options
@@ -101,6 +102,7 @@ public final class TeacherWorker {
     }
 
     private func register() throws {
+        lastRegistration = monotonicSeconds()
         let models = members.values.sorted { $0.name < $1.name }.map { ModelHash(member: $0.name, sha256: $0.sha256) }
         try channel.send(.hello(Hello(role: .teacher, models: models, threads: UInt32(ComputeThreads.current))))
         try channel.send(.workRequest(credits: UInt32(credits)))
@@ -120,7 +122,9 @@ public final class TeacherWorker {
             return reason
         case let .error(code, text):
             if code == .unauthorized {
-                // The coordinator restarted and forgot us: register again; it re-queued what we held.
+                // The coordinator restarted and forgot us: register again (once for a burst of such
+                // replies to messages queued while it was down); it re-queued what we held.
+                guard monotonicSeconds() - lastRegistration > 1 else { return nil }
                 log.info("coordinator does not know us (\(text)); registering again")
                 queue.removeAll()
                 try register()
