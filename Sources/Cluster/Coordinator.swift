@@ -153,7 +153,7 @@ public final class Coordinator {
             }
         case let .goodbye(reason, returned):
             workers[routingID] = nil
-            scheduler.release(returned.filter { scheduler.owner[$0] == worker.id })
+            // Everything it held goes back, the items it names among them.
             let held = scheduler.release(worker: worker.id)
             log.info("\(worker.id) left (\(reason)); \(returned.count) items handed back, \(held.count) re-queued")
             if worker.role == .student && !worker.finished {

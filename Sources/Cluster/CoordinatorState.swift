@@ -61,7 +61,9 @@ public final class CoordinatorState {
         }
     }
 
-    public var duplicateReceipts: Int { (try? db.query("SELECT value FROM meta WHERE key = 'duplicates'").first?.first?.string).flatMap { $0.flatMap(Int.init) } ?? 0 }
+    public var duplicateReceipts: Int {
+        (try? db.query("SELECT value FROM meta WHERE key = 'duplicates'"))?.first?.first?.string.flatMap(Int.init) ?? 0
+    }
 
     public func roster() throws -> [Int: String] {
         var out: [Int: String] = [:]
@@ -88,7 +90,7 @@ public final class CoordinatorState {
     }
 
     public var status: String {
-        get { (try? db.query("SELECT value FROM meta WHERE key = 'status'").first?.first?.string) ?? nil ?? "running" }
+        (try? db.query("SELECT value FROM meta WHERE key = 'status'"))?.first?.first?.string ?? "running"
     }
 
     public func setStatus(_ value: String) throws {

@@ -27,11 +27,7 @@ public struct JobContext: @unchecked Sendable {
         self.yaml = yaml
         self.directory = directory
         self.split = split
-        switch spec.data.normalize {
-        case "none": normalization = nil
-        case "auto": normalization = Normalization.fitted(to: split.train)
-        default: normalization = try Normalization(parsing: spec.data.normalize)
-        }
+        normalization = try Normalization.setting(spec.data.normalize, fittingTo: split.train)
         plan = WorkPlan(job: spec, sampleCount: split.train.count)
     }
 
@@ -42,6 +38,14 @@ public struct JobContext: @unchecked Sendable {
         }
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         return try JobContext(yaml: yaml, directory: directory, file: path)
+    }
+
+    /// How the student trains, in the cluster, alone (the baseline) or in one process (`distill --job`).
+    public var studentConfig: TrainingConfig {
+        TrainingConfig(epochs: spec.student.epochs, batchSize: spec.student.batchSize,
+                       optimizer: spec.student.optimizer == "sgd" ? .sgd : .adam,
+                       learningRate: Float(spec.student.learningRate), schedule: spec.student.schedule,
+                       seed: spec.seed, augmentation: spec.data.augmentation)
     }
 
     /// The augmentation seed of an epoch: what work items carry and what the student uses.

@@ -90,7 +90,7 @@ public final class StudentTrainer {
         let spec = job.spec
         let model = try Sequential(spec.student.model, seed: spec.seed)
         store = SoftTargetStore(plan: job.plan, classes: model.classes, temperature: Float(spec.temperature),
-                                rule: spec.combine == .probabilities ? .probabilities : .logits)
+                                rule: spec.combine)
         exchange = try GradientExchange(replica: replica, peers: welcome.peers, parameters: model.namedParameters,
                                         context: context, security: security, jobID: job.spec.name, sender: options.name)
         return try train(model)
@@ -100,10 +100,7 @@ public final class StudentTrainer {
 
     private func train(_ model: Sequential) throws -> Summary {
         let spec = job.spec
-        let config = TrainingConfig(epochs: spec.student.epochs, batchSize: spec.student.batchSize,
-                                    optimizer: spec.student.optimizer == "sgd" ? .sgd : .adam,
-                                    learningRate: Float(spec.student.learningRate), schedule: spec.student.schedule,
-                                    seed: spec.seed, augmentation: spec.data.augmentation)
+        let config = job.studentConfig
         let optimizer = config.makeOptimizer()
         let loss = DistillationLoss(alpha: Float(spec.alpha), temperature: Float(spec.temperature), teacherForm: .probabilities)
         let n = job.plan.sampleCount

@@ -90,11 +90,7 @@ public final class TeacherWorker {
             guard model.classes == job.spec.student.model.classes, model.inputShape.reduce(1, *) == job.split.train.sampleSize else {
                 throw ClusterError("teacher '\(teacher.name)' (\(model.spec)) does not fit the data or the student's \(job.spec.student.model.classes) classes")
             }
-            let normalization: Normalization?
-            switch metadata["distillery.normalize"] ?? "none" {
-            case "none": normalization = nil
-            case let text: normalization = try Normalization(parsing: text)
-            }
+            let normalization = try Normalization.setting(metadata["distillery.normalize"] ?? "none", fittingTo: job.split.train)
             members[teacher.name] = Member(name: teacher.name, model: model, normalization: normalization,
                                            sha256: try SHA256.hex(ofFile: teacher.checkpoint))
         }

@@ -42,6 +42,15 @@ public struct Normalization: Sendable, Equatable {
         self.init(mean: mean, std: std)
     }
 
+    /// A normalisation setting as commands and jobs spell it: none, auto (fitted to `data`) or MEAN,STD.
+    public static func setting(_ text: String, fittingTo data: @autoclosure () -> LabeledImages) throws -> Normalization? {
+        switch text {
+        case "none": return nil
+        case "auto": return fitted(to: data())
+        default: return try Normalization(parsing: text)
+        }
+    }
+
     public var text: String {
         mean.map { "\($0)" }.joined(separator: "/") + "," + std.map { "\($0)" }.joined(separator: "/")
     }

@@ -72,7 +72,7 @@ struct Distill: ParsableCommand {
         guard normalizations.count == 1, let normalizationText = normalizations.first else {
             throw ValidationError("the teachers were trained on differently normalised inputs (\(normalizations.sorted().joined(separator: " vs "))); distil teachers that share one")
         }
-        let normalization = try parseNormalization(normalizationText, fittingTo: split.train)
+        let normalization = try Normalization.setting(normalizationText, fittingTo: split.train)
         for (path, teacher) in zip(teachers, loaded) { try checkCompatible(teacher.model, split.train, dataName: "\(split.name) (teacher \(path))") }
         let network = try Sequential(try ModelSpec(student), seed: training.seed)
         try checkCompatible(network, split.train, dataName: split.name)
@@ -104,13 +104,9 @@ struct Distill: ParsableCommand {
         let spec = context.spec
         let teacherModels = try spec.teachers.map { try Checkpoint.load(URL(fileURLWithPath: $0.checkpoint)).model }
         let network = try Sequential(spec.student.model, seed: spec.seed)
-        let config = TrainingConfig(epochs: spec.student.epochs, batchSize: spec.student.batchSize,
-                                    optimizer: spec.student.optimizer == "sgd" ? .sgd : .adam,
-                                    learningRate: Float(spec.student.learningRate), schedule: spec.student.schedule,
-                                    seed: spec.seed, augmentation: spec.data.augmentation)
-        let distiller = Distiller(student: network, teachers: teacherModels, config: config, normalization: context.normalization,
+        let distiller = Distiller(student: network, teachers: teacherModels, config: context.studentConfig, normalization: context.normalization,
                                   temperature: Float(spec.temperature), alpha: Float(spec.alpha),
-                                  rule: spec.combine == .probabilities ? .probabilities : .logits)
+                                  rule: spec.combine)
         let run = TrainingRun(epochs: spec.student.epochs, json: json)
         let reports = distiller.fit(context.split.train, test: context.split.test, shouldStop: { StopSignal.isRequested },
                                     onStep: run.onStep, onEpoch: run.onEpoch)

@@ -71,25 +71,21 @@ struct JobResults: Encodable {
         var memberLogits: [Tensor] = []
         for teacher in spec.teachers {
             let (model, metadata) = try Checkpoint.load(URL(fileURLWithPath: teacher.checkpoint))
-            let normalization = try metadata["distillery.normalize"].map { try Normalization(parsing: $0) }
+            let normalization = try Normalization.setting(metadata["distillery.normalize"] ?? "none", fittingTo: context.split.train)
             let logits = JobResults.logits(model, test, normalization: normalization)
             memberLogits.append(logits)
             rows.append(Row(model: "teacher \(teacher.name)", spec: model.spec.text, parameters: model.parameterCount,
                             testAccuracy: accuracy(logits, test.labels)))
         }
         let ensemble = Ensemble.softTargets(memberLogits, temperature: Float(spec.temperature),
-                                            rule: spec.combine == .probabilities ? .probabilities : .logits)
+                                            rule: spec.combine)
         rows.append(Row(model: "ensemble (\(spec.teachers.count), \(spec.combine.rawValue))", spec: "-",
                         parameters: rows.reduce(0) { $0 + $1.parameters }, testAccuracy: accuracy(ensemble, test.labels)))
         var baseline: Row?
         if spec.student.baseline {
             Terminal.status("training the student alone on hard labels (the baseline)")
             let network = try Sequential(spec.student.model, seed: spec.seed)
-            let config = TrainingConfig(epochs: spec.student.epochs, batchSize: spec.student.batchSize,
-                                        optimizer: spec.student.optimizer == "sgd" ? .sgd : .adam,
-                                        learningRate: Float(spec.student.learningRate), schedule: spec.student.schedule,
-                                        seed: spec.seed, augmentation: spec.data.augmentation)
-            let reports = Trainer(model: network, config: config, normalization: context.normalization).fit(
+            let reports = Trainer(model: network, config: context.studentConfig, normalization: context.normalization).fit(
                 context.split.train, test: test, shouldStop: shouldStop,
                 onEpoch: { r in Terminal.status("  alone epoch \(r.epoch + 1): test_acc \(String(format: "%.4f", r.test?.accuracy ?? 0))") })
             let accuracies = reports.compactMap { $0.test?.accuracy }

@@ -57,14 +57,3 @@ struct TrainSummary: Encodable {
         case testAccuracy = "test_accuracy", testLoss = "test_loss", samplesPerSecond = "samples_per_second"
     }
 }
-
-/// --normalize none|auto|MEAN,STD
-func parseNormalization(_ text: String, fittingTo data: @autoclosure () -> Datasets.LabeledImages) throws -> Datasets.Normalization? {
-    switch text {
-    case "none": return nil
-    case "auto": return Datasets.Normalization.fitted(to: data())
-    default: return try Datasets.Normalization(parsing: text)
-    }
-}
-
-import Datasets

@@ -27,7 +27,8 @@ public struct JobSpec: Sendable, Equatable {
         public var workers: [String]
     }
 
-    public enum Combine: String, Sendable { case probabilities, logits }
+    /// How members combine: the ensemble's own rule (mean of tempered probabilities, or of logits).
+    public typealias Combine = Ensemble.Rule
 
     public enum SoftTargetEncoding: Sendable, Equatable {
         case float32, float16

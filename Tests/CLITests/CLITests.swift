@@ -5,17 +5,7 @@ import TestSupport
 
 /// Runs the real `distillery` binary as a user types it.
 @Suite(.serialized) struct CLITests {
-    static let binary: String = {
-        if let path = ProcessInfo.processInfo.environment["DISTILLERY_BIN"] { return path }
-        // Beside the test bundle in .build/<config>/.
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        while dir.path != "/" {
-            let candidate = dir.appendingPathComponent("distillery").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir.deleteLastPathComponent()
-        }
-        return "distillery"
-    }()
+    static let binary = TestSupport.distilleryBinary
 
     func distillery(_ args: [String], timeout: TimeInterval = 300) throws -> ProcessResult {
         try TestSupport.run(CLITests.binary, args, environment: ["DISTILLERY_THREADS": "2"], timeout: timeout)

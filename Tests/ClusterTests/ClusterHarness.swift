@@ -12,16 +12,7 @@ final class ClusterHarness {
     var processes: [String: Process] = [:]
     var keysDirectory: String?
 
-    static let binary: String = {
-        if let path = ProcessInfo.processInfo.environment["DISTILLERY_BIN"] { return path }
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        while dir.path != "/" {
-            let candidate = dir.appendingPathComponent("distillery").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir.deleteLastPathComponent()
-        }
-        return "distillery"
-    }()
+    static let binary = TestSupport.distilleryBinary
 
     struct Settings {
         var trainSamples = 3000

@@ -56,6 +56,18 @@ public enum TestSupport {
         return try run(python, ["-c", script], timeout: timeout)
     }
 
+    /// The `distillery` binary under test: DISTILLERY_BIN, else the one beside the test bundle in .build/<config>/.
+    public static let distilleryBinary: String = {
+        if let path = ProcessInfo.processInfo.environment["DISTILLERY_BIN"] { return path }
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        while dir.path != "/" {
+            let candidate = dir.appendingPathComponent("distillery").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir.deleteLastPathComponent()
+        }
+        return "distillery"
+    }()
+
     public static func which(_ name: String) -> String? {
         let paths = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
         return paths.map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
