@@ -33,16 +33,17 @@ let package = Package(
         .target(name: "WireProtocol", dependencies: ["CDistilleryProto", "CChecksum"]),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
         // Job files (YAML): what a distillation run is, checked with line numbers before anything starts.
-        .target(name: "Jobs", dependencies: ["NeuralNet", "Datasets", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Jobs", dependencies: ["NeuralNet", "Datasets", "Compression", .product(name: "Yams", package: "Yams")]),
         // What the daemons use: validated messages over ZeroMQ, never libzmq or protobuf-c directly.
         .target(name: "Wire", dependencies: ["WireProtocol", "ZeroMQ"]),
         .target(name: "Training", dependencies: ["Compute", "NeuralNet", "Datasets", "SafeTensors"]),
         // The daemons: coordinator (with its SQLite state), teacher worker, student trainer.
+        .target(name: "Compression", dependencies: ["Compute", "NeuralNet", "Datasets", "Training", "SafeTensors"]),
         .target(name: "Cluster", dependencies: ["CSQLite", "Compute", "NeuralNet", "Datasets", "Jobs", "Training", "Wire"]),
         .executableTarget(
             name: "DistilleryCLI",
             dependencies: [
-                "Compute", "NeuralNet", "Datasets", "SafeTensors", "Training", "Wire", "CWireBaseline", "Jobs", "Cluster",
+                "Compute", "NeuralNet", "Datasets", "SafeTensors", "Training", "Wire", "CWireBaseline", "Jobs", "Cluster", "Compression",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -58,6 +59,7 @@ let package = Package(
         .testTarget(name: "WireTests", dependencies: ["Wire", "WireProtocol", "ZeroMQ"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "TestSupport"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Jobs", "NeuralNet", "Datasets", "Compute", "Wire", "TestSupport"]),
+        .testTarget(name: "CompressionTests", dependencies: ["Compression", "NeuralNet", "Training", "Datasets", "Compute", "SafeTensors", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["SafeTensors", "TestSupport", "DistilleryCLI"]),
     ]
 )

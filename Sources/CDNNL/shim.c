@@ -20,6 +20,13 @@ int cdnnl_sgemm(char transa, char transb, int64_t m, int64_t n, int64_t k,
     return (int)dnnl_sgemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+int cdnnl_gemm_u8s8s32(char transa, char transb, int64_t m, int64_t n, int64_t k,
+                       const uint8_t *a, int64_t lda, uint8_t ao, const int8_t *b, int64_t ldb,
+                       int32_t *c, int64_t ldc) {
+    const int32_t no_offset = 0;
+    return (int)dnnl_gemm_u8s8s32(transa, transb, 'F', m, n, k, 1.0f, a, lda, ao, b, ldb, 0, 0.0f, c, ldc, &no_offset);
+}
+
 void cdnnl_set_num_threads(int threads) { omp_set_num_threads(threads); }
 
 int cdnnl_max_threads(void) { return omp_get_max_threads(); }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Compression
 import Datasets
 import Foundation
 import NeuralNet
@@ -13,7 +14,7 @@ struct Eval: ParsableCommand {
         """
     )
 
-    @Option(help: "Checkpoint (.safetensors) written by train; repeat to compare several.")
+    @Option(help: "Checkpoint (.safetensors) (.safetensors), float, pruned or int8; repeat to compare several.")
     var model: [String]
 
     @OptionGroup var dataOptions: DataOptions
@@ -32,14 +33,15 @@ struct Eval: ParsableCommand {
         let split = try dataOptions.load()
         var results: [EvalSummary] = []
         for path in model {
-            let (network, metadata) = try Checkpoint.load(URL(fileURLWithPath: path))
-            let normalization = try metadata["distillery.normalize"].map { try Normalization(parsing: $0) }
+            let contents = try CompressedCheckpoint.load(URL(fileURLWithPath: path))
+            let network = contents.model
+            let normalization = try contents.metadata["distillery.normalize"].map { try Normalization(parsing: $0) }
             try checkCompatible(network, split.test, dataName: split.name)
-            let result = Evaluation.run(network, on: split.test, normalization: normalization)
+            let result = Evaluation.run(try contents.inference(), on: split.test, normalization: normalization)
             let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
             results.append(EvalSummary(model: path, spec: network.spec.text, data: split.name, accuracy: result.accuracy,
                                        loss: result.loss, samples: result.samples, parameters: network.parameterCount,
-                                       bytesOnDisk: bytes))
+                                       bytesOnDisk: bytes, format: contents.format))
         }
         if json {
             if results.count == 1 { try Terminal.printJSON(results[0]) } else { try Terminal.printJSON(results) }
@@ -51,12 +53,12 @@ struct Eval: ParsableCommand {
     }
 
     private func table(_ rows: [EvalSummary]) -> String {
-        let header = ["model", "spec", "parameters", "bytes", "test accuracy", "test loss"]
+        let header = ["model", "spec", "weights", "parameters", "bytes", "test accuracy", "test loss"]
         let cells = rows.map { r in
-            [URL(fileURLWithPath: r.model).lastPathComponent, r.spec, "\(r.parameters)", "\(r.bytesOnDisk)",
+            [URL(fileURLWithPath: r.model).lastPathComponent, r.spec, r.format, "\(r.parameters)", "\(r.bytesOnDisk)",
              formatted(r.accuracy * 100, 2) + " %", formatted(r.loss)]
         }
-        return MarkdownTable(header: header, rows: cells, rightAligned: [2, 3, 4, 5]).text
+        return MarkdownTable(header: header, rows: cells, rightAligned: [3, 4, 5, 6]).text
     }
 }
 
@@ -66,9 +68,10 @@ struct EvalSummary: Encodable {
     var samples: Int
     var parameters: Int
     var bytesOnDisk: Int
+    var format: String
 
     enum CodingKeys: String, CodingKey {
-        case model, spec, data, accuracy, loss, samples, parameters
+        case model, spec, data, accuracy, loss, samples, parameters, format
         case bytesOnDisk = "bytes_on_disk"
     }
 }

@@ -1,11 +1,12 @@
 import ArgumentParser
+import Compression
 import Foundation
 import NeuralNet
 import SafeTensors
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show a checkpoint's layers, shapes, parameter count, bytes on disk and sparsity.",
+        abstract: "Show a checkpoint's layers, shapes, parameter count, bytes on disk, storage format and sparsity.",
         discussion: "Reads any safetensors file; Distillery checkpoints also show their model spec and provenance."
     )
 
@@ -30,14 +31,21 @@ struct Inspect: ParsableCommand {
         if let spec = contents.metadata[Checkpoint.specKey], let model = try? Sequential(ModelSpec(spec), seed: 0) {
             architecture = model.layers.enumerated().map { "\($0.offset): \($0.element.summary)" }
         }
+        let weights = try weightSummaries(contents, url: url)
         let summary = InspectSummary(
             file: file, bytesOnDisk: bytesOnDisk, spec: contents.metadata[Checkpoint.specKey],
-            parameters: layers.reduce(0) { $0 + $1.parameters }, layers: architecture, tensors: layers,
+            parameters: layers.reduce(0) { $0 + $1.parameters }, layers: architecture, weights: weights, tensors: layers,
             metadata: contents.metadata)
         if json { try Terminal.printJSON(summary); return }
         Terminal.line("\(file): \(bytesOnDisk) bytes on disk")
         if let spec = summary.spec { Terminal.line("model: \(spec)") }
         for line in architecture { Terminal.line("  \(line)") }
+        if !weights.isEmpty {
+            Terminal.line("weights:")
+            for w in weights {
+                Terminal.line("  \(w.name)  \(w.shape)  \(w.format)  sparsity \(formatted(w.sparsity * 100, 1))%  \(w.bytes) bytes")
+            }
+        }
         Terminal.line("tensors:")
         let width = max(layers.map(\.name.count).max() ?? 0, 4)
         for t in layers {
@@ -52,7 +60,30 @@ struct Inspect: ParsableCommand {
     }
 }
 
+extension Inspect {
+    /// Per Conv2d/Linear weight of a Distillery checkpoint: storage, sparsity and the bytes of all its tensors.
+    func weightSummaries(_ file: SafeTensorsFile, url: URL) throws -> [InspectSummary.WeightInfo] {
+        guard file.metadata[Checkpoint.specKey] != nil else { return [] }
+        let contents = try CompressedCheckpoint.load(url)
+        let int8 = contents.quantized != nil
+        return PruningMasks.prunable(contents.model).map { name, parameter in
+            let parts = file.tensors.filter { $0.name == name || $0.name.hasPrefix(name + ".") }
+            let sparse = parts.contains { $0.name == name + ".mask" }
+            let zeros = parameter.value.scalars.reduce(0) { $0 + ($1 == 0 ? 1 : 0) }
+            return .init(name: name, shape: parameter.value.shape, format: (int8 ? "int8" : "f32") + (sparse ? " bitmask" : " dense"),
+                         sparsity: Double(zeros) / Double(max(parameter.value.count, 1)), bytes: parts.reduce(0) { $0 + $1.bytes.count })
+        }
+    }
+}
+
 struct InspectSummary: Encodable {
+    struct WeightInfo: Encodable {
+        var name: String
+        var shape: [Int]
+        var format: String
+        var sparsity: Double
+        var bytes: Int
+    }
     struct TensorInfo: Encodable {
         var name: String, dtype: String
         var shape: [Int]
@@ -64,11 +95,12 @@ struct InspectSummary: Encodable {
     var spec: String?
     var parameters: Int
     var layers: [String]
+    var weights: [WeightInfo]
     var tensors: [TensorInfo]
     var metadata: [String: String]
 
     enum CodingKeys: String, CodingKey {
-        case file, spec, parameters, layers, tensors, metadata
+        case file, spec, parameters, layers, weights, tensors, metadata
         case bytesOnDisk = "bytes_on_disk"
     }
 }

@@ -1,3 +1,4 @@
+import Compression
 import Datasets
 import Foundation
 import NeuralNet
@@ -62,6 +63,33 @@ public struct JobSpec: Sendable, Equatable {
         public var localTeachers: Int = 1
     }
 
+    /// After distillation: prune the student, fine-tuning with the job's teachers.
+    public struct PruneStage: Sendable, Equatable {
+        public var method: PruningMethod
+        public var sparsity: Double
+        public var finetuneEpochs: Int
+        public var rounds: Int?
+        public var rewind: LotteryTicket.Rewind
+        public var learningRate: Double
+    }
+
+    /// After pruning: quantize to int8.
+    public struct QuantizeStage: Sendable, Equatable {
+        public var mode: String
+        public var perChannel: Bool
+        public var calibration: ActivationQuantization.Calibration
+        public var sample: Int
+        public var epochs: Int
+        public var learningRate: Double
+    }
+
+    /// The accuracy-against-sparsity sweep of `distillery report`.
+    public struct ReportStage: Sendable, Equatable {
+        public var methods: [PruningMethod]
+        public var sparsities: [Double]
+        public var finetuneEpochs: Int
+    }
+
     public var name: String
     public var seed: UInt64
     public var data: DataSection
@@ -74,6 +102,9 @@ public struct JobSpec: Sendable, Equatable {
     public var cacheSoftTargets: Bool
     public var cluster: Cluster
     public var outputDirectory: String
+    public var prune: PruneStage? = nil
+    public var quantize: QuantizeStage? = nil
+    public var report: ReportStage? = nil
 
     /// Reads and checks a job file; every problem names the file and line.
     public static func load(_ path: String) throws -> JobSpec {
@@ -167,10 +198,14 @@ public struct JobSpec: Sendable, Equatable {
             output = resolve(try o.string("dir"))
             try o.finish()
         }
+        var job = JobSpec(name: name, seed: seed, data: data, teachers: teachers, temperature: temperature, alpha: alpha,
+                          combine: combine, student: student, softTargets: encoding, cacheSoftTargets: cache,
+                          cluster: cluster, outputDirectory: output)
+        job.prune = try top.section("prune").map(parsePrune)
+        job.quantize = try top.section("quantize").map(parseQuantize)
+        job.report = try top.section("report").map(parseReport)
         try top.finish()
-        return JobSpec(name: name, seed: seed, data: data, teachers: teachers, temperature: temperature, alpha: alpha,
-                       combine: combine, student: student, softTargets: encoding, cacheSoftTargets: cache,
-                       cluster: cluster, outputDirectory: output)
+        return job
     }
 
     private static func line(of error: YamlError) -> Int? {
@@ -187,6 +222,59 @@ public struct JobSpec: Sendable, Equatable {
         case let .duplicatedKeysInMapping(duplicates, _): return "duplicated keys \(duplicates.joined(separator: ", "))"
         default: return "\(error)"
         }
+    }
+
+    private static func parsePrune(_ s: YAMLSection) throws -> PruneStage {
+        let methodText = try s.string("method")
+        guard let method = PruningMethod(rawValue: methodText) else {
+            throw s.error("method", "unknown pruning method '\(methodText)'; use one of \(PruningMethod.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let rewindText = try s.string("rewind", default: "init")
+        let rewind: LotteryTicket.Rewind
+        do { rewind = try LotteryTicket.Rewind(rewindText) } catch { throw s.error("rewind", "\(error)") }
+        let stage = PruneStage(method: method, sparsity: try s.double("sparsity", range: 0...0.999),
+                               finetuneEpochs: try s.int("finetune_epochs", default: 2, range: 0...10_000),
+                               rounds: try s.has("rounds") ? s.int("rounds", default: 1, range: 1...10_000) : nil, rewind: rewind,
+                               learningRate: try s.double("lr", default: 0.001, range: 1e-8...10))
+        try s.finish()
+        return stage
+    }
+
+    private static func parseQuantize(_ s: YAMLSection) throws -> QuantizeStage {
+        let mode = try s.string("mode", default: "ptq")
+        guard mode == "ptq" || mode == "qat" else { throw s.error("mode", "expected ptq or qat, got '\(mode)'") }
+        let calibrationText = try s.string("calibration", default: "minmax")
+        guard let calibration = ActivationQuantization.Calibration(rawValue: calibrationText) else {
+            throw s.error("calibration", "expected minmax, percentile or mse, got '\(calibrationText)'")
+        }
+        let stage = QuantizeStage(mode: mode, perChannel: try s.bool("per_channel", default: true), calibration: calibration,
+                                  sample: try s.int("sample", default: 2000, range: 1...10_000_000),
+                                  epochs: try s.int("epochs", default: 2, range: 1...10_000),
+                                  learningRate: try s.double("lr", default: 0.0003, range: 1e-8...10))
+        try s.finish()
+        return stage
+    }
+
+    private static func parseReport(_ s: YAMLSection) throws -> ReportStage {
+        var methods: [PruningMethod] = PruningMethod.allCases
+        if s.has("methods") {
+            methods = try s.strings("methods").map { text in
+                guard let m = PruningMethod(rawValue: text) else {
+                    throw s.error("methods", "unknown pruning method '\(text)'; use \(PruningMethod.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                return m
+            }
+        }
+        var sparsities = [0.5, 0.8, 0.9]
+        if s.has("sparsities") {
+            sparsities = try s.strings("sparsities").map { text in
+                guard let v = Double(text), (0..<1).contains(v) else { throw s.error("sparsities", "each sparsity must be a number in 0 ..< 1, got '\(text)'") }
+                return v
+            }
+        }
+        let stage = ReportStage(methods: methods, sparsities: sparsities, finetuneEpochs: try s.int("finetune_epochs", default: 1, range: 0...10_000))
+        try s.finish()
+        return stage
     }
 
     private static func parseData(_ s: YAMLSection, resolve: (String) -> String) throws -> DataSection {

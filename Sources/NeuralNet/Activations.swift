@@ -10,7 +10,7 @@ public final class ReLU: Layer {
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         var y = x
         if y.count > 0 { y.scalars.withUnsafeMutableBufferPointer { Elementwise.relu($0) } }
-        if training { output = y }
+        output = y
         return y
     }
 
@@ -42,7 +42,7 @@ public final class Dropout: Layer {
     public func outputShape(for input: [Int]) throws -> [Int] { input }
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
-        guard training, rate > 0 else { return x }
+        guard training, rate > 0 else { mask = []; return x }
         let keep = 1 - rate, scale = 1 / keep
         mask = (0..<x.count).map { _ in rng.nextFloat() < keep ? scale : 0 }
         var y = x
@@ -52,7 +52,7 @@ public final class Dropout: Layer {
 
     public func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
         guard needInputGradient else { return nil }
-        guard rate > 0 else { return dy }
+        guard rate > 0, !mask.isEmpty else { return dy }  // after an evaluation forward: identity
         precondition(mask.count == dy.count, "Dropout.backward without a matching forward")
         var dx = dy
         for i in 0..<dx.count { dx.scalars[i] *= mask[i] }

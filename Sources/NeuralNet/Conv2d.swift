@@ -75,7 +75,7 @@ public final class Conv2d: Layer {
                 }
             }
         }
-        if training { geometry = g; cols = columns }
+        geometry = g; cols = columns  // also in evaluation, for saliency gradients
         return y
     }
 

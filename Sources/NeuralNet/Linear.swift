@@ -44,7 +44,7 @@ public final class Linear: Layer {
                 }
             }
         }
-        if training { input = x }
+        input = x  // also in evaluation, so saliency methods can back-propagate through it
         return y
     }
 

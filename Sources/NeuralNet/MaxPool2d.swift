@@ -40,7 +40,7 @@ public final class MaxPool2d: Layer {
                 }
             }
         }
-        if training { inputShape = x.shape; cachedGeometry = g; argmax = winners }
+        inputShape = x.shape; cachedGeometry = g; argmax = winners
         return y
     }
 

@@ -149,3 +149,38 @@ public struct ModelSpec: Sendable, Equatable, CustomStringConvertible {
 }
 
 import Foundation
+
+extension ModelSpec {
+    /// The spec that builds `stages` on `inputShape`, written back as text: what pruning that removes whole units
+    /// and folding BatchNorm into the layer before it produce.
+    public init(inputShape: [Int], stages: [Stage]) throws {
+        let classes: String
+        guard case let .classifier(c) = stages.last else { throw NeuralNetError("a model spec must end with the classifier") }
+        classes = "\(c)"
+        if inputShape.count == 1 {
+            // mlp: options apply to every hidden layer alike.
+            let hidden = stages.compactMap { stage -> (Int, Bool)? in
+                if case let .hidden(out, bn) = stage { return (out, bn) } else { return nil }
+            }
+            let dropouts = Set(stages.compactMap { stage -> Float? in if case let .dropout(r) = stage { return r } else { return nil } })
+            var text = "mlp:" + ([inputShape[0]] + hidden.map(\.0)).map(String.init).joined(separator: "-") + "-" + classes
+            if hidden.contains(where: \.1) { text += ":bn" }
+            if let rate = dropouts.first { text += ":dropout=\(rate)" }
+            try self.init(text)
+        } else {
+            let tokens = stages.dropLast().map { stage -> String in
+                switch stage {
+                case let .conv(out, kernel, padding, stride, bn): return "c\(out)k\(kernel)p\(padding)s\(stride)" + (bn ? "bn" : "")
+                case let .maxPool(kernel): return "p\(kernel)"
+                case let .dropout(rate): return "d\(rate)"
+                case let .hidden(out, bn): return "f\(out)" + (bn ? "bn" : "")
+                case .classifier: return ""
+                }
+            }
+            try self.init("cnn:" + inputShape.map(String.init).joined(separator: "x") + ":" + (tokens + [classes]).joined(separator: "-"))
+        }
+        guard self.stages == stages, self.inputShape == inputShape else {
+            throw NeuralNetError("stages \(stages) cannot be written as one model spec (mlp options must apply to every hidden layer)")
+        }
+    }
+}

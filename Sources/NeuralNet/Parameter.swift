@@ -17,7 +17,8 @@ public final class Parameter {
     }
 }
 
-/// One stage of a network. `forward` caches what `backward` needs; `backward` sets the gradients of
+/// One stage of a network. `forward` caches what `backward` needs, in evaluation too (pruning scores
+/// back-propagate through an evaluating network); `backward` sets the gradients of
 /// the layer's parameters and returns the gradient with respect to the input when asked.
 public protocol Layer: AnyObject {
     /// A one-line description, e.g. "Linear(784 -> 1200)".

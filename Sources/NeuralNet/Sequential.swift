@@ -42,6 +42,13 @@ public final class Sequential {
         self.layers = layers
     }
 
+    /// The same network with some layers replaced (quantization-aware training wraps its Conv2d and Linear
+    /// layers); replacements must keep their parameters, so checkpoint names stay the same.
+    public init(_ spec: ModelSpec, layers: [Layer]) {
+        self.spec = spec
+        self.layers = layers
+    }
+
     public var inputShape: [Int] { spec.inputShape }
     public var classes: Int { spec.classes }
 

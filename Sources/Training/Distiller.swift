@@ -11,6 +11,11 @@ public final class Distiller {
     public let loss: DistillationLoss
     public let rule: Ensemble.Rule
     private let trainer: Trainer
+    /// Runs after every optimizer step (see `Trainer.afterStep`).
+    public var afterStep: (() -> Void)? {
+        get { trainer.afterStep }
+        set { trainer.afterStep = newValue }
+    }
 
     public init(student: Sequential, teachers: [Sequential], config: TrainingConfig, normalization: Normalization?,
                 temperature: Float, alpha: Float, rule: Ensemble.Rule = .probabilities) {

@@ -12,13 +12,19 @@ public enum Evaluation {
 
     public static func run(_ model: Sequential, on data: LabeledImages, normalization: Normalization?,
                            batchSize: Int = 1000) -> Result {
+        run({ model.forward($0, training: false) }, on: data, normalization: normalization, batchSize: batchSize)
+    }
+
+    /// The same for any inference function from normalised images to logits (the int8 runtime's, say).
+    public static func run(_ forward: (Tensor) -> Tensor, on data: LabeledImages, normalization: Normalization?,
+                           batchSize: Int = 1000) -> Result {
         var correct = 0
         var lossSum = 0.0
         var start = 0
         while start < data.count {
             let indices = Array(start..<min(start + batchSize, data.count))
             let batch = data.batch(indices, normalization: normalization)
-            let logits = model.forward(batch.images, training: false)
+            let logits = forward(batch.images)
             correct += countCorrect(logits, batch.labels)
             lossSum += Double(CrossEntropy.compute(logits: logits, labels: batch.labels).loss) * Double(indices.count)
             start += batchSize

@@ -27,6 +27,8 @@ public final class Trainer {
     public let config: TrainingConfig
     public let normalization: Normalization?
     private let optimizer: Optimizer
+    /// Runs after every optimizer step: pruning uses it to keep pruned weights at zero.
+    public var afterStep: (() -> Void)?
 
     public init(model: Sequential, config: TrainingConfig, normalization: Normalization?) {
         self.model = model
@@ -45,6 +47,7 @@ public final class Trainer {
         let result = CrossEntropy.compute(logits: logits, labels: labels)
         model.backward(lossGradient?(images, labels, logits) ?? result.gradient)
         optimizer.step(model.trainableParameters)
+        afterStep?()
         return (result.loss, Evaluation.countCorrect(logits, labels))
     }
 

@@ -40,7 +40,7 @@ public enum EnvelopeDecoder {
         guard env.version == Envelope.currentVersion else {
             throw WireError(.unsupportedVersion, "protocol version \(env.version); this build speaks \(Envelope.currentVersion)")
         }
-        var reader = FieldReader(limits: limits)
+        let reader = FieldReader(limits: limits)
         let jobID = try reader.identifier(env.job_id, "job_id")
         let sender = try reader.identifier(env.sender, "sender")
         guard env.n_tensors <= limits.maximumTensors else {

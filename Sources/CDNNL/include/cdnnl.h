@@ -9,6 +9,11 @@ int cdnnl_sgemm(char transa, char transb, int64_t m, int64_t n, int64_t k,
                 float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
                 float beta, float *c, int64_t ldc);
 
+/// Row-major C(int32) = (op(A) - ao) * op(B) with A uint8 and B int8, accumulated exactly in int32.
+int cdnnl_gemm_u8s8s32(char transa, char transb, int64_t m, int64_t n, int64_t k,
+                       const uint8_t *a, int64_t lda, uint8_t ao, const int8_t *b, int64_t ldb,
+                       int32_t *c, int64_t ldc);
+
 /// Sets the OpenMP thread count oneDNN uses (oneDNN 2.6 has no thread API of its own).
 void cdnnl_set_num_threads(int threads);
 

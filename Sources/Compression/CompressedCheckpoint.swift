@@ -1,0 +1,185 @@
+import Compute
+import Foundation
+import NeuralNet
+import SafeTensors
+
+/// Pruned and quantized students in safetensors (format 2). Metadata:
+/// - `distillery.format` "2"; `distillery.spec` the network the tensors build (BatchNorm folded when quantized);
+/// - `distillery.weights` "f32", "int8-per-channel" or "int8-per-tensor";
+/// - `distillery.storage` "dense" or "bitmask".
+/// For each Conv2d/Linear weight NAME (e.g. "0.weight"):
+/// - bitmask storage: `NAME.mask` U8, one bit per element in row-major order, least significant bit first, then
+///   only the kept elements: `NAME.values` F32, or `NAME.q` I8;
+/// - dense: `NAME` F32, or `NAME.q` I8 with every element;
+/// - int8: `NAME.scale` F32, one per output channel or one for the tensor (w = q * scale);
+/// - int8: the layer's input grid as `INDEX.input_quant` F32 [scale, zero point] (uint8 = round(x / scale) + zero).
+/// Biases and BatchNorm tensors are F32 under their usual names.
+public enum CompressedCheckpoint {
+    public static let formatVersion = "2"
+
+    public enum Weights: String, Sendable { case f32, int8PerChannel = "int8-per-channel", int8PerTensor = "int8-per-tensor" }
+
+    /// What a file holds: the float network (dequantized when int8), and the int8 model when there is one.
+    public struct Contents {
+        public var model: Sequential
+        public var quantized: QuantizedModel?
+        public var metadata: [String: String]
+        public var masks: PruningMasks { PruningMasks.nonzero(model) }
+    }
+
+    /// Writes `model` (its zeros are the pruned weights) with sparse storage when `sparse`.
+    public static func save(_ model: Sequential, sparse: Bool, metadata: [String: String], to url: URL) throws {
+        var meta = metadata
+        meta[Checkpoint.specKey] = model.spec.text
+        meta[Checkpoint.formatKey] = formatVersion
+        meta["distillery.weights"] = Weights.f32.rawValue
+        meta["distillery.storage"] = sparse ? "bitmask" : "dense"
+        let prunable = Set(PruningMasks.prunable(model).map(\.name))
+        var entries: [TensorEntry] = []
+        for (name, parameter) in model.namedParameters {
+            let values = parameter.value.scalars
+            if sparse && prunable.contains(name) {
+                let keep = values.map { $0 != 0 }
+                entries.append(maskEntry(name, keep))
+                entries.append(TensorEntry(name: "\(name).values", shape: [keep.lazy.filter { $0 }.count], floats: values.filter { $0 != 0 }))
+            } else {
+                entries.append(TensorEntry(name: name, shape: parameter.value.shape, floats: values))
+            }
+        }
+        try SafeTensorsFile(metadata: meta, tensors: entries).write(to: url)
+    }
+
+    public static func save(_ quantized: QuantizedModel, sparse: Bool, metadata: [String: String], to url: URL) throws {
+        var meta = metadata
+        let model = quantized.float
+        meta[Checkpoint.specKey] = model.spec.text
+        meta[Checkpoint.formatKey] = formatVersion
+        meta["distillery.weights"] = (quantized.perChannel ? Weights.int8PerChannel : Weights.int8PerTensor).rawValue
+        meta["distillery.storage"] = sparse ? "bitmask" : "dense"
+        let layers = Dictionary(uniqueKeysWithValues: quantized.layers.map { ("\($0.index).weight", $0) })
+        var entries: [TensorEntry] = []
+        for (name, parameter) in model.namedParameters {
+            guard let layer = layers[name] else {
+                entries.append(TensorEntry(name: name, shape: parameter.value.shape, floats: parameter.value.scalars))
+                continue
+            }
+            let q = layer.weights.values
+            if sparse {
+                let keep = q.map { $0 != 0 }
+                entries.append(maskEntry(name, keep))
+                let kept = q.filter { $0 != 0 }
+                entries.append(TensorEntry(name: "\(name).q", dtype: .i8, shape: [kept.count], bytes: kept.map { UInt8(bitPattern: $0) }))
+            } else {
+                entries.append(TensorEntry(name: "\(name).q", dtype: .i8, shape: layer.weights.shape, bytes: q.map { UInt8(bitPattern: $0) }))
+            }
+            entries.append(TensorEntry(name: "\(name).scale", shape: [layer.weights.scales.count], floats: layer.weights.scales))
+            entries.append(TensorEntry(name: "\(layer.index).input_quant", shape: [2], floats: [layer.input.scale, Float(layer.input.zero)]))
+        }
+        try SafeTensorsFile(metadata: meta, tensors: entries).write(to: url)
+    }
+
+    /// Loads format 1 (plain checkpoints) and format 2; every inconsistency is an error naming the file and tensor.
+    public static func load(_ url: URL) throws -> Contents {
+        let file = try SafeTensorsFile.read(url)
+        let source = url.path
+        guard file.metadata[Checkpoint.formatKey] == formatVersion else {
+            let (model, metadata) = try Checkpoint.restore(file, source: source)
+            return Contents(model: model, quantized: nil, metadata: metadata)
+        }
+        guard let specText = file.metadata[Checkpoint.specKey], let spec = try? ModelSpec(specText) else {
+            throw SafeTensorsError(source, "missing or invalid '\(Checkpoint.specKey)' in __metadata__")
+        }
+        guard let weights = Weights(rawValue: file.metadata["distillery.weights"] ?? "") else {
+            throw SafeTensorsError(source, "distillery.weights must be f32, int8-per-channel or int8-per-tensor")
+        }
+        let model = try Sequential(spec, seed: 0)
+        let prunable = Set(PruningMasks.prunable(model).map(\.name))
+        var used = Set<String>()
+        func entry(_ name: String, _ dtype: DType) throws -> TensorEntry {
+            guard let e = file[name] else { throw SafeTensorsError(source, "missing tensor '\(name)' needed by \(specText)") }
+            guard e.dtype == dtype else { throw SafeTensorsError(source, "tensor '\(name)' is \(e.dtype.rawValue), expected \(dtype.rawValue)") }
+            used.insert(name)
+            return e
+        }
+        var layers: [QuantizedModel.Layer] = []
+        for (name, parameter) in model.namedParameters {
+            let count = parameter.value.count, shape = parameter.value.shape
+            let mask: [Bool]? = file["\(name).mask"] == nil ? nil : try unpackMask(entry("\(name).mask", .u8), count: count, source: source)
+            if prunable.contains(name), weights != .f32 {
+                let stored = try entry("\(name).q", .i8).bytes.map { Int8(bitPattern: $0) }
+                let q = try scatter(stored, mask: mask, count: count, zero: Int8(0), name: name, source: source)
+                let scales = try entry("\(name).scale", .f32).floats()!
+                guard scales.count == 1 || scales.count == shape[0], scales.allSatisfy({ $0 > 0 && $0.isFinite }) else {
+                    throw SafeTensorsError(source, "tensor '\(name).scale' needs 1 or \(shape[0]) positive scales, has \(scales.count)")
+                }
+                let index = Int(name.prefix { $0 != "." })!
+                let grid = try entry("\(index).input_quant", .f32).floats()!
+                guard grid.count == 2, grid[0] > 0, grid[0].isFinite, (0...255).contains(grid[1]) else {
+                    throw SafeTensorsError(source, "tensor '\(index).input_quant' must be [scale > 0, zero point in 0...255]")
+                }
+                let biasName = "\(index).bias"
+                let bias = try entry(biasName, .f32).floats()!
+                layers.append(QuantizedModel.Layer(index: index, weights: QuantizedWeights(values: q, scales: scales, shape: shape),
+                                                   bias: bias, input: ActivationQuantization(scale: grid[0], zero: UInt8(grid[1]))))
+            } else if mask != nil {
+                let values = try entry("\(name).values", .f32).floats()!
+                parameter.value = Tensor(shape: shape, scalars: try scatter(values, mask: mask, count: count, zero: Float(0), name: name, source: source))
+            } else {
+                let e = try entry(name, .f32)
+                guard e.shape == shape else { throw SafeTensorsError(source, "tensor '\(name)' is \(e.shape), the model needs \(shape)") }
+                parameter.value = Tensor(shape: shape, scalars: e.floats()!)
+            }
+        }
+        let unused = Set(file.tensors.map(\.name)).subtracting(used)
+        guard unused.isEmpty else { throw SafeTensorsError(source, "unexpected tensors: \(unused.sorted().joined(separator: ", "))") }
+        guard weights != .f32 else { return Contents(model: model, quantized: nil, metadata: file.metadata) }
+        var quantized = QuantizedModel(float: model, layers: layers, perChannel: weights == .int8PerChannel)
+        quantized.writeDequantizedWeights()
+        return Contents(model: model, quantized: quantized, metadata: file.metadata)
+    }
+
+    private static func maskEntry(_ name: String, _ keep: [Bool]) -> TensorEntry {
+        var bits = [UInt8](repeating: 0, count: (keep.count + 7) / 8)
+        for (i, k) in keep.enumerated() where k { bits[i / 8] |= 1 << UInt8(i % 8) }
+        return TensorEntry(name: "\(name).mask", dtype: .u8, shape: [bits.count], bytes: bits)
+    }
+
+    private static func unpackMask(_ entry: TensorEntry, count: Int, source: String) throws -> [Bool] {
+        guard entry.bytes.count == (count + 7) / 8 else {
+            throw SafeTensorsError(source, "tensor '\(entry.name)' has \(entry.bytes.count) bytes, \(count) weights need \((count + 7) / 8)")
+        }
+        return (0..<count).map { entry.bytes[$0 / 8] & (1 << UInt8($0 % 8)) != 0 }
+    }
+
+    private static func scatter<T>(_ values: [T], mask: [Bool]?, count: Int, zero: T, name: String, source: String) throws -> [T] {
+        guard let mask else {
+            guard values.count == count else { throw SafeTensorsError(source, "tensor '\(name)' has \(values.count) values, needs \(count)") }
+            return values
+        }
+        let kept = mask.lazy.filter { $0 }.count
+        guard values.count == kept else {
+            throw SafeTensorsError(source, "tensor '\(name)': the mask keeps \(kept) weights but \(values.count) values are stored")
+        }
+        var out = [T](repeating: zero, count: count)
+        var next = 0
+        for i in 0..<count where mask[i] { out[i] = values[next]; next += 1 }
+        return out
+    }
+}
+
+extension CompressedCheckpoint.Contents {
+    /// Logits for normalised images: on the int8 runtime when the file is quantized, in float otherwise.
+    public func inference() throws -> (Tensor) -> Tensor {
+        if let quantized {
+            let network = try Int8Network(quantized)
+            return { network.forward($0) }
+        }
+        let model = model
+        return { model.forward($0, training: false) }
+    }
+
+    /// The weights' storage, as the metadata names it ("f32 dense" for a plain checkpoint).
+    public var format: String {
+        "\(metadata["distillery.weights"] ?? "f32") \(metadata["distillery.storage"] ?? "dense")"
+    }
+}

@@ -1,0 +1,52 @@
+import Compute
+import Datasets
+import NeuralNet
+import Training
+
+/// Trains a pruned network with its masks held fixed: on the teachers' soft targets plus the hard labels when
+/// teachers are given (the distillation loss the student was made with), on the hard labels alone otherwise.
+public struct FineTuner {
+    public struct Teachers {
+        public var models: [Sequential]
+        public var temperature: Float, alpha: Float, rule: Ensemble.Rule
+        public init(models: [Sequential], temperature: Float, alpha: Float, rule: Ensemble.Rule = .probabilities) {
+            self.models = models; self.temperature = temperature; self.alpha = alpha; self.rule = rule
+        }
+    }
+
+    public var train: LabeledImages
+    public var test: LabeledImages?
+    public var config: TrainingConfig
+    public var normalization: Normalization?
+    public var teachers: Teachers?
+    public var shouldStop: () -> Bool
+    public var onEpoch: (EpochReport) -> Void
+
+    public init(train: LabeledImages, test: LabeledImages?, config: TrainingConfig, normalization: Normalization?,
+                teachers: Teachers?, shouldStop: @escaping () -> Bool = { false }, onEpoch: @escaping (EpochReport) -> Void = { _ in }) {
+        self.train = train; self.test = test; self.config = config; self.normalization = normalization
+        self.teachers = teachers; self.shouldStop = shouldStop; self.onEpoch = onEpoch
+    }
+
+    /// `epochs` epochs (a fresh schedule) with `masks` re-applied after every step; `maxSteps` ends early
+    /// (lottery tickets rewind to such an early point).
+    @discardableResult
+    public func fit(_ model: Sequential, masks: PruningMasks?, epochs: Int, maxSteps: Int? = nil) -> [EpochReport] {
+        guard epochs > 0 else { return [] }
+        masks?.apply(to: model)
+        var config = config
+        config.epochs = epochs
+        var steps = 0
+        let afterStep = { masks?.apply(to: model); steps += 1 }
+        let stop = { shouldStop() || (maxSteps.map { steps >= $0 } ?? false) }
+        if let teachers {
+            let distiller = Distiller(student: model, teachers: teachers.models, config: config, normalization: normalization,
+                                      temperature: teachers.temperature, alpha: teachers.alpha, rule: teachers.rule)
+            distiller.afterStep = afterStep
+            return distiller.fit(train, test: test, shouldStop: stop, onEpoch: onEpoch)
+        }
+        let trainer = Trainer(model: model, config: config, normalization: normalization)
+        trainer.afterStep = afterStep
+        return trainer.fit(train, test: test, shouldStop: stop, onEpoch: onEpoch)
+    }
+}

@@ -1,0 +1,251 @@
+import Compute
+import NeuralNet
+
+/// round(v) for v in 0...255 without a trapping conversion, so the loops vectorize: adding 2^23 leaves the rounded
+/// integer in the low mantissa bits.
+@inline(__always) func roundToByte(_ v: Float) -> UInt8 {
+    UInt8(truncatingIfNeeded: (min(max(v, 0), 255) + 8_388_608).bitPattern)
+}
+
+/// Int8 inference for a `QuantizedModel`: activations travel as uint8 in NHWC order, every Conv2d and Linear is one
+/// oneDNN u8 x s8 -> s32 GEMM, and bias, ReLU and the requantization to the next layer's grid are one fused pass.
+/// Max pooling works on the integers directly (it commutes with a monotonic quantization). Only the logits are float.
+public final class Int8Network {
+    struct Gemm {
+        var inFeatures: Int, outFeatures: Int
+        /// (out, in) row-major; for a conv `in` is (ky, kx, channel), for a Linear after convs (h, w, channel).
+        var weights: [Int8]
+        var inputZero: UInt8
+        /// Per output channel: value/outputScale = acc * multiplier + offset (offset includes the output zero point).
+        var multiplier: [Float], offset: [Float]
+        /// nil for the logits (float out).
+        var outputsBytes: Bool
+    }
+
+    enum Step {
+        case conv(Gemm, geometry: (kernel: Int, stride: Int, padding: Int), input: (height: Int, width: Int, channels: Int))
+        case pool(kernel: Int, input: (height: Int, width: Int, channels: Int))
+        case linear(Gemm)
+    }
+
+    let inputShape: [Int]
+    let input: ActivationQuantization
+    let steps: [Step]
+    public let classes: Int
+
+    public init(_ model: QuantizedModel) throws {
+        let network = model.float
+        inputShape = network.inputShape
+        classes = network.classes
+        guard let first = model.layers.first else { throw NeuralNetError("a quantized model needs at least one Conv2d or Linear") }
+        input = first.input
+        var steps: [Step] = []
+        var shape = network.inputShape.count == 3 ? (height: network.inputShape[1], width: network.inputShape[2], channels: network.inputShape[0])
+                                                 : (height: 1, width: 1, channels: network.inputShape[0])
+        for (position, layer) in model.layers.enumerated() {
+            let next = position + 1 < model.layers.count ? model.layers[position + 1].input : nil
+            let module = network.layers[layer.index]
+            let rows = layer.weights.shape[0], width = layer.weights.values.count / rows
+            var weights = layer.weights.values
+            if let conv = module as? Conv2d {
+                weights = Int8Network.permute(weights, rows: rows, channels: conv.inChannels, plane: conv.kernel * conv.kernel)
+                steps.append(.conv(Int8Network.gemm(layer, weights: weights, width: width, next: next),
+                                   geometry: (conv.kernel, conv.stride, conv.padding), input: shape))
+                shape = (
+                    (shape.height + 2 * conv.padding - conv.kernel) / conv.stride + 1,
+                    (shape.width + 2 * conv.padding - conv.kernel) / conv.stride + 1, conv.outChannels)
+            } else {
+                if shape.height * shape.width > 1 {
+                    weights = Int8Network.permute(weights, rows: rows, channels: shape.channels, plane: shape.height * shape.width)
+                }
+                steps.append(.linear(Int8Network.gemm(layer, weights: weights, width: width, next: next)))
+                shape = (1, 1, rows)
+            }
+            // Max pools between this layer and the next run on the integers.
+            let end = position + 1 < model.layers.count ? model.layers[position + 1].index : network.layers.count
+            for between in network.layers[(layer.index + 1)..<end] {
+                if let pool = between as? MaxPool2d {
+                    steps.append(.pool(kernel: pool.kernel, input: shape))
+                    shape = (shape.height / pool.kernel, shape.width / pool.kernel, shape.channels)
+                } else if !(between is ReLU || between is Flatten || between is Dropout) {
+                    throw NeuralNetError("int8 inference cannot run \(between.summary)")
+                }
+            }
+            if next != nil, !network.layers[(layer.index + 1)..<end].contains(where: { $0 is ReLU }) {
+                throw NeuralNetError("int8 inference expects a ReLU after \(module.summary)")
+            }
+        }
+        self.steps = steps
+    }
+
+    /// Reorders each row's (channel, position) columns to (position, channel), the NHWC order.
+    private static func permute(_ weights: [Int8], rows: Int, channels: Int, plane: Int) -> [Int8] {
+        var out = weights
+        for r in 0..<rows {
+            for c in 0..<channels {
+                for p in 0..<plane { out[r * channels * plane + p * channels + c] = weights[r * channels * plane + c * plane + p] }
+            }
+        }
+        return out
+    }
+
+    private static func gemm(_ layer: QuantizedModel.Layer, weights: [Int8], width: Int, next: ActivationQuantization?) -> Gemm {
+        let rows = layer.weights.shape[0]
+        let outScale = next?.scale ?? 1, outZero = Float(next?.zero ?? 0)
+        let multiplier = (0..<rows).map { layer.input.scale * layer.weights.scale(row: $0) / outScale }
+        let offset = (0..<rows).map { layer.bias[$0] / outScale + outZero }
+        return Gemm(inFeatures: width, outFeatures: rows, weights: weights, inputZero: layer.input.zero,
+                    multiplier: multiplier, offset: offset, outputsBytes: next != nil)
+    }
+
+    /// x: (batch, input...) float, normalised as the model expects -> logits (batch, classes).
+    public func forward(_ x: Tensor) -> Tensor {
+        let batch = x.shape[0]
+        var bytes = quantizeInput(x)
+        var logits = Tensor(zeros: [batch, classes])
+        for step in steps {
+            switch step {
+            case let .conv(gemm, geometry, shape):
+                bytes = Int8Network.im2row(bytes, batch: batch, shape: shape, kernel: geometry.kernel, stride: geometry.stride,
+                                           padding: geometry.padding, fill: gemm.inputZero)
+                let rows = bytes.count / gemm.inFeatures
+                bytes = Int8Network.run(gemm, bytes, rows: rows, logits: &logits)
+            case let .pool(kernel, shape):
+                bytes = Int8Network.maxPool(bytes, batch: batch, shape: shape, kernel: kernel)
+            case let .linear(gemm):
+                bytes = Int8Network.run(gemm, bytes, rows: batch, logits: &logits)
+            }
+        }
+        return logits
+    }
+
+    private func quantizeInput(_ x: Tensor) -> [UInt8] {
+        let batch = x.shape[0], inverse = 1 / input.scale, zero = Float(input.zero)
+        var out = [UInt8](repeating: 0, count: x.count)
+        let channels = inputShape.count == 3 ? inputShape[0] : 1
+        let plane = x.count / max(batch * channels, 1)
+        x.scalars.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                let s = src.baseAddress!, d = dst.baseAddress!
+                Parallel.forEachChunk(batch, minimumChunk: max(1, (1 << 15) / max(plane * channels, 1))) { samples in
+                    for b in samples {
+                        for c in 0..<channels {
+                            for p in 0..<plane {
+                                d[(b * plane + p) * channels + c] = roundToByte(s[(b * channels + c) * plane + p] * inverse + zero)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// One GEMM plus the fused epilogue; writes `logits` for the last layer, else returns the next uint8 activations.
+    private static func run(_ gemm: Gemm, _ a: [UInt8], rows: Int, logits: inout Tensor) -> [UInt8] {
+        let n = gemm.outFeatures
+        var accumulators = [Int32](repeating: 0, count: rows * n)
+        a.withUnsafeBufferPointer { ap in
+            gemm.weights.withUnsafeBufferPointer { wp in
+                accumulators.withUnsafeMutableBufferPointer { cp in
+                    Int8GEMM.u8s8s32(.none, .transposed, m: rows, n: n, k: gemm.inFeatures, a: ap.baseAddress!, lda: gemm.inFeatures,
+                                     aZero: gemm.inputZero, b: wp.baseAddress!, ldb: gemm.inFeatures, c: cp.baseAddress!, ldc: n)
+                }
+            }
+        }
+        let chunk = max(1, (1 << 15) / max(n, 1))
+        guard gemm.outputsBytes else {
+            logits.scalars.withUnsafeMutableBufferPointer { out in
+                let o = out.baseAddress!
+                for r in 0..<rows { for j in 0..<n { o[r * n + j] = Float(accumulators[r * n + j]) * gemm.multiplier[j] + gemm.offset[j] } }
+            }
+            return []
+        }
+        var out = [UInt8](repeating: 0, count: rows * n)
+        accumulators.withUnsafeBufferPointer { cp in
+            out.withUnsafeMutableBufferPointer { op in
+                gemm.multiplier.withUnsafeBufferPointer { mp in
+                    gemm.offset.withUnsafeBufferPointer { fp in
+                        let c = cp.baseAddress!, o = op.baseAddress!, m = mp.baseAddress!, f = fp.baseAddress!
+                        Parallel.forEachChunk(rows, minimumChunk: chunk) { range in
+                            for r in range {
+                                // Clamping at 0 is the ReLU: the next layer's grid starts at zero.
+                                let row = c + r * n, out = o + r * n
+                                for j in 0..<n { out[j] = roundToByte(Float(row[j]) * m[j] + f[j]) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// NHWC uint8 -> (batch * oh * ow, kernel * kernel * channels), out-of-image taps filled with the zero point.
+    private static func im2row(_ x: [UInt8], batch: Int, shape: (height: Int, width: Int, channels: Int),
+                               kernel: Int, stride: Int, padding: Int, fill: UInt8) -> [UInt8] {
+        let oh = (shape.height + 2 * padding - kernel) / stride + 1, ow = (shape.width + 2 * padding - kernel) / stride + 1
+        let channels = shape.channels, patch = kernel * kernel * channels, span = kernel * channels
+        var rows = [UInt8](repeating: fill, count: batch * oh * ow * patch)
+        x.withUnsafeBufferPointer { src in
+            rows.withUnsafeMutableBufferPointer { dst in
+                let s = src.baseAddress!, d = dst.baseAddress!
+                Parallel.forEachChunk(batch, minimumChunk: max(1, (1 << 14) / max(oh * ow * patch, 1))) { samples in
+                    for b in samples {
+                        for oy in 0..<oh {
+                            for ox in 0..<ow {
+                                let row = d + ((b * oh + oy) * ow + ox) * patch
+                                for ky in 0..<kernel {
+                                    let iy = oy * stride - padding + ky
+                                    guard iy >= 0 && iy < shape.height else { continue }
+                                    let ix0 = ox * stride - padding
+                                    let src = s + ((b * shape.height + iy) * shape.width) * channels, to = row + ky * span
+                                    if ix0 >= 0 && ix0 + kernel <= shape.width {
+                                        copyBytes(src + ix0 * channels, to, span)  // the kernel row is one contiguous run
+                                    } else {
+                                        for kx in 0..<kernel where ix0 + kx >= 0 && ix0 + kx < shape.width {
+                                            copyBytes(src + (ix0 + kx) * channels, to + kx * channels, channels)
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return rows
+    }
+
+    private static func maxPool(_ x: [UInt8], batch: Int, shape: (height: Int, width: Int, channels: Int), kernel: Int) -> [UInt8] {
+        let oh = shape.height / kernel, ow = shape.width / kernel, channels = shape.channels
+        var out = [UInt8](repeating: 0, count: batch * oh * ow * channels)
+        x.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                let s = src.baseAddress!, d = dst.baseAddress!
+                Parallel.forEachChunk(batch, minimumChunk: max(1, (1 << 15) / max(shape.height * shape.width * channels, 1))) { samples in
+                    for b in samples {
+                        for oy in 0..<oh {
+                            for ox in 0..<ow {
+                                let o = d + ((b * oh + oy) * ow + ox) * channels
+                                for ky in 0..<kernel {
+                                    for kx in 0..<kernel {
+                                        let i = s + ((b * shape.height + oy * kernel + ky) * shape.width + ox * kernel + kx) * channels
+                                        for c in 0..<channels { o[c] = max(o[c], i[c]) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// Short copies inline; memmove's call costs more than moving a few bytes.
+@inline(__always) private func copyBytes(_ from: UnsafePointer<UInt8>, _ to: UnsafeMutablePointer<UInt8>, _ count: Int) {
+    if count > 32 { to.update(from: from, count: count); return }
+    for i in 0..<count { to[i] = from[i] }
+}

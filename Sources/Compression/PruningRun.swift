@@ -1,0 +1,86 @@
+import Compute
+import NeuralNet
+
+/// The pruning methods by the names the literature and the CLI use.
+public enum PruningMethod: String, CaseIterable, Sendable {
+    case magnitude, globalMagnitude = "global-magnitude", obd, lottery, synflow, random, structured
+
+    /// One line per method, for help texts.
+    public var explanation: String {
+        switch self {
+        case .magnitude: return "smallest |w| of each layer (layer-wise)"
+        case .globalMagnitude: return "smallest |w| over the whole network"
+        case .obd: return "Optimal Brain Damage: smallest h_kk * w_k^2 / 2, h the diagonal Fisher on a data sample"
+        case .lottery: return "iterative magnitude pruning over rounds, survivors rewound (init or a step), retrained (Frankle and Carbin 2018)"
+        case .synflow: return "data-free: iterative |dR/dθ ⊙ θ| over rounds on an exponential schedule (Tanaka et al. 2020)"
+        case .random: return "the baseline: random weights of each layer"
+        case .structured: return "whole channels/neurons of smallest L1 norm removed: a smaller dense network (classifier kept)"
+        }
+    }
+}
+
+/// One pruning run: choose what to remove, remove it, fine-tune with the mask fixed.
+public struct PruningRun {
+    public var method: PruningMethod
+    public var sparsity: Double
+    /// Lottery (default 5) and SynFlow (default 100) rounds.
+    public var rounds: Int?
+    public var rewind: LotteryTicket.Rewind
+    /// Fine-tuning epochs (lottery: retraining epochs per round).
+    public var finetuneEpochs: Int
+    /// The checkpoint's initialisation seed (lottery rewinds there) and the seed of random choices.
+    public var seed: UInt64
+
+    public init(method: PruningMethod, sparsity: Double, rounds: Int? = nil, rewind: LotteryTicket.Rewind = .initial,
+                finetuneEpochs: Int, seed: UInt64) {
+        self.method = method; self.sparsity = sparsity; self.rounds = rounds; self.rewind = rewind
+        self.finetuneEpochs = finetuneEpochs; self.seed = seed
+    }
+
+    public struct Result {
+        public var model: Sequential
+        /// Fraction of prunable weights zeroed, or for structured pruning of all parameters removed.
+        public var sparsity: Double
+        /// The pruned network before fine-tuning (nil for lottery, which trains as it prunes).
+        public var beforeFineTuning: Sequential?
+        /// Zeros are the pruning; structured results are dense.
+        public var storesSparse: Bool
+    }
+
+    /// `sample` (normalised images) feeds OBD's Hessian estimate and nothing else; `onRound` reports lottery rounds.
+    public func run(_ network: Sequential, tuner: FineTuner, sample: () -> Tensor,
+                    onRound: (Int, Int, PruningMasks) -> Void = { _, _, _ in }) throws -> Result {
+        let dense = PruningMasks.dense(network)
+        func pruneOnce(_ masks: PruningMasks) throws -> Result {
+            let pruned = try copy(network)
+            masks.apply(to: pruned)
+            let before = try copy(pruned)
+            tuner.fit(pruned, masks: masks, epochs: finetuneEpochs)
+            return Result(model: pruned, sparsity: masks.sparsity, beforeFineTuning: before, storesSparse: true)
+        }
+        switch method {
+        case .magnitude:
+            return try pruneOnce(.select(scores: Saliency.magnitude(network), sparsity: sparsity, scope: .layerwise, within: dense))
+        case .globalMagnitude:
+            return try pruneOnce(.select(scores: Saliency.magnitude(network), sparsity: sparsity, scope: .global, within: dense))
+        case .random:
+            return try pruneOnce(.select(scores: Saliency.random(network, seed: seed), sparsity: sparsity, scope: .layerwise, within: dense))
+        case .obd:
+            return try pruneOnce(.select(scores: Saliency.obd(network, images: sample(), seed: seed), sparsity: sparsity, scope: .global, within: dense))
+        case .synflow:
+            return try pruneOnce(try Saliency.synflowMasks(network, sparsity: sparsity, rounds: rounds ?? 100))
+        case .lottery:
+            let ticket = LotteryTicket(sparsity: sparsity, rounds: rounds ?? 5, rewind: rewind, epochsPerRound: max(1, finetuneEpochs))
+            let (model, masks) = try ticket.run(trained: network, initial: try Sequential(network.spec, seed: seed), tuner: tuner) { round, m in
+                onRound(round, ticket.rounds, m)
+            }
+            return Result(model: model, sparsity: masks.sparsity, beforeFineTuning: nil, storesSparse: true)
+        case .structured:
+            let smaller = try StructuredPruning.prune(network, sparsity: sparsity)
+            let before = try copy(smaller)
+            tuner.fit(smaller, masks: nil, epochs: finetuneEpochs)
+            return Result(model: smaller, sparsity: 1 - Double(smaller.parameterCount) / Double(network.parameterCount),
+                          beforeFineTuning: before, storesSparse: false)
+        }
+    }
+}

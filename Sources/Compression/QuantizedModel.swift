@@ -1,0 +1,107 @@
+import Compute
+import Datasets
+import NeuralNet
+
+/// A network ready for int8 inference: BatchNorm folded into the layer before it, every Conv2d and Linear weight
+/// in symmetric int8, and the input of each such layer calibrated to uint8. `float` is the folded network with
+/// the dequantized weights: what the int8 arithmetic approximates, and what the file stores besides the integers.
+public struct QuantizedModel {
+    /// One Conv2d or Linear of the folded network.
+    public struct Layer {
+        /// Index in `float.layers`; the checkpoint names tensors by it.
+        public var index: Int
+        public var weights: QuantizedWeights
+        public var bias: [Float]
+        public var input: ActivationQuantization
+    }
+
+    public var float: Sequential
+    public var layers: [Layer]
+    public var perChannel: Bool
+
+    /// Post-training quantization: folds, quantizes weights, and calibrates activations on `sample` (normalised
+    /// images as the model expects them).
+    public static func postTraining(_ model: Sequential, sample: Tensor, perChannel: Bool,
+                                    calibration: ActivationQuantization.Calibration) throws -> QuantizedModel {
+        let folded = try BatchNormFolding.fold(model)
+        let inputs = activationSamples(folded, sample: sample)
+        var layers: [Layer] = []
+        for (index, layer) in folded.layers.enumerated() {
+            guard let (weight, bias) = gemmParameters(layer) else { continue }
+            let q = QuantizedWeights(weight.value.scalars, shape: weight.value.shape, perChannel: perChannel)
+            layers.append(Layer(index: index, weights: q, bias: bias.value.scalars,
+                                input: ActivationQuantization.calibrate(inputs[index] ?? [], method: calibration)))
+        }
+        var result = QuantizedModel(float: folded, layers: layers, perChannel: perChannel)
+        result.writeDequantizedWeights()
+        return result
+    }
+
+    /// Sets `float`'s weights to what the integers represent.
+    mutating func writeDequantizedWeights() {
+        for layer in layers {
+            guard let (weight, bias) = QuantizedModel.gemmParameters(float.layers[layer.index]) else { continue }
+            weight.value = Tensor(shape: layer.weights.shape, scalars: layer.weights.dequantized())
+            bias.value = Tensor(shape: [layer.bias.count], scalars: layer.bias)
+        }
+    }
+
+    static func gemmParameters(_ layer: NeuralNet.Layer) -> (weight: Parameter, bias: Parameter)? {
+        if let linear = layer as? Linear { return (linear.weight, linear.bias) }
+        if let conv = layer as? Conv2d { return (conv.weight, conv.bias) }
+        return nil
+    }
+
+    /// Up to 200,000 input values of every Conv2d and Linear, keyed by layer index, from an evaluation pass.
+    static func activationSamples(_ model: Sequential, sample: Tensor) -> [Int: [Float]] {
+        var result: [Int: [Float]] = [:]
+        var x = sample
+        for (index, layer) in model.layers.enumerated() {
+            if gemmParameters(layer) != nil {
+                let stride = max(1, x.count / 200_000)
+                result[index] = Swift.stride(from: 0, to: x.count, by: stride).map { x.scalars[$0] }
+            }
+            x = layer.forward(x, training: false)
+        }
+        return result
+    }
+}
+
+/// Folds each BatchNorm into the Conv2d or Linear before it, with the running statistics:
+/// w' = w * gamma / sqrt(var + eps) per output channel, b' = (b - mean) * gamma / sqrt(var + eps) + beta.
+public enum BatchNormFolding {
+    public static func fold(_ model: Sequential) throws -> Sequential {
+        let stages = model.spec.stages.map { stage -> ModelSpec.Stage in
+            switch stage {
+            case let .conv(out, kernel, padding, stride, _): return .conv(out: out, kernel: kernel, padding: padding, stride: stride, batchNorm: false)
+            case let .hidden(out, _): return .hidden(out: out, batchNorm: false)
+            default: return stage
+            }
+        }
+        let folded = try Sequential(try ModelSpec(inputShape: model.inputShape, stages: stages), seed: 0)
+        var target = folded.layers.makeIterator()
+        var pending: (weight: Parameter, bias: Parameter)?
+        for layer in model.layers {
+            if let norm = layer as? BatchNorm {
+                guard let (weight, bias) = pending else { throw NeuralNetError("BatchNorm without a layer before it to fold into") }
+                let rows = norm.features, width = weight.value.count / rows
+                for c in 0..<rows {
+                    let factor = norm.gamma.value.scalars[c] / (norm.runningVariance.value.scalars[c] + norm.epsilon).squareRoot()
+                    for i in (c * width)..<((c + 1) * width) { weight.value.scalars[i] *= factor }
+                    bias.value.scalars[c] = (bias.value.scalars[c] - norm.runningMean.value.scalars[c]) * factor + norm.beta.value.scalars[c]
+                }
+                pending = nil
+                continue
+            }
+            guard let destination = target.next() else { throw NeuralNetError("folding \(model.spec): layers do not line up") }
+            if let (weight, bias) = QuantizedModel.gemmParameters(layer), let (w2, b2) = QuantizedModel.gemmParameters(destination) {
+                w2.value = weight.value
+                b2.value = bias.value
+                pending = (w2, b2)
+            } else {
+                pending = nil
+            }
+        }
+        return folded
+    }
+}

@@ -1,0 +1,73 @@
+import ArgumentParser
+import Cluster
+import Compression
+import Compute
+import Datasets
+import Foundation
+import NeuralNet
+import Training
+
+/// What `prune` and `quantize` share: the model, the data it was trained on and its normalisation, and the
+/// teachers that fine-tuning learns from.
+struct CompressionInputs {
+    var contents: CompressedCheckpoint.Contents
+    var split: DataSplit
+    var normalization: Normalization?
+    /// The job's teachers and training settings, when a job was given.
+    var job: JobContext?
+
+    init(model path: String, job jobPath: String?, data: DataOptions) throws {
+        contents = try CompressedCheckpoint.load(URL(fileURLWithPath: path))
+        if let jobPath {
+            let context = try JobContext.load(path: jobPath)
+            job = context
+            split = context.split
+        } else {
+            split = try data.load()
+        }
+        normalization = try Normalization.setting(contents.metadata["distillery.normalize"] ?? "none", fittingTo: split.train)
+        try checkCompatible(contents.model, split.train, dataName: split.name)
+    }
+
+    /// The first `count` training images, normalised: calibration and saliency samples.
+    func sample(_ count: Int) -> Tensor {
+        split.train.batch(Array(0..<min(count, split.train.count)), normalization: normalization).images
+    }
+
+    func accuracy(_ forward: (Tensor) -> Tensor) -> Double {
+        Evaluation.run(forward, on: split.test, normalization: normalization).accuracy
+    }
+
+    func accuracy(_ model: Sequential) -> Double { accuracy { model.forward($0, training: false) } }
+
+    /// Fine-tuning: the job's (or --teacher) ensemble with its distillation loss, else hard labels; the job's
+    /// augmentation and batch size; Adam with cosine decay from `learningRate`.
+    func tuner(teacherPaths: [String], temperature: Float, alpha: Float, learningRate: Float, seed: UInt64,
+               onEpoch: @escaping (EpochReport) -> Void) throws -> FineTuner {
+        var config = job?.studentConfig ?? TrainingConfig(batchSize: 128, seed: seed)
+        config.optimizer = .adam
+        config.learningRate = learningRate
+        config.schedule = .cosine(minimum: 0)
+        config.seed = seed
+        var teachers: FineTuner.Teachers?
+        if let job, teacherPaths.isEmpty {
+            let models = try job.spec.teachers.map { try Checkpoint.load(URL(fileURLWithPath: $0.checkpoint)).model }
+            teachers = .init(models: models, temperature: Float(job.spec.temperature), alpha: Float(job.spec.alpha), rule: job.spec.combine)
+        } else if !teacherPaths.isEmpty {
+            teachers = .init(models: try teacherPaths.map { try Checkpoint.load(URL(fileURLWithPath: $0)).model },
+                             temperature: temperature, alpha: alpha)
+        }
+        return FineTuner(train: split.train, test: split.test, config: config, normalization: normalization, teachers: teachers,
+                         shouldStop: { StopSignal.isRequested }, onEpoch: onEpoch)
+    }
+
+    /// Provenance carried over from the input checkpoint.
+    var inheritedMetadata: [String: String] {
+        contents.metadata.filter { $0.key.hasPrefix("distillery.") && $0.key != Checkpoint.specKey && $0.key != Checkpoint.formatKey
+            && $0.key != "distillery.weights" && $0.key != "distillery.storage" }
+    }
+}
+
+func fileSize(_ path: String) -> Int {
+    (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+}

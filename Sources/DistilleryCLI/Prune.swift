@@ -1,0 +1,135 @@
+import ArgumentParser
+import Compression
+import Foundation
+import NeuralNet
+import Training
+
+struct Prune: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Prune a student by name: magnitude, global-magnitude, obd, lottery, synflow, random or structured.",
+        discussion: """
+        Methods (Conv2d and Linear weights; biases and BatchNorm stay dense):
+        \(PruningMethod.allCases.map { "  " + $0.rawValue.padding(toLength: 18, withPad: " ", startingAt: 0) + $0.explanation }.joined(separator: "\n"))
+        OBD estimates on --sample training images; lottery and synflow run --rounds (default 5 and 100); lottery rewinds
+        to --rewind init|STEP and retrains --finetune-epochs per round.
+        Then --finetune-epochs of training with the mask fixed: on the distillation loss with the job's teachers
+        (--job) or --teacher files, on hard labels without teachers. The output stores pruned weights sparse
+        (bitmask + values), so the file shrinks with sparsity.
+
+        Example:
+          distillery prune --model student.safetensors --method global-magnitude --sparsity 0.9 \\
+            --job cluster/jobs/fashion-quick.yaml --finetune-epochs 3 --out student-pruned.safetensors
+        """
+    )
+
+    @Option(help: "The checkpoint to prune.")
+    var model: String
+
+    @Option(help: "magnitude, global-magnitude, obd, lottery, synflow, random or structured.")
+    var method: PruningMethod
+
+    @Option(help: "Fraction of prunable weights to remove, 0 ..< 1.")
+    var sparsity: Double
+
+    @Option(help: "Rounds: lottery (default 5) and synflow (default 100).")
+    var rounds: Int?
+
+    @Option(help: "Lottery tickets: rewind survivors to init or to the weights after STEP optimizer steps.")
+    var rewind: String = "init"
+
+    @Option(help: "Epochs of fine-tuning after pruning (for lottery: of retraining per round).")
+    var finetuneEpochs: Int = 2
+
+    @Option(help: "Take teachers, temperature, alpha, data and augmentation from this job.")
+    var job: String?
+
+    @Option(name: .customLong("teacher"), help: "A teacher checkpoint for fine-tuning by distillation; repeat for an ensemble.")
+    var teachers: [String] = []
+
+    @Option(help: "Temperature with --teacher.")
+    var temperature: Float = 2
+
+    @Option(help: "Soft-target weight with --teacher.")
+    var alpha: Float = 0.5
+
+    @Option(help: "Learning rate of fine-tuning (Adam, cosine decay).")
+    var lr: Float = 0.001
+
+    @Option(help: "Images OBD estimates the Hessian diagonal on.")
+    var sample: Int = 512
+
+    @Option(help: "Seed for random pruning, sampling and fine-tuning order (default: the checkpoint's).")
+    var seed: UInt64?
+
+    @OptionGroup var dataOptions: DataOptions
+
+    @Option(help: "Where to write the pruned checkpoint.")
+    var out: String
+
+    @Flag(help: "Print the summary as JSON on stdout.")
+    var json = false
+
+    @OptionGroup var compute: ComputeOptions
+
+    func validate() throws {
+        guard (0..<1).contains(sparsity) else { throw ValidationError("--sparsity must be in 0 ..< 1, got \(sparsity)") }
+        if let rounds, rounds < 1 { throw ValidationError("--rounds must be at least 1, got \(rounds)") }
+        guard finetuneEpochs >= 0 else { throw ValidationError("--finetune-epochs must be >= 0") }
+        guard sample >= 1 else { throw ValidationError("--sample must be positive") }
+        guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be positive") }
+        do { _ = try LotteryTicket.Rewind(rewind) } catch { throw ValidationError("--rewind: \(error)") }
+        if method == .lottery && finetuneEpochs < 1 { throw ValidationError("lottery retrains each round: give --finetune-epochs >= 1") }
+    }
+
+    func run() throws {
+        compute.apply()
+        StopSignal.install()
+        let inputs = try CompressionInputs(model: model, job: job, data: dataOptions)
+        let network = inputs.contents.model
+        guard inputs.contents.quantized == nil else { throw ValidationError("\(model) is quantized: prune the float student, then quantize") }
+        let seed = self.seed ?? inputs.contents.metadata["distillery.seed"].flatMap(UInt64.init) ?? 0
+        let dense = inputs.accuracy(network)
+        let tuner = try inputs.tuner(teacherPaths: teachers, temperature: temperature, alpha: alpha, learningRate: lr, seed: seed) { r in
+            Terminal.status("  fine-tune epoch \(r.epoch + 1): test_acc \(formatted(r.test?.accuracy ?? 0))")
+        }
+        if !json { Terminal.status("pruning \(network.spec) (\(network.parameterCount) parameters) by \(method.rawValue) to \(formatted(sparsity * 100, 1)) % sparsity") }
+        let pruning = PruningRun(method: method, sparsity: sparsity, rounds: rounds, rewind: try LotteryTicket.Rewind(rewind),
+                                 finetuneEpochs: finetuneEpochs, seed: seed)
+        let result = try pruning.run(network, tuner: tuner, sample: { inputs.sample(sample) }) { round, rounds, m in
+            Terminal.status("lottery round \(round)/\(rounds): sparsity \(formatted(m.sparsity * 100, 1)) %")
+        }
+        let pruned = result.model, achieved = result.sparsity
+        let beforeFineTuning = result.beforeFineTuning.map { inputs.accuracy($0) }
+        var metadata = inputs.inheritedMetadata
+        metadata["distillery.pruning"] = "\(method.rawValue) sparsity=\(sparsity)" + (method == .lottery ? " rounds=\(rounds ?? 5) rewind=\(rewind)" : "")
+        metadata["distillery.sparsity"] = "\(achieved)"
+        if let normalization = inputs.normalization { metadata["distillery.normalize"] = normalization.text }
+        try FileManager.default.createDirectory(at: URL(fileURLWithPath: out).deletingLastPathComponent(), withIntermediateDirectories: true)
+        try CompressedCheckpoint.save(pruned, sparse: result.storesSparse, metadata: metadata, to: URL(fileURLWithPath: out))
+        let summary = PruneSummary(model: model, out: out, method: method.rawValue, sparsity: achieved,
+                                   denseAccuracy: dense, prunedAccuracy: beforeFineTuning, finalAccuracy: inputs.accuracy(pruned),
+                                   bytesIn: fileSize(model), bytesOut: fileSize(out))
+        if json { try Terminal.printJSON(summary); return }
+        Terminal.line("\(out): \(method.rawValue) at \(formatted(summary.sparsity * 100, 2)) % sparsity; accuracy dense \(formatted(dense * 100, 2)) %"
+            + (beforeFineTuning.map { ", pruned \(formatted($0 * 100, 2)) %" } ?? "")
+            + ", final \(formatted(summary.finalAccuracy * 100, 2)) %; \(summary.bytesIn) -> \(summary.bytesOut) bytes")
+        if StopSignal.isRequested { throw ExitCode(130) }
+    }
+}
+
+extension PruningMethod: ExpressibleByArgument {}
+
+struct PruneSummary: Encodable {
+    var model: String, out: String, method: String
+    var sparsity: Double
+    var denseAccuracy: Double
+    var prunedAccuracy: Double?
+    var finalAccuracy: Double
+    var bytesIn: Int, bytesOut: Int
+
+    enum CodingKeys: String, CodingKey {
+        case model, out, method, sparsity
+        case denseAccuracy = "dense_accuracy", prunedAccuracy = "pruned_accuracy", finalAccuracy = "final_accuracy"
+        case bytesIn = "bytes_in", bytesOut = "bytes_out"
+    }
+}
