@@ -57,7 +57,7 @@ let package = Package(
         .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol", "CDistilleryProto"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "TestSupport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "WireProtocol", "ZeroMQ"]),
-        .testTarget(name: "JobsTests", dependencies: ["Jobs", "TestSupport"]),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs", "Compression", "TestSupport"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Jobs", "NeuralNet", "Datasets", "Compute", "Wire", "TestSupport"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "NeuralNet", "Training", "Datasets", "Compute", "SafeTensors", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["SafeTensors", "TestSupport", "DistilleryCLI"]),

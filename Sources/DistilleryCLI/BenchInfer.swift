@@ -1,7 +1,6 @@
 import ArgumentParser
 import Compression
 import Compute
-import Dispatch
 import Foundation
 
 struct BenchInfer: ParsableCommand {
@@ -49,18 +48,9 @@ struct BenchInfer: ParsableCommand {
         for (runner, x) in zip(runners, inputs) { _ = runner(x) }  // warm-up
         var rates = [[Double]](repeating: [], count: runners.count)
         for _ in 0..<repeats {
-            for (i, (runner, x)) in zip(runners, inputs).enumerated() {
-                let start = DispatchTime.now().uptimeNanoseconds
-                var passes = 0, elapsed = 0.0
-                repeat {
-                    _ = runner(x)
-                    passes += 1
-                    elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                } while elapsed < seconds
-                rates[i].append(Double(passes * batchSize) / elapsed)
-            }
+            for (i, (runner, x)) in zip(runners, inputs).enumerated() { rates[i].append(InferenceTiming.round(runner, input: x, seconds: seconds)) }
         }
-        let medians = rates.map { $0.sorted()[$0.count / 2] }
+        let medians = rates.map(InferenceTiming.median)
         let results = zip(model, loaded).enumerated().map { i, pair in
             InferSummary(model: pair.0, format: pair.1.format, batchSize: batchSize, threads: ComputeThreads.current,
                          samplesPerSecond: medians[i], runs: rates[i], ratioToFirst: i == 0 ? nil : medians[i] / medians[0])

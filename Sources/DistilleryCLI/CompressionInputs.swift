@@ -17,14 +17,20 @@ struct CompressionInputs {
     var job: JobContext?
 
     init(model path: String, job jobPath: String?, data: DataOptions) throws {
-        contents = try CompressedCheckpoint.load(URL(fileURLWithPath: path))
-        if let jobPath {
-            let context = try JobContext.load(path: jobPath)
-            job = context
-            split = context.split
-        } else {
-            split = try data.load()
-        }
+        // The model first: a broken file is reported before any data is read.
+        let contents = try CompressedCheckpoint.load(URL(fileURLWithPath: path))
+        let context = try jobPath.map { try JobContext.load(path: $0) }
+        try self.init(contents: contents, context: context, split: context?.split ?? data.load())
+    }
+
+    init(model path: String, context: JobContext?, split: DataSplit) throws {
+        try self.init(contents: try CompressedCheckpoint.load(URL(fileURLWithPath: path)), context: context, split: split)
+    }
+
+    init(contents: CompressedCheckpoint.Contents, context: JobContext?, split: DataSplit) throws {
+        self.contents = contents
+        job = context
+        self.split = split
         normalization = try Normalization.setting(contents.metadata["distillery.normalize"] ?? "none", fittingTo: split.train)
         try checkCompatible(contents.model, split.train, dataName: split.name)
     }

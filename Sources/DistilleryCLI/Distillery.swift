@@ -13,6 +13,7 @@ struct Distillery: ParsableCommand {
         Compress:           distillery prune --model S.safetensors --method global-magnitude --sparsity 0.9 --out P.safetensors
                             distillery quantize --model P.safetensors --per-channel --out Q.safetensors
                             distillery bench infer --model S.safetensors --model Q.safetensors --batch-size 256
+                            distillery report --job JOB.yaml   (every pruning method: table and accuracy-vs-sparsity plot)
         Distil on a cluster: distillery run cluster/jobs/fashion-quick.yaml   (all daemons on this machine)
           or by hand:        distillery coordinator --job JOB.yaml --bind tcp://0.0.0.0:5555
                              distillery teacher --coordinator tcp://HOST:5555 --keys DIR
@@ -22,7 +23,7 @@ struct Distillery: ParsableCommand {
         Data sets: fashion-mnist (Debian's dataset-fashion-mnist), idx:PREFIX, npz:FILE.
         Models: mlp:784-1200-1200-10, cnn:1x28x28:c32bn-p-c64bn-p-f128-10, lenet5, cnn-small.
         """,
-        subcommands: [Train.self, Distill.self, Run.self, CoordinatorCommand.self, TeacherCommand.self, StudentCommand.self, Status.self, Prune.self, Quantize.self, Eval.self, Inspect.self, Keygen.self, Bench.self]
+        subcommands: [Train.self, Distill.self, Run.self, CoordinatorCommand.self, TeacherCommand.self, StudentCommand.self, Status.self, Prune.self, Quantize.self, Report.self, Eval.self, Inspect.self, Keygen.self, Bench.self]
     )
 }
 

@@ -58,9 +58,11 @@ struct JobResults: Encodable {
     var rows: [Row]
     var clusterSeconds: Double
     var gainOverBaseline: Double?
+    /// The prune and quantize stages' outcome, when the job has them.
+    var compression: CompressionStages.Outcome?
 
     enum CodingKeys: String, CodingKey {
-        case job, rows
+        case job, rows, compression
         case clusterSeconds = "cluster_seconds", gainOverBaseline = "gain_over_baseline"
     }
 
@@ -133,6 +135,7 @@ struct JobResults: Encodable {
             rightAligned: [2, 3, 4])
         var text = "job \(job): distillation took \(String(format: "%.0f", clusterSeconds)) s\n\n\(table.text)"
         if let gain = gainOverBaseline { text += String(format: "\n\ndistillation gain over the student alone (last-5 means): %+.2f points", gain * 100) }
+        if let compression { text += "\n\n" + compression.table }
         return text
     }
 

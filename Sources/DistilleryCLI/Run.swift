@@ -14,7 +14,10 @@ struct Run: ParsableCommand {
         Trains the teachers whose checkpoints are missing (on the job's augmentation), starts the coordinator,
         cluster.local_teachers teacher processes and one process per student replica on 127.0.0.1 over ZeroMQ
         TCP, shows their progress, trains the student alone when the job asks for that baseline, and prints the
-        results table (also OUTPUT/results.md and results.json). Logs: OUTPUT/logs/.
+        results table (also OUTPUT/results.md and results.json). Then the job's `prune:` and `quantize:` stages
+        compress the student (OUTPUT/student-pruned.safetensors, student-int8.safetensors) with a table of accuracy,
+        bytes on disk and latency, and a `report:` section runs the pruning sweep of `distillery report`.
+        Logs: OUTPUT/logs/.
 
         Example:  distillery run cluster/jobs/fashion-quick.yaml
         """
@@ -43,9 +46,21 @@ struct Run: ParsableCommand {
         try runCluster(context)
         let clusterSeconds = Date().timeIntervalSince(started)
         ComputeSetup.apply(threads: nil)
-        let results = try JobResults.collect(context: context, clusterSeconds: clusterSeconds, shouldStop: { StopSignal.isRequested })
+        var results = try JobResults.collect(context: context, clusterSeconds: clusterSeconds, shouldStop: { StopSignal.isRequested })
         try results.write(to: output)
-        if json { try Terminal.printJSON(results) } else { Terminal.line(results.table) }
+        if !json { Terminal.line(results.table) }
+        if StopSignal.isRequested { throw ExitCode(130) }
+        if let compression = try CompressionStages(context: context).run(shouldStop: { StopSignal.isRequested }) {
+            results.compression = compression
+            try results.write(to: output)
+            if !json { Terminal.line("\n" + compression.table) }
+        }
+        if let stage = spec.report {
+            let written = try ReportWriter(context: context).write(sweep: PruningSweep(context: context, stage: stage),
+                                                                   student: "\(output)/student.safetensors", shouldStop: { StopSignal.isRequested })
+            if !json { Terminal.line("\n" + PruningSweep.markdown(dense: written.denseAccuracy, points: written.points) + "\n\nreport: \(output)/report.md") }
+        }
+        if json { try Terminal.printJSON(results) }
     }
 
     private func runCluster(_ context: JobContext) throws {

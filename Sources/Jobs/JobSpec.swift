@@ -88,6 +88,9 @@ public struct JobSpec: Sendable, Equatable {
         public var methods: [PruningMethod]
         public var sparsities: [Double]
         public var finetuneEpochs: Int
+
+        /// Every method at 50, 80 and 90 % sparsity, one fine-tuning epoch each.
+        public static let standard = ReportStage(methods: PruningMethod.allCases, sparsities: [0.5, 0.8, 0.9], finetuneEpochs: 1)
     }
 
     public var name: String
@@ -256,7 +259,7 @@ public struct JobSpec: Sendable, Equatable {
     }
 
     private static func parseReport(_ s: YAMLSection) throws -> ReportStage {
-        var methods: [PruningMethod] = PruningMethod.allCases
+        var methods = ReportStage.standard.methods
         if s.has("methods") {
             methods = try s.strings("methods").map { text in
                 guard let m = PruningMethod(rawValue: text) else {
@@ -265,14 +268,14 @@ public struct JobSpec: Sendable, Equatable {
                 return m
             }
         }
-        var sparsities = [0.5, 0.8, 0.9]
+        var sparsities = ReportStage.standard.sparsities
         if s.has("sparsities") {
             sparsities = try s.strings("sparsities").map { text in
                 guard let v = Double(text), (0..<1).contains(v) else { throw s.error("sparsities", "each sparsity must be a number in 0 ..< 1, got '\(text)'") }
                 return v
             }
         }
-        let stage = ReportStage(methods: methods, sparsities: sparsities, finetuneEpochs: try s.int("finetune_epochs", default: 1, range: 0...10_000))
+        let stage = ReportStage(methods: methods, sparsities: sparsities, finetuneEpochs: try s.int("finetune_epochs", default: ReportStage.standard.finetuneEpochs, range: 0...10_000))
         try s.finish()
         return stage
     }

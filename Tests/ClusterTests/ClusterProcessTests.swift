@@ -30,6 +30,11 @@ import Wire
         s.trainTeachers = true
         s.encoding = "fp16"
         s.baseline = true
+        s.extra = """
+            prune: {method: global-magnitude, sparsity: 0.7, finetune_epochs: 1}
+            quantize: {mode: ptq, per_channel: true, calibration: mse, sample: 500}
+            report: {methods: [magnitude, synflow, lottery], sparsities: [0.5], finetune_epochs: 1}
+            """
         let h = try ClusterHarness("cluster-run", s)
         let result = try TestSupport.run(ClusterHarness.binary, ["run", h.jobPath, "--json"], environment: ["DISTILLERY_THREADS": "2"], timeout: 300)
         #expect(result.status == 0, "run failed: \(result.stderr)")
@@ -45,6 +50,18 @@ import Wire
         // The two teachers were trained first and recorded; the student checkpoint loads.
         #expect(FileManager.default.fileExists(atPath: h.directory.appendingPathComponent("teachers/t1.safetensors").path))
         _ = try Checkpoint.load(URL(fileURLWithPath: "\(h.output)/student.safetensors"))
+        // Then the job's compression stages: pruned and int8 students, measured against the dense one.
+        let compression = try #require(json["compression"] as? [String: Any])
+        let entries = try #require(compression["entries"] as? [[String: Any]])
+        #expect(entries.map { $0["stage"] as? String ?? "" } == ["dense fp32", "pruned", "int8"])
+        #expect(entries.map { $0["format"] as? String ?? "" } == ["f32 dense", "f32 bitmask", "int8-per-channel bitmask"])
+        #expect((entries[2]["test_accuracy"] as? Double ?? 0) > 0.85, "\(entries)")
+        #expect((compression["size_ratio"] as? Double ?? 0) > 2, "\(compression)")  // a 1k-parameter model: the header weighs
+        // And the report: the sweep's table, its plot, the lottery ticket's control.
+        let report = try String(contentsOfFile: "\(h.output)/report.md", encoding: .utf8)
+        for method in ["magnitude", "synflow", "lottery", "lottery, random re-init"] { #expect(report.contains("| \(method) "), "\(report)") }
+        let plot = try String(contentsOfFile: "\(h.output)/accuracy-vs-sparsity.svg", encoding: .utf8)
+        #expect(plot.hasPrefix("<svg") && plot.contains("<polyline") && plot.contains("synflow"))
     }
 
     /// With one replica and fp32 soft targets the cluster does exactly the in-process distillation's

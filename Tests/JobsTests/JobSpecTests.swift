@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import Jobs
+import Compression
 
 @Suite struct JobSpecTests {
     static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -45,6 +46,21 @@ import TestSupport
         #expect(job.outputDirectory == "/jobs/runs/tiny")
     }
 
+    @Test func compressionStagesParse() throws {
+        let job = try JobSpec.parse(JobSpecTests.minimal + """
+
+            prune: {method: lottery, sparsity: 0.9, rounds: 4, rewind: 500, finetune_epochs: 3}
+            quantize: {mode: qat, per_channel: false, calibration: percentile, epochs: 1}
+            report: {methods: [synflow, random], sparsities: [0.5, 0.95]}
+            """, file: "tiny.yaml")
+        let prune = try #require(job.prune)
+        #expect(prune.method == .lottery && prune.sparsity == 0.9 && prune.rounds == 4 && prune.rewind == .step(500) && prune.finetuneEpochs == 3)
+        let quantize = try #require(job.quantize)
+        #expect(quantize.mode == "qat" && !quantize.perChannel && quantize.calibration == .percentile && quantize.epochs == 1)
+        #expect(job.report == JobSpec.ReportStage(methods: [.synflow, .random], sparsities: [0.5, 0.95], finetuneEpochs: 1))
+        #expect(try JobSpec.parse(JobSpecTests.minimal, file: "tiny.yaml").prune == nil)
+    }
+
     /// Each mistake is reported with the file, the line it is on, and a hint.
     @Test(arguments: [
         ("  temprature: 3", "distillation:", "unknown key 'temprature' in job.distillation (did you mean 'temperature'?)"),
@@ -59,6 +75,9 @@ import TestSupport
         ("  lease_ms: 100", "cluster:", "100 is out of range"),
         ("  heartbeat_ms: 3000", "cluster:", "heartbeats must come at least twice per lease"),
         ("  local_teachers: 0", "cluster:", "0 is out of range"),
+        ("  method: biggest", "prune:", "unknown pruning method 'biggest'; use one of magnitude, global-magnitude"),
+        ("  mode: int4", "quantize:", "expected ptq or qat, got 'int4'"),
+        ("  methods: [magnitude, best]", "report:", "unknown pruning method 'best'"),
     ])
     func mistakesNameTheLine(_ insert: String, _ after: String, _ message: String) throws {
         var lines = JobSpecTests.minimal.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)

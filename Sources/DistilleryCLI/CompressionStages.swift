@@ -1,0 +1,127 @@
+import ArgumentParser
+import Cluster
+import Compression
+import Compute
+import Foundation
+import Jobs
+import NeuralNet
+
+/// A job's `prune:` and `quantize:` stages, run on the distilled student after `distillery run`, and the table
+/// of what each step costs and saves: accuracy, bytes on disk, latency at batch 1 and 256.
+struct CompressionStages {
+    let context: JobContext
+
+    struct Entry: Encodable {
+        var stage: String, file: String, format: String
+        var parameters: Int
+        var sparsity: Double
+        var testAccuracy: Double
+        var bytes: Int
+        var millisecondsBatch1: Double, millisecondsBatch256: Double
+
+        enum CodingKeys: String, CodingKey {
+            case stage, file, format, parameters, sparsity, bytes
+            case testAccuracy = "test_accuracy", millisecondsBatch1 = "ms_per_batch_1", millisecondsBatch256 = "ms_per_batch_256"
+        }
+    }
+
+    struct Outcome: Encodable {
+        var entries: [Entry]
+        /// Dense fp32 bytes over the last stage's bytes, and its speed-ups at batch 256 and 1.
+        var sizeRatio: Double, speedupBatch256: Double, speedupBatch1: Double
+
+        enum CodingKeys: String, CodingKey {
+            case entries
+            case sizeRatio = "size_ratio", speedupBatch256 = "speedup_batch_256", speedupBatch1 = "speedup_batch_1"
+        }
+
+        var table: String {
+            let rows = entries.map { e in
+                [e.stage, URL(fileURLWithPath: e.file).lastPathComponent, e.format, "\(e.parameters)", formatted(e.sparsity * 100, 1) + " %",
+                 formatted(e.testAccuracy * 100, 2) + " %", "\(e.bytes)", formatted(e.millisecondsBatch1, 3), formatted(e.millisecondsBatch256, 2)]
+            }
+            let table = MarkdownTable(header: ["stage", "file", "weights", "parameters", "sparsity", "test accuracy", "bytes on disk",
+                                               "ms at batch 1", "ms at batch 256"], rows: rows, rightAligned: [3, 4, 5, 6, 7, 8])
+            return table.text + "\n\ncompressed student: \(formatted(sizeRatio, 1))x smaller than dense fp32, "
+                + "\(formatted(speedupBatch256, 2))x its speed at batch 256, \(formatted(speedupBatch1, 2))x at batch 1"
+        }
+    }
+
+    var studentPath: String { "\(context.spec.outputDirectory)/student.safetensors" }
+    var prunedPath: String { "\(context.spec.outputDirectory)/student-pruned.safetensors" }
+    var quantizedPath: String { "\(context.spec.outputDirectory)/student-int8.safetensors" }
+
+    /// Runs the stages the job names; nil when it names none.
+    func run(shouldStop: @escaping () -> Bool) throws -> Outcome? {
+        let spec = context.spec
+        guard spec.prune != nil || spec.quantize != nil else { return nil }
+        var source = studentPath
+        var inputs = try CompressionInputs(model: source, context: context, split: context.split)
+        let seed = inputs.contents.metadata["distillery.seed"].flatMap(UInt64.init) ?? spec.seed
+        if let stage = spec.prune {
+            Terminal.status("pruning the student by \(stage.method.rawValue) to \(formatted(stage.sparsity * 100, 1)) % sparsity")
+            let tuner = try inputs.tuner(teacherPaths: [], temperature: 0, alpha: 0, learningRate: Float(stage.learningRate), seed: seed) { r in
+                Terminal.status("  fine-tune epoch \(r.epoch + 1): test_acc \(formatted(r.test?.accuracy ?? 0))")
+            }
+            let result = try PruningRun(method: stage.method, sparsity: stage.sparsity, rounds: stage.rounds, rewind: stage.rewind,
+                                        finetuneEpochs: stage.finetuneEpochs, seed: seed)
+                .run(inputs.contents.model, tuner: tuner, sample: { inputs.sample(512) }) { round, rounds, m in
+                    Terminal.status("  lottery round \(round)/\(rounds): sparsity \(formatted(m.sparsity * 100, 1)) %")
+                }
+            var metadata = inputs.inheritedMetadata
+            metadata["distillery.pruning"] = "\(stage.method.rawValue) sparsity=\(stage.sparsity)"
+            try CompressedCheckpoint.save(result.model, sparse: result.storesSparse, metadata: metadata, to: URL(fileURLWithPath: prunedPath))
+            source = prunedPath
+            inputs = try CompressionInputs(model: source, context: context, split: context.split)
+        }
+        if shouldStop() { throw ExitCode(130) }
+        if let stage = spec.quantize {
+            Terminal.status("quantizing to int8 (\(stage.mode), \(stage.perChannel ? "per-channel" : "per-tensor"), \(stage.calibration.rawValue))")
+            let network = inputs.contents.model, sample = inputs.sample(stage.sample)
+            let quantized: QuantizedModel
+            if stage.mode == "qat" {
+                let tuner = try inputs.tuner(teacherPaths: [], temperature: 0, alpha: 0, learningRate: Float(stage.learningRate), seed: seed) { r in
+                    Terminal.status("  qat epoch \(r.epoch + 1): simulated int8 test_acc \(formatted(r.test?.accuracy ?? 0))")
+                }
+                quantized = try QuantizationAwareTraining.run(network, sample: sample, perChannel: stage.perChannel,
+                                                              calibration: stage.calibration, tuner: tuner, epochs: stage.epochs)
+            } else {
+                quantized = try QuantizedModel.postTraining(network, sample: sample, perChannel: stage.perChannel, calibration: stage.calibration)
+            }
+            var metadata = inputs.inheritedMetadata
+            metadata["distillery.quantization"] = "\(stage.mode) calibration=\(stage.calibration.rawValue)"
+            try CompressedCheckpoint.save(quantized, sparse: PruningMasks.nonzero(quantized.float).sparsity > 0.125,
+                                          metadata: metadata, to: URL(fileURLWithPath: quantizedPath))
+        }
+        return try measure()
+    }
+
+    /// The table rows for the student files present in the output directory.
+    func measure() throws -> Outcome? {
+        let stages = [("dense fp32", studentPath), ("pruned", prunedPath), ("int8", quantizedPath)]
+            .filter { FileManager.default.fileExists(atPath: $0.1) }
+        guard stages.count > 1 else { return nil }
+        Terminal.status("measuring accuracy, size and latency of \(stages.map(\.0).joined(separator: ", "))")
+        let test = context.split.test
+        var entries: [Entry] = []
+        for (stage, path) in stages {
+            let inputs = try CompressionInputs(model: path, context: context, split: context.split)
+            let forward = try inputs.contents.inference()
+            let one = test.batch([0], normalization: inputs.normalization).images
+            let batch = test.batch(Array(0..<min(256, test.count)), normalization: inputs.normalization).images
+            let rate1 = InferenceTiming.median(InferenceTiming.rates(forward, input: one, repeats: 5, seconds: 0.2))
+            let rate256 = InferenceTiming.median(InferenceTiming.rates(forward, input: batch, repeats: 5, seconds: 0.3))
+            let model = inputs.contents.model
+            let original = stage == "dense fp32" ? model.parameterCount : entries.first?.parameters ?? model.parameterCount
+            let zeros = PruningMasks.nonzero(model)
+            let removed = 1 - Double(model.parameterCount - (zeros.total - zeros.kept)) / Double(original)
+            entries.append(Entry(stage: stage, file: path, format: inputs.contents.format, parameters: model.parameterCount,
+                                 sparsity: removed, testAccuracy: inputs.accuracy(forward), bytes: fileSize(path),
+                                 millisecondsBatch1: 1000 / rate1, millisecondsBatch256: 1000 * Double(batch.shape[0]) / rate256))
+        }
+        let first = entries.first!, last = entries.last!
+        return Outcome(entries: entries, sizeRatio: Double(first.bytes) / Double(max(last.bytes, 1)),
+                       speedupBatch256: first.millisecondsBatch256 / last.millisecondsBatch256,
+                       speedupBatch1: first.millisecondsBatch1 / last.millisecondsBatch1)
+    }
+}
