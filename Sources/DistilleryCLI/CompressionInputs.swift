@@ -7,6 +7,26 @@ import Foundation
 import NeuralNet
 import Training
 
+/// Where fine-tuning after pruning or during quantization-aware training learns from.
+struct TeacherOptions: ParsableArguments {
+    @Option(help: "Take the data, and the teachers, temperature, alpha and augmentation of fine-tuning, from this job.")
+    var job: String?
+
+    @Option(name: .customLong("teacher"), help: "A teacher checkpoint for fine-tuning by distillation; repeat for an ensemble.")
+    var teachers: [String] = []
+
+    @Option(help: "Temperature with --teacher.")
+    var temperature: Float = 2
+
+    @Option(help: "Soft-target weight with --teacher.")
+    var alpha: Float = 0.5
+
+    func validate() throws {
+        guard temperature > 0, temperature.isFinite else { throw ValidationError("--temperature must be positive, got \(temperature)") }
+        guard (0...1).contains(alpha) else { throw ValidationError("--alpha must be in 0...1, got \(alpha)") }
+    }
+}
+
 /// What `prune` and `quantize` share: the model, the data it was trained on and its normalisation, and the
 /// teachers that fine-tuning learns from.
 struct CompressionInputs {
@@ -48,6 +68,11 @@ struct CompressionInputs {
 
     /// Fine-tuning: the job's (or --teacher) ensemble with its distillation loss, else hard labels; the job's
     /// augmentation and batch size; Adam with cosine decay from `learningRate`.
+    func tuner(_ options: TeacherOptions, learningRate: Float, seed: UInt64, onEpoch: @escaping (EpochReport) -> Void) throws -> FineTuner {
+        try tuner(teacherPaths: options.teachers, temperature: options.temperature, alpha: options.alpha,
+                  learningRate: learningRate, seed: seed, onEpoch: onEpoch)
+    }
+
     func tuner(teacherPaths: [String], temperature: Float, alpha: Float, learningRate: Float, seed: UInt64,
                onEpoch: @escaping (EpochReport) -> Void) throws -> FineTuner {
         var config = job?.studentConfig ?? TrainingConfig(batchSize: 128, seed: seed)

@@ -40,17 +40,7 @@ struct Prune: ParsableCommand {
     @Option(help: "Epochs of fine-tuning after pruning (for lottery: of retraining per round).")
     var finetuneEpochs: Int = 2
 
-    @Option(help: "Take teachers, temperature, alpha, data and augmentation from this job.")
-    var job: String?
-
-    @Option(name: .customLong("teacher"), help: "A teacher checkpoint for fine-tuning by distillation; repeat for an ensemble.")
-    var teachers: [String] = []
-
-    @Option(help: "Temperature with --teacher.")
-    var temperature: Float = 2
-
-    @Option(help: "Soft-target weight with --teacher.")
-    var alpha: Float = 0.5
+    @OptionGroup var teacherOptions: TeacherOptions
 
     @Option(help: "Learning rate of fine-tuning (Adam, cosine decay).")
     var lr: Float = 0.001
@@ -84,12 +74,12 @@ struct Prune: ParsableCommand {
     func run() throws {
         compute.apply()
         StopSignal.install()
-        let inputs = try CompressionInputs(model: model, job: job, data: dataOptions)
+        let inputs = try CompressionInputs(model: model, job: teacherOptions.job, data: dataOptions)
         let network = inputs.contents.model
         guard inputs.contents.quantized == nil else { throw ValidationError("\(model) is quantized: prune the float student, then quantize") }
         let seed = self.seed ?? inputs.contents.metadata["distillery.seed"].flatMap(UInt64.init) ?? 0
         let dense = inputs.accuracy(network)
-        let tuner = try inputs.tuner(teacherPaths: teachers, temperature: temperature, alpha: alpha, learningRate: lr, seed: seed) { r in
+        let tuner = try inputs.tuner(teacherOptions, learningRate: lr, seed: seed) { r in
             Terminal.status("  fine-tune epoch \(r.epoch + 1): test_acc \(formatted(r.test?.accuracy ?? 0))")
         }
         if !json { Terminal.status("pruning \(network.spec) (\(network.parameterCount) parameters) by \(method.rawValue) to \(formatted(sparsity * 100, 1)) % sparsity") }

@@ -39,8 +39,7 @@ struct Quantize: ParsableCommand {
     @Option(help: "Training images to calibrate on.")
     var sample: Int = 2000
 
-    @Option(help: "Take the data (and for qat the teachers) from this job.")
-    var job: String?
+    @OptionGroup var teacherOptions: TeacherOptions
 
     @Option(help: "qat: epochs of quantization-aware fine-tuning.")
     var epochs: Int = 2
@@ -48,14 +47,6 @@ struct Quantize: ParsableCommand {
     @Option(help: "qat: learning rate (Adam, cosine decay).")
     var lr: Float = 0.0003
 
-    @Option(name: .customLong("teacher"), help: "qat: a teacher checkpoint for distillation; repeat for an ensemble.")
-    var teachers: [String] = []
-
-    @Option(help: "qat: temperature with --teacher.")
-    var temperature: Float = 2
-
-    @Option(help: "qat: soft-target weight with --teacher.")
-    var alpha: Float = 0.5
 
     @OptionGroup var dataOptions: DataOptions
 
@@ -75,7 +66,7 @@ struct Quantize: ParsableCommand {
 
     func run() throws {
         compute.apply()
-        let inputs = try CompressionInputs(model: model, job: job, data: dataOptions)
+        let inputs = try CompressionInputs(model: model, job: teacherOptions.job, data: dataOptions)
         guard inputs.contents.quantized == nil else { throw ValidationError("\(model) is already quantized") }
         let network = inputs.contents.model
         let quantized: QuantizedModel
@@ -85,7 +76,7 @@ struct Quantize: ParsableCommand {
         case .qat:
             StopSignal.install()
             let seed = inputs.contents.metadata["distillery.seed"].flatMap(UInt64.init) ?? 0
-            let tuner = try inputs.tuner(teacherPaths: teachers, temperature: temperature, alpha: alpha, learningRate: lr, seed: seed) { r in
+            let tuner = try inputs.tuner(teacherOptions, learningRate: lr, seed: seed) { r in
                 Terminal.status("  qat epoch \(r.epoch + 1): simulated int8 test_acc \(formatted(r.test?.accuracy ?? 0))")
             }
             quantized = try QuantizationAwareTraining.run(network, sample: inputs.sample(sample), perChannel: perChannel,
