@@ -32,12 +32,28 @@ public struct FineTuner {
     /// (lottery tickets rewind to such an early point).
     @discardableResult
     public func fit(_ model: Sequential, masks: PruningMasks?, epochs: Int, maxSteps: Int? = nil) -> [EpochReport] {
+        fit(model, epochs: epochs, maxSteps: maxSteps) { _ in masks }
+    }
+
+    /// The same with the mask chosen at the start of every epoch: `masks(epoch)` sees the weights trained so far
+    /// (gradual pruning raises the sparsity this way).
+    @discardableResult
+    public func fit(_ model: Sequential, epochs: Int, maxSteps: Int? = nil, masks: @escaping (Int) -> PruningMasks?) -> [EpochReport] {
         guard epochs > 0 else { return [] }
-        masks?.apply(to: model)
         var config = config
         config.epochs = epochs
+        let stepsPerEpoch = (train.count + config.batchSize - 1) / config.batchSize
         var steps = 0
-        let afterStep = { masks?.apply(to: model); steps += 1 }
+        var current = masks(0)
+        current?.apply(to: model)
+        let afterStep = {
+            current?.apply(to: model)
+            steps += 1
+            if steps % stepsPerEpoch == 0, steps / stepsPerEpoch < epochs {
+                current = masks(steps / stepsPerEpoch)
+                current?.apply(to: model)
+            }
+        }
         let stop = { shouldStop() || (maxSteps.map { steps >= $0 } ?? false) }
         if let teachers {
             let distiller = Distiller(student: model, teachers: teachers.models, config: config, normalization: normalization,

@@ -1,4 +1,5 @@
 import Compute
+import Foundation
 import NeuralNet
 
 /// The pruning methods by the names the literature and the CLI use.
@@ -30,11 +31,13 @@ public struct PruningRun {
     public var finetuneEpochs: Int
     /// The checkpoint's initialisation seed (lottery rewinds there) and the seed of random choices.
     public var seed: UInt64
+    /// Magnitude methods: raise the sparsity over the fine-tuning instead of all at once.
+    public var gradual: Bool = false
 
     public init(method: PruningMethod, sparsity: Double, rounds: Int? = nil, rewind: LotteryTicket.Rewind = .initial,
-                finetuneEpochs: Int, seed: UInt64) {
+                finetuneEpochs: Int, seed: UInt64, gradual: Bool = false) {
         self.method = method; self.sparsity = sparsity; self.rounds = rounds; self.rewind = rewind
-        self.finetuneEpochs = finetuneEpochs; self.seed = seed
+        self.finetuneEpochs = finetuneEpochs; self.seed = seed; self.gradual = gradual
     }
 
     public struct Result {
@@ -61,6 +64,8 @@ public struct PruningRun {
         switch method {
         case .magnitude:
             return try pruneOnce(.select(scores: Saliency.magnitude(network), sparsity: sparsity, scope: .layerwise, within: dense))
+        case .globalMagnitude where gradual && finetuneEpochs > 1, .magnitude where gradual && finetuneEpochs > 1:
+            return try pruneGradually(network, tuner: tuner, scope: method == .magnitude ? .layerwise : .global)
         case .globalMagnitude:
             return try pruneOnce(.select(scores: Saliency.magnitude(network), sparsity: sparsity, scope: .global, within: dense))
         case .random:
@@ -82,5 +87,22 @@ public struct PruningRun {
             return Result(model: smaller, sparsity: 1 - Double(smaller.parameterCount) / Double(network.parameterCount),
                           beforeFineTuning: before, storesSparse: false)
         }
+    }
+
+    /// Gradual magnitude pruning (Zhu and Gupta 2017): at the start of epoch e the sparsity is
+    /// s * (1 - (1 - (e + 1) / P)^3) over the first P = ceil(2/3 of the epochs), then stays at s while the rest
+    /// fine-tune; each step prunes by the magnitudes the weights have reached.
+    func pruneGradually(_ network: Sequential, tuner: FineTuner, scope: PruningMasks.Scope) throws -> Result {
+        let pruned = try copy(network)
+        let rampEpochs = max(1, (2 * finetuneEpochs + 2) / 3)
+        var masks = PruningMasks.dense(network)
+        let target = sparsity
+        tuner.fit(pruned, epochs: finetuneEpochs) { epoch in
+            let progress = min(1, Double(epoch + 1) / Double(rampEpochs))
+            let level = target * (1 - pow(1 - progress, 3))
+            masks = PruningMasks.select(scores: Saliency.magnitude(pruned), sparsity: level, scope: scope, within: masks)
+            return masks
+        }
+        return Result(model: pruned, sparsity: masks.sparsity, beforeFineTuning: nil, storesSparse: true)
     }
 }

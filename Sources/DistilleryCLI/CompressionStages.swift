@@ -64,7 +64,7 @@ struct CompressionStages {
                 Terminal.status("  fine-tune epoch \(r.epoch + 1): test_acc \(formatted(r.test?.accuracy ?? 0))")
             }
             let result = try PruningRun(method: stage.method, sparsity: stage.sparsity, rounds: stage.rounds, rewind: stage.rewind,
-                                        finetuneEpochs: stage.finetuneEpochs, seed: seed)
+                                        finetuneEpochs: stage.finetuneEpochs, seed: seed, gradual: stage.gradual)
                 .run(inputs.contents.model, tuner: tuner, sample: { inputs.sample(512) }) { round, rounds, m in
                     Terminal.status("  lottery round \(round)/\(rounds): sparsity \(formatted(m.sparsity * 100, 1)) %")
                 }

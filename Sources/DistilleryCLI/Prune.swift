@@ -37,6 +37,9 @@ struct Prune: ParsableCommand {
     @Option(help: "Lottery tickets: rewind survivors to init or to the weights after STEP optimizer steps.")
     var rewind: String = "init"
 
+    @Flag(help: "magnitude and global-magnitude: raise the sparsity over the first two thirds of the fine-tuning (Zhu and Gupta 2017) instead of at once.")
+    var gradual = false
+
     @Option(help: "Epochs of fine-tuning after pruning (for lottery: of retraining per round).")
     var finetuneEpochs: Int = 2
 
@@ -84,14 +87,14 @@ struct Prune: ParsableCommand {
         }
         if !json { Terminal.status("pruning \(network.spec) (\(network.parameterCount) parameters) by \(method.rawValue) to \(formatted(sparsity * 100, 1)) % sparsity") }
         let pruning = PruningRun(method: method, sparsity: sparsity, rounds: rounds, rewind: try LotteryTicket.Rewind(rewind),
-                                 finetuneEpochs: finetuneEpochs, seed: seed)
+                                 finetuneEpochs: finetuneEpochs, seed: seed, gradual: gradual)
         let result = try pruning.run(network, tuner: tuner, sample: { inputs.sample(sample) }) { round, rounds, m in
             Terminal.status("lottery round \(round)/\(rounds): sparsity \(formatted(m.sparsity * 100, 1)) %")
         }
         let pruned = result.model, achieved = result.sparsity
         let beforeFineTuning = result.beforeFineTuning.map { inputs.accuracy($0) }
         var metadata = inputs.inheritedMetadata
-        metadata["distillery.pruning"] = "\(method.rawValue) sparsity=\(sparsity)" + (method == .lottery ? " rounds=\(rounds ?? 5) rewind=\(rewind)" : "")
+        metadata["distillery.pruning"] = "\(method.rawValue) sparsity=\(sparsity)" + (gradual ? " gradual" : "") + (method == .lottery ? " rounds=\(rounds ?? 5) rewind=\(rewind)" : "")
         metadata["distillery.sparsity"] = "\(achieved)"
         if let normalization = inputs.normalization { metadata["distillery.normalize"] = normalization.text }
         try FileManager.default.createDirectory(at: URL(fileURLWithPath: out).deletingLastPathComponent(), withIntermediateDirectories: true)

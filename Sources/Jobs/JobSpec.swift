@@ -71,6 +71,8 @@ public struct JobSpec: Sendable, Equatable {
         public var rounds: Int?
         public var rewind: LotteryTicket.Rewind
         public var learningRate: Double
+        /// Magnitude methods: sparsity raised over the fine-tuning.
+        public var gradual: Bool = false
     }
 
     /// After pruning: quantize to int8.
@@ -235,10 +237,11 @@ public struct JobSpec: Sendable, Equatable {
         let rewindText = try s.string("rewind", default: "init")
         let rewind: LotteryTicket.Rewind
         do { rewind = try LotteryTicket.Rewind(rewindText) } catch { throw s.error("rewind", "\(error)") }
-        let stage = PruneStage(method: method, sparsity: try s.double("sparsity", range: 0...0.999),
+        var stage = PruneStage(method: method, sparsity: try s.double("sparsity", range: 0...0.999),
                                finetuneEpochs: try s.int("finetune_epochs", default: 2, range: 0...10_000),
                                rounds: try s.has("rounds") ? s.int("rounds", default: 1, range: 1...10_000) : nil, rewind: rewind,
                                learningRate: try s.double("lr", default: 0.001, range: 1e-8...10))
+        stage.gradual = try s.bool("gradual", default: false)
         try s.finish()
         return stage
     }

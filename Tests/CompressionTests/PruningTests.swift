@@ -106,6 +106,17 @@ import Training
         }
     }
 
+    @Test func gradualMagnitudePruningRampsUpToTheTarget() throws {
+        let model = try Sequential(ModelSpec("mlp:12-20-3"), seed: 14)
+        let tuner = FineTuner(train: PruningTests.blobs(600, seed: 15), test: PruningTests.blobs(300, seed: 16),
+                              config: TrainingConfig(epochs: 1, batchSize: 32, learningRate: 0.01, seed: 3), normalization: nil, teachers: nil)
+        let run = PruningRun(method: .globalMagnitude, sparsity: 0.9, finetuneEpochs: 6, seed: 1, gradual: true)
+        let result = try run.run(model, tuner: tuner, sample: { Tensor(zeros: [0]) })
+        #expect(abs(result.sparsity - 0.9) < 0.005)
+        #expect(abs(PruningMasks.nonzero(result.model).sparsity - 0.9) < 0.01)
+        #expect(Evaluation.run(result.model, on: tuner.test!, normalization: nil).accuracy > 0.9)
+    }
+
     @Test func lotteryTicketRewindsAndPrunesOnSchedule() throws {
         let spec = try ModelSpec("mlp:12-20-3")
         let initial = try Sequential(spec, seed: 11)
