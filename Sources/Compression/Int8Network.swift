@@ -42,6 +42,7 @@ public final class Int8Network {
         var steps: [Step] = []
         var shape = network.inputShape.count == 3 ? (height: network.inputShape[1], width: network.inputShape[2], channels: network.inputShape[0])
                                                  : (height: 1, width: 1, channels: network.inputShape[0])
+        try Int8Network.addPools(network.layers[..<first.index], to: &steps, shape: &shape)
         for (position, layer) in model.layers.enumerated() {
             let next = position + 1 < model.layers.count ? model.layers[position + 1].input : nil
             let module = network.layers[layer.index]
@@ -63,19 +64,25 @@ public final class Int8Network {
             }
             // Max pools between this layer and the next run on the integers.
             let end = position + 1 < model.layers.count ? model.layers[position + 1].index : network.layers.count
-            for between in network.layers[(layer.index + 1)..<end] {
-                if let pool = between as? MaxPool2d {
-                    steps.append(.pool(kernel: pool.kernel, input: shape))
-                    shape = (shape.height / pool.kernel, shape.width / pool.kernel, shape.channels)
-                } else if !(between is ReLU || between is Flatten || between is Dropout) {
-                    throw NeuralNetError("int8 inference cannot run \(between.summary)")
-                }
-            }
+            try Int8Network.addPools(network.layers[(layer.index + 1)..<end], to: &steps, shape: &shape)
             if next != nil, !network.layers[(layer.index + 1)..<end].contains(where: { $0 is ReLU }) {
                 throw NeuralNetError("int8 inference expects a ReLU after \(module.summary)")
             }
         }
         self.steps = steps
+    }
+
+    /// Pools among `layers` become integer pool steps; anything but ReLU, Flatten and Dropout cannot run in int8.
+    private static func addPools(_ layers: ArraySlice<NeuralNet.Layer>, to steps: inout [Step],
+                                 shape: inout (height: Int, width: Int, channels: Int)) throws {
+        for layer in layers {
+            if let pool = layer as? MaxPool2d {
+                steps.append(.pool(kernel: pool.kernel, input: shape))
+                shape = (shape.height / pool.kernel, shape.width / pool.kernel, shape.channels)
+            } else if !(layer is ReLU || layer is Flatten || layer is Dropout) {
+                throw NeuralNetError("int8 inference cannot run \(layer.summary)")
+            }
+        }
     }
 
     /// Reorders each row's (channel, position) columns to (position, channel), the NHWC order.

@@ -78,8 +78,10 @@ import TestSupport
 
     /// The integer pipeline computes what fake quantization in float predicts: each layer's input snapped to its
     /// uint8 grid, the dequantized weights, float arithmetic.
-    @Test(arguments: [true, false]) func int8NetworkMatchesSimulatedQuantization(perChannel: Bool) throws {
-        let model = try QuantizationTests.network(seed: 6)
+    @Test(arguments: [(true, "cnn:2x8x8:c6bn-p-c8-p-f16bn-d0.2-4"), (false, "cnn:2x8x8:c6bn-p-c8-p-f16bn-d0.2-4"),
+                      (true, "cnn:2x8x8:p-c6k3p1s2bn-f8-4")])
+    func int8NetworkMatchesSimulatedQuantization(perChannel: Bool, spec: String) throws {
+        let model = try QuantizationTests.network(seed: 6, spec: spec)
         let sample = QuantizationTests.random([64, 2, 8, 8], seed: 7)
         let quantized = try QuantizedModel.postTraining(model, sample: sample, perChannel: perChannel, calibration: .minmax)
         let x = QuantizationTests.random([9, 2, 8, 8], seed: 8, low: -1.2, high: 1.2)
