@@ -35,24 +35,26 @@ public struct FineTuner {
         fit(model, epochs: epochs, maxSteps: maxSteps) { _ in masks }
     }
 
-    /// The same with the mask chosen at the start of every epoch: `masks(epoch)` sees the weights trained so far
-    /// (gradual pruning raises the sparsity this way).
+    /// The same with the mask chosen at the start of every epoch (after its first step): `masks(epoch)` sees the
+    /// weights trained so far (gradual pruning raises the sparsity this way).
     @discardableResult
     public func fit(_ model: Sequential, epochs: Int, maxSteps: Int? = nil, masks: @escaping (Int) -> PruningMasks?) -> [EpochReport] {
         guard epochs > 0 else { return [] }
         var config = config
         config.epochs = epochs
         let stepsPerEpoch = (train.count + config.batchSize - 1) / config.batchSize
-        var steps = 0
+        var steps = 0, maskEpoch = 0
         var current = masks(0)
         current?.apply(to: model)
         let afterStep = {
-            current?.apply(to: model)
             steps += 1
-            if steps % stepsPerEpoch == 0, steps / stepsPerEpoch < epochs {
-                current = masks(steps / stepsPerEpoch)
-                current?.apply(to: model)
+            // A new epoch's mask takes over after its first step, so each epoch's report sees it trained.
+            let epoch = (steps - 1) / stepsPerEpoch
+            if epoch > maskEpoch {
+                maskEpoch = epoch
+                current = masks(epoch)
             }
+            current?.apply(to: model)
         }
         let stop = { shouldStop() || (maxSteps.map { steps >= $0 } ?? false) }
         if let teachers {
