@@ -103,21 +103,29 @@ struct CompressionStages {
         guard stages.count > 1 else { return nil }
         Terminal.status("measuring accuracy, size and latency of \(stages.map(\.0).joined(separator: ", "))")
         let test = context.split.test
+        let loaded = try stages.map { try CompressionInputs(model: $0.1, context: context, split: context.split) }
+        let forwards = try loaded.map { try $0.contents.inference() }
+        let ones = loaded.map { test.batch([0], normalization: $0.normalization).images }
+        let batches = loaded.map { test.batch(Array(0..<min(256, test.count)), normalization: $0.normalization).images }
+        // Alternating rounds, as `bench infer` does, so a noisy moment hits every stage alike.
+        var rates1 = [[Double]](repeating: [], count: stages.count), rates256 = rates1
+        for (i, forward) in forwards.enumerated() { _ = forward(ones[i]); _ = forward(batches[i]) }
+        for _ in 0..<7 {
+            for (i, forward) in forwards.enumerated() {
+                rates1[i].append(InferenceTiming.round(forward, input: ones[i], seconds: 0.1))
+                rates256[i].append(InferenceTiming.round(forward, input: batches[i], seconds: 0.15))
+            }
+        }
         var entries: [Entry] = []
-        for (stage, path) in stages {
-            let inputs = try CompressionInputs(model: path, context: context, split: context.split)
-            let forward = try inputs.contents.inference()
-            let one = test.batch([0], normalization: inputs.normalization).images
-            let batch = test.batch(Array(0..<min(256, test.count)), normalization: inputs.normalization).images
-            let rate1 = InferenceTiming.median(InferenceTiming.rates(forward, input: one, repeats: 5, seconds: 0.2))
-            let rate256 = InferenceTiming.median(InferenceTiming.rates(forward, input: batch, repeats: 5, seconds: 0.3))
-            let model = inputs.contents.model
-            let original = stage == "dense fp32" ? model.parameterCount : entries.first?.parameters ?? model.parameterCount
+        for (i, (stage, path)) in stages.enumerated() {
+            let model = loaded[i].contents.model
+            let original = entries.first?.parameters ?? model.parameterCount
             let zeros = PruningMasks.nonzero(model)
             let removed = 1 - Double(model.parameterCount - (zeros.total - zeros.kept)) / Double(original)
-            entries.append(Entry(stage: stage, file: path, format: inputs.contents.format, parameters: model.parameterCount,
-                                 sparsity: removed, testAccuracy: inputs.accuracy(forward), bytes: fileSize(path),
-                                 millisecondsBatch1: 1000 / rate1, millisecondsBatch256: 1000 * Double(batch.shape[0]) / rate256))
+            entries.append(Entry(stage: stage, file: path, format: loaded[i].contents.format, parameters: model.parameterCount,
+                                 sparsity: removed, testAccuracy: loaded[i].accuracy(forwards[i]), bytes: fileSize(path),
+                                 millisecondsBatch1: 1000 / InferenceTiming.median(rates1[i]),
+                                 millisecondsBatch256: 1000 * Double(batches[i].shape[0]) / InferenceTiming.median(rates256[i])))
         }
         let first = entries.first!, last = entries.last!
         return Outcome(entries: entries, sizeRatio: Double(first.bytes) / Double(max(last.bytes, 1)),

@@ -1,13 +1,8 @@
 import Compute
 import Dispatch
 
-/// Times an inference function: `repeats` rounds of at least `seconds` each after a warm-up; rates in samples/s.
+/// Times an inference function: one round runs it for at least `seconds`; rates in samples/s.
 enum InferenceTiming {
-    static func rates(_ forward: (Tensor) -> Tensor, input: Tensor, repeats: Int, seconds: Double) -> [Double] {
-        _ = forward(input)
-        return (0..<repeats).map { _ in round(forward, input: input, seconds: seconds) }
-    }
-
     static func round(_ forward: (Tensor) -> Tensor, input: Tensor, seconds: Double) -> Double {
         let start = DispatchTime.now().uptimeNanoseconds
         var passes = 0, elapsed = 0.0
