@@ -73,6 +73,11 @@ struct CompressionInputs {
                   learningRate: learningRate, seed: seed, onEpoch: onEpoch)
     }
 
+    /// Fine-tuning on the job's teachers (hard labels when there is no job).
+    func jobTuner(learningRate: Float, seed: UInt64, onEpoch: @escaping (EpochReport) -> Void) throws -> FineTuner {
+        try tuner(teacherPaths: [], temperature: 1, alpha: 0, learningRate: learningRate, seed: seed, onEpoch: onEpoch)
+    }
+
     func tuner(teacherPaths: [String], temperature: Float, alpha: Float, learningRate: Float, seed: UInt64,
                onEpoch: @escaping (EpochReport) -> Void) throws -> FineTuner {
         var config = job?.studentConfig ?? TrainingConfig(batchSize: 128, seed: seed)

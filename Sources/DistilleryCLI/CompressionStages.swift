@@ -60,7 +60,7 @@ struct CompressionStages {
         let seed = inputs.contents.metadata["distillery.seed"].flatMap(UInt64.init) ?? spec.seed
         if let stage = spec.prune {
             Terminal.status("pruning the student by \(stage.method.rawValue) to \(formatted(stage.sparsity * 100, 1)) % sparsity")
-            let tuner = try inputs.tuner(teacherPaths: [], temperature: 0, alpha: 0, learningRate: Float(stage.learningRate), seed: seed) { r in
+            let tuner = try inputs.jobTuner(learningRate: Float(stage.learningRate), seed: seed) { r in
                 Terminal.status("  fine-tune epoch \(r.epoch + 1): test_acc \(formatted(r.test?.accuracy ?? 0))")
             }
             let result = try PruningRun(method: stage.method, sparsity: stage.sparsity, rounds: stage.rounds, rewind: stage.rewind,
@@ -80,7 +80,7 @@ struct CompressionStages {
             let network = inputs.contents.model, sample = inputs.sample(stage.sample)
             let quantized: QuantizedModel
             if stage.mode == "qat" {
-                let tuner = try inputs.tuner(teacherPaths: [], temperature: 0, alpha: 0, learningRate: Float(stage.learningRate), seed: seed) { r in
+                let tuner = try inputs.jobTuner(learningRate: Float(stage.learningRate), seed: seed) { r in
                     Terminal.status("  qat epoch \(r.epoch + 1): simulated int8 test_acc \(formatted(r.test?.accuracy ?? 0))")
                 }
                 quantized = try QuantizationAwareTraining.run(network, sample: sample, perChannel: stage.perChannel,

@@ -30,7 +30,7 @@ struct PruningSweep {
         let inputs = try CompressionInputs(model: path, context: context, split: context.split)
         let network = inputs.contents.model
         let seed = inputs.contents.metadata["distillery.seed"].flatMap(UInt64.init) ?? context.spec.seed
-        let tuner = try inputs.tuner(teacherPaths: [], temperature: 0, alpha: 0, learningRate: 0.001, seed: seed) { _ in }
+        let tuner = try inputs.jobTuner(learningRate: 0.001, seed: seed) { _ in }
         var points: [Point] = []
         for method in stage.methods {
             for sparsity in stage.sparsities {
