@@ -11,11 +11,11 @@ public enum PruningMethod: String, CaseIterable, Sendable {
         switch self {
         case .magnitude: return "smallest |w| of each layer (layer-wise)"
         case .globalMagnitude: return "smallest |w| over the whole network"
-        case .obd: return "Optimal Brain Damage: smallest h_kk * w_k^2 / 2, h the diagonal Fisher on a data sample"
-        case .lottery: return "iterative magnitude pruning over rounds, survivors rewound (init or a step), retrained (Frankle and Carbin 2018)"
-        case .synflow: return "data-free: iterative |dR/dθ ⊙ θ| over rounds on an exponential schedule (Tanaka et al. 2020)"
+        case .obd: return "Optimal Brain Damage: smallest h_kk * w_k^2 / 2, h the Fisher diagonal"
+        case .lottery: return "iterative magnitude pruning with rewinding (Frankle and Carbin 2018)"
+        case .synflow: return "data-free, iterative |dR/dθ ⊙ θ| (Tanaka et al. 2020)"
         case .random: return "the baseline: random weights of each layer"
-        case .structured: return "whole channels/neurons of smallest L1 norm removed: a smaller dense network (classifier kept)"
+        case .structured: return "whole channels/neurons of smallest L1 norm: a smaller dense network"
         }
     }
 }

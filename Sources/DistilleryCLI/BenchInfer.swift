@@ -8,9 +8,13 @@ struct BenchInfer: ParsableCommand {
         commandName: "infer",
         abstract: "Measure inference samples/s of checkpoints (float, pruned or int8) on synthetic inputs.",
         discussion: """
-        Several --model files are timed in alternating rounds in this one process, so a noisy machine treats them
-        alike; each reports the median round and, after the first, its speed as a ratio to the first.
-        Example: distillery bench infer --model student.safetensors --model student-int8.safetensors --batch-size 256
+        Several --model files are timed in alternating rounds in this one
+        process, so a noisy machine treats them alike; each reports the median
+        round and, after the first, its speed as a ratio to the first.
+
+        Example:
+          distillery bench infer --model student.safetensors \\
+            --model student-int8.safetensors --batch-size 256
         """
     )
 

@@ -9,16 +9,22 @@ struct Prune: ParsableCommand {
         abstract: "Prune a student by name: magnitude, global-magnitude, obd, lottery, synflow, random or structured.",
         discussion: """
         Methods (Conv2d and Linear weights; biases and BatchNorm stay dense):
-        \(PruningMethod.allCases.map { "  " + $0.rawValue.padding(toLength: 18, withPad: " ", startingAt: 0) + $0.explanation }.joined(separator: "\n"))
-        OBD estimates on --sample training images; lottery and synflow run --rounds (default 5 and 100); lottery rewinds
-        to --rewind init|STEP and retrains --finetune-epochs per round.
-        Then --finetune-epochs of training with the mask fixed: on the distillation loss with the job's teachers
-        (--job) or --teacher files, on hard labels without teachers. The output stores pruned weights sparse
-        (bitmask + values), so the file shrinks with sparsity.
+        \(PruningMethod.allCases.map { "  \($0.rawValue)\n      \($0.explanation)" }.joined(separator: "\n"))
+
+        OBD estimates on --sample training images; lottery and synflow run
+        --rounds (default 5 and 100); lottery rewinds to --rewind init|STEP and
+        retrains --finetune-epochs per round. The other methods then fine-tune
+        --finetune-epochs with the mask fixed (--gradual: magnitude methods raise
+        the sparsity over the fine-tuning): on the distillation loss with the
+        job's teachers (--job) or --teacher files, on hard labels without
+        teachers. Pruned weights are stored sparse (bitmask + values), so the
+        file shrinks with sparsity.
 
         Example:
-          distillery prune --model student.safetensors --method global-magnitude --sparsity 0.9 \\
-            --job cluster/jobs/fashion-quick.yaml --finetune-epochs 3 --out student-pruned.safetensors
+          distillery prune --model student.safetensors \\
+            --method global-magnitude --sparsity 0.9 --gradual \\
+            --job cluster/jobs/fashion-quick.yaml --finetune-epochs 3 \\
+            --out student-pruned.safetensors
         """
     )
 

@@ -7,18 +7,20 @@ struct Quantize: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Quantize a student to int8 for the int8 runtime: post-training or quantization-aware.",
         discussion: """
-        BatchNorm is folded into the layer before it; Conv2d and Linear weights become symmetric int8
-        (scale max|w| / 127, per tensor or, with --per-channel, per output channel); the input of each such layer is
-        calibrated to uint8 on --sample training images by min-max, the 99.99th percentile, or the clipping value of
-        least squared error (mse). --mode qat then fine-tunes --epochs with fake quantization (weights and inputs
-        snapped to their int8/uint8 grids in the forward pass, gradients passed straight through), on the job's or
-        --teacher ensemble's distillation loss, or on hard labels; pruned weights stay zero. A pruned input stays
-        sparse on disk. `eval` and `bench infer` run the output on
-        oneDNN's u8 x s8 -> s32 GEMM.
+        BatchNorm is folded into the layer before it; Conv2d and Linear weights
+        become symmetric int8 (scale max|w| / 127, per tensor or, with
+        --per-channel, per output channel); each such layer's input is calibrated
+        to uint8 on --sample training images by min-max, the 99.99th percentile,
+        or the clip of least squared error (mse). --mode qat then fine-tunes
+        --epochs with fake quantization (weights and inputs snapped to their
+        grids in the forward pass, gradients passed straight through), on the
+        job's or --teacher ensemble's distillation loss, or on hard labels;
+        pruned weights stay zero and the file stays sparse. `eval` and
+        `bench infer` run the output on oneDNN's u8 x s8 -> s32 GEMM.
 
         Example:
-          distillery quantize --model student-pruned.safetensors --mode ptq --per-channel --calibration mse \\
-            --out student-int8.safetensors
+          distillery quantize --model student-pruned.safetensors --mode ptq \\
+            --per-channel --calibration mse --out student-int8.safetensors
         """
     )
 

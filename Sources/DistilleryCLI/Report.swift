@@ -82,11 +82,13 @@ struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compare every pruning method on a job's distilled student: table and accuracy-against-sparsity plot.",
         discussion: """
-        Prunes the job's student (OUTPUT/student.safetensors, or --model) by each method of the job's `report:` section
-        (default: all, at sparsities 0.5, 0.8, 0.9, one fine-tuning epoch with the job's teachers), adds the lottery
-        ticket's control (its masks on freshly drawn weights), and writes OUTPUT/report.md, OUTPUT/report.json and
-        OUTPUT/accuracy-vs-sparsity.svg. The report also tabulates the dense, pruned and int8 students that
-        `distillery run` left in OUTPUT: accuracy, bytes on disk, latency at batch 1 and 256.
+        Prunes the job's student (OUTPUT/student.safetensors, or --model) by each
+        method of the job's `report:` section (default: all, at sparsities 0.5,
+        0.8 and 0.9, one fine-tuning epoch with the job's teachers), adds the
+        lottery ticket's control (its masks on freshly drawn weights), and writes
+        OUTPUT/report.md, report.json and accuracy-vs-sparsity.svg. The report
+        also tabulates the dense, pruned and int8 students that `distillery run`
+        left in OUTPUT: accuracy, bytes on disk, latency at batch 1 and 256.
 
         Example:  distillery report --job cluster/jobs/fashion-quick.yaml
         """
