@@ -117,10 +117,9 @@ public enum CompressedCheckpoint {
                 guard grid.count == 2, grid[0] > 0, grid[0].isFinite, (0...255).contains(grid[1]) else {
                     throw SafeTensorsError(source, "tensor '\(index).input_quant' must be [scale > 0, zero point in 0...255]")
                 }
-                let biasName = "\(index).bias"
-                let bias = try entry(biasName, .f32).floats()!
+                // The bias is read with the layer's other tensors below and joins the layer after the loop.
                 layers.append(QuantizedModel.Layer(index: index, weights: QuantizedWeights(values: q, scales: scales, shape: shape),
-                                                   bias: bias, input: ActivationQuantization(scale: grid[0], zero: UInt8(grid[1]))))
+                                                   bias: [], input: ActivationQuantization(scale: grid[0], zero: UInt8(grid[1]))))
             } else if mask != nil {
                 let values = try entry("\(name).values", .f32).floats()!
                 parameter.value = Tensor(shape: shape, scalars: try scatter(values, mask: mask, count: count, zero: Float(0), name: name, source: source))
@@ -133,6 +132,7 @@ public enum CompressedCheckpoint {
         let unused = Set(file.tensors.map(\.name)).subtracting(used)
         guard unused.isEmpty else { throw SafeTensorsError(source, "unexpected tensors: \(unused.sorted().joined(separator: ", "))") }
         guard weights != .f32 else { return Contents(model: model, quantized: nil, metadata: file.metadata) }
+        for i in layers.indices { layers[i].bias = gemmParameters(model.layers[layers[i].index])!.bias.value.scalars }
         var quantized = QuantizedModel(float: model, layers: layers, perChannel: weights == .int8PerChannel)
         quantized.writeDequantizedWeights()
         return Contents(model: model, quantized: quantized, metadata: file.metadata)

@@ -16,12 +16,7 @@ public struct PruningMasks: Equatable, Sendable {
 
     /// The prunable weights, in layer order.
     public static func prunable(_ model: Sequential) -> [(name: String, parameter: Parameter)] {
-        model.layers.enumerated().compactMap { index, wrapped in
-            let layer = (wrapped as? FakeQuantized)?.inner ?? wrapped
-            if let linear = layer as? Linear { return ("\(index).weight", linear.weight) }
-            if let conv = layer as? Conv2d { return ("\(index).weight", conv.weight) }
-            return nil
-        }
+        model.layers.enumerated().compactMap { index, layer in gemmParameters(layer).map { ("\(index).weight", $0.weight) } }
     }
 
     /// The masks of the nonzero weights: what a pruned checkpoint's zeros mean.
@@ -71,4 +66,12 @@ public struct PruningMasks: Equatable, Sendable {
         }
         return result
     }
+}
+
+/// The weight and bias of a Conv2d or Linear (seen through a quantization-aware wrapper); nil for other layers.
+func gemmParameters(_ layer: Layer) -> (weight: Parameter, bias: Parameter)? {
+    let inner = (layer as? FakeQuantized)?.inner ?? layer
+    if let linear = inner as? Linear { return (linear.weight, linear.bias) }
+    if let conv = inner as? Conv2d { return (conv.weight, conv.bias) }
+    return nil
 }

@@ -21,7 +21,7 @@ public enum QuantizationAwareTraining {
         tuner.fit(wrapped, masks: masks.sparsity > 0 ? masks : nil, epochs: epochs)
         var result = start
         for (position, layer) in start.layers.enumerated() {
-            guard let (weight, bias) = QuantizedModel.gemmParameters(folded.layers[layer.index]) else { continue }
+            guard let (weight, bias) = gemmParameters(folded.layers[layer.index]) else { continue }
             result.layers[position].weights = QuantizedWeights(weight.value.scalars, shape: weight.value.shape, perChannel: perChannel)
             result.layers[position].bias = bias.value.scalars
         }
@@ -42,7 +42,7 @@ final class FakeQuantized: Layer {
 
     init(_ inner: Layer, input: ActivationQuantization, perChannel: Bool) {
         self.inner = inner
-        self.weight = QuantizedModel.gemmParameters(inner)!.weight
+        self.weight = gemmParameters(inner)!.weight
         self.input = input
         self.perChannel = perChannel
     }

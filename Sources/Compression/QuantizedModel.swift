@@ -40,16 +40,10 @@ public struct QuantizedModel {
     /// Sets `float`'s weights to what the integers represent.
     mutating func writeDequantizedWeights() {
         for layer in layers {
-            guard let (weight, bias) = QuantizedModel.gemmParameters(float.layers[layer.index]) else { continue }
+            guard let (weight, bias) = gemmParameters(float.layers[layer.index]) else { continue }
             weight.value = Tensor(shape: layer.weights.shape, scalars: layer.weights.dequantized())
             bias.value = Tensor(shape: [layer.bias.count], scalars: layer.bias)
         }
-    }
-
-    static func gemmParameters(_ layer: NeuralNet.Layer) -> (weight: Parameter, bias: Parameter)? {
-        if let linear = layer as? Linear { return (linear.weight, linear.bias) }
-        if let conv = layer as? Conv2d { return (conv.weight, conv.bias) }
-        return nil
     }
 
     /// Up to 200,000 input values of every Conv2d and Linear, keyed by layer index, from an evaluation pass.
@@ -94,7 +88,7 @@ public enum BatchNormFolding {
                 continue
             }
             guard let destination = target.next() else { throw NeuralNetError("folding \(model.spec): layers do not line up") }
-            if let (weight, bias) = QuantizedModel.gemmParameters(layer), let (w2, b2) = QuantizedModel.gemmParameters(destination) {
+            if let (weight, bias) = gemmParameters(layer), let (w2, b2) = gemmParameters(destination) {
                 w2.value = weight.value
                 b2.value = bias.value
                 pending = (w2, b2)

@@ -53,10 +53,8 @@ public enum Saliency {
     /// every parameter and buffer replaced by its absolute value on an all-ones input. Uses no data.
     /// `masks` zero the weights already pruned, as each SynFlow round sees the network pruned so far.
     public static func synflow(_ model: Sequential, masks: PruningMasks) throws -> [String: [Float]] {
-        let linearised = try Sequential(model.spec, seed: 0)
-        for ((_, target), (_, source)) in zip(linearised.namedParameters, model.namedParameters) {
-            target.value = Tensor(shape: source.value.shape, scalars: source.value.scalars.map(abs))
-        }
+        let linearised = try copy(model)
+        for (_, parameter) in linearised.namedParameters { parameter.value.scalars = parameter.value.scalars.map(abs) }
         masks.apply(to: linearised)
         let input = Tensor(repeating: 1, shape: [1] + model.inputShape)
         let output = linearised.forward(input, training: false)

@@ -9,7 +9,7 @@ public enum StructuredPruning {
     public static func prune(_ model: Sequential, sparsity: Double) throws -> Sequential {
         var keep: [Int: [Int]] = [:]  // layer index -> kept output units, ascending
         for (index, layer) in model.layers.enumerated() {
-            guard let weight = QuantizedModel.gemmParameters(layer)?.weight, index != lastGemm(model) else { continue }
+            guard let weight = gemmParameters(layer)?.weight, index != lastGemm(model) else { continue }
             let rows = weight.value.shape[0], width = weight.value.count / rows
             let norms = (0..<rows).map { r in weight.value.scalars[(r * width)..<((r + 1) * width)].reduce(0) { $0 + abs($1) } }
             let count = max(1, Int((Double(rows) * (1 - sparsity)).rounded()))
@@ -56,7 +56,7 @@ public enum StructuredPruning {
     }
 
     private static func lastGemm(_ model: Sequential) -> Int? {
-        model.layers.lastIndex { QuantizedModel.gemmParameters($0) != nil }
+        model.layers.lastIndex { gemmParameters($0) != nil }
     }
 
     private static func lastConv(_ model: Sequential, before index: Int) -> Conv2d? {

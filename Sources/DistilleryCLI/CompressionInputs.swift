@@ -104,6 +104,7 @@ struct CompressionInputs {
     }
 }
 
+/// Bytes on disk; 0 when the file cannot be read.
 func fileSize(_ path: String) -> Int {
     (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
 }

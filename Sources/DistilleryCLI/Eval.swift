@@ -38,7 +38,7 @@ struct Eval: ParsableCommand {
             let normalization = try contents.metadata["distillery.normalize"].map { try Normalization(parsing: $0) }
             try checkCompatible(network, split.test, dataName: split.name)
             let result = Evaluation.run(try contents.inference(), on: split.test, normalization: normalization)
-            let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            let bytes = fileSize(path)
             results.append(EvalSummary(model: path, spec: network.spec.text, data: split.name, accuracy: result.accuracy,
                                        loss: result.loss, samples: result.samples, parameters: network.parameterCount,
                                        bytesOnDisk: bytes, format: contents.format))

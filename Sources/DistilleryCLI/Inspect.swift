@@ -19,7 +19,7 @@ struct Inspect: ParsableCommand {
     func run() throws {
         let url = URL(fileURLWithPath: file)
         let contents = try SafeTensorsFile.read(url)
-        let bytesOnDisk = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
+        let bytesOnDisk = fileSize(file)
         let layers = contents.tensors.map { t -> InspectSummary.TensorInfo in
             let zeros = t.floats().map { v in v.reduce(0) { $0 + ($1 == 0 ? 1 : 0) } }
             let elements = t.shape.reduce(1, *)

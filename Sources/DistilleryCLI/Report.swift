@@ -56,8 +56,13 @@ struct PruningSweep {
         return (inputs.accuracy(network), points)
     }
 
+    /// The methods in the order the sweep ran them.
+    private static func methods(_ points: [Point]) -> [String] {
+        points.reduce(into: [String]()) { if !$0.contains($1.method) { $0.append($1.method) } }
+    }
+
     static func markdown(dense: Double, points: [Point]) -> String {
-        let methods = points.reduce(into: [String]()) { if !$0.contains($1.method) { $0.append($1.method) } }
+        let methods = methods(points)
         let sparsities = Array(Set(points.map(\.targetSparsity))).sorted()
         let rows = methods.map { method in
             [method] + sparsities.map { s in
@@ -71,7 +76,7 @@ struct PruningSweep {
     }
 
     static func plot(dense: Double, points: [Point]) -> String {
-        let methods = points.reduce(into: [String]()) { if !$0.contains($1.method) { $0.append($1.method) } }
+        let methods = methods(points)
         return SVGPlot(title: "Test accuracy against sparsity", xLabel: "sparsity (fraction of weights removed)", yLabel: "test accuracy (%)",
                        series: methods.map { m in .init(name: m, points: points.filter { $0.method == m }.map { ($0.sparsity, $0.accuracy * 100) }) },
                        reference: ("dense student", dense * 100)).text

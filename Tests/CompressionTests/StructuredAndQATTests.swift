@@ -12,19 +12,19 @@ import Training
     func structuredPruningBuildsTheEquivalentSmallerNetwork(spec: String) throws {
         let model = try QuantizationTests.network(seed: 1, spec: spec)
         let smaller = try StructuredPruning.prune(model, sparsity: 0.5)
-        let gemms = model.layers.indices.filter { QuantizedModel.gemmParameters(model.layers[$0]) != nil }
+        let gemms = model.layers.indices.filter { gemmParameters(model.layers[$0]) != nil }
         #expect(smaller.parameterCount < model.parameterCount * 6 / 10)
         // Zero, in the original, the next layer's columns of every unit the structured pruning dropped
         // (the kept units ranked on the untouched weights first).
         let kept = gemms.dropLast().map { index -> Set<Int> in
-            let weight = QuantizedModel.gemmParameters(model.layers[index])!.weight
+            let weight = gemmParameters(model.layers[index])!.weight
             let rows = weight.value.shape[0], width = weight.value.count / rows
             let norms = (0..<rows).map { r in weight.value.scalars[(r * width)..<((r + 1) * width)].reduce(0) { $0 + abs($1) } }
             return Set((0..<rows).sorted { norms[$0] > norms[$1] }.prefix(Int((Double(rows) * 0.5).rounded())))
         }
         for (position, units) in kept.enumerated() {
-            let rows = QuantizedModel.gemmParameters(model.layers[gemms[position]])!.weight.value.shape[0]
-            let next = QuantizedModel.gemmParameters(model.layers[gemms[position + 1]])!.weight
+            let rows = gemmParameters(model.layers[gemms[position]])!.weight.value.shape[0]
+            let next = gemmParameters(model.layers[gemms[position + 1]])!.weight
             let nextRows = next.value.shape[0], nextWidth = next.value.count / nextRows, perUnit = nextWidth / rows
             for r in 0..<nextRows { for u in 0..<rows where !units.contains(u) { for p in 0..<perUnit { next.value.scalars[r * nextWidth + u * perUnit + p] = 0 } } }
         }
