@@ -26,11 +26,14 @@ let package = Package(
         .target(name: "CWireBaseline", linkerSettings: [.linkedLibrary("zmq"), .linkedLibrary("pthread")]),
         // protoc-c output, written only by proto/generate.sh.
         .target(name: "CDistilleryProto", linkerSettings: [.linkedLibrary("protobuf-c")]),
+        .target(name: "COnnxProto", linkerSettings: [.linkedLibrary("protobuf-c")]),
+        // C memory for building protobuf-c messages from Swift.
+        .target(name: "ProtobufSupport"),
         .target(name: "Compute", dependencies: ["CDNNL"]),
         .target(name: "NeuralNet", dependencies: ["Compute", "SafeTensors"]),
         .target(name: "Datasets", dependencies: ["Compute", "CZlib"]),
         .target(name: "SafeTensors"),
-        .target(name: "WireProtocol", dependencies: ["CDistilleryProto", "CChecksum"]),
+        .target(name: "WireProtocol", dependencies: ["CDistilleryProto", "CChecksum", "ProtobufSupport"]),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
         // Job files (YAML): what a distillation run is, checked with line numbers before anything starts.
         .target(name: "Jobs", dependencies: ["NeuralNet", "Datasets", "Compression", .product(name: "Yams", package: "Yams")]),
@@ -39,11 +42,13 @@ let package = Package(
         .target(name: "Training", dependencies: ["Compute", "NeuralNet", "Datasets", "SafeTensors"]),
         // The daemons: coordinator (with its SQLite state), teacher worker, student trainer.
         .target(name: "Compression", dependencies: ["Compute", "NeuralNet", "Datasets", "Training", "SafeTensors"]),
-        .target(name: "Cluster", dependencies: ["CSQLite", "Compute", "NeuralNet", "Datasets", "Jobs", "Training", "Wire"]),
+        // ONNX models: a graph interpreter on our backend (teachers from PyTorch) and fp32 / QDQ int8 export.
+        .target(name: "ONNX", dependencies: ["COnnxProto", "ProtobufSupport", "Compute", "NeuralNet", "Compression", "SafeTensors", "Datasets"]),
+        .target(name: "Cluster", dependencies: ["CSQLite", "Compute", "NeuralNet", "Datasets", "Jobs", "Training", "Wire", "ONNX"]),
         .executableTarget(
             name: "DistilleryCLI",
             dependencies: [
-                "Compute", "NeuralNet", "Datasets", "SafeTensors", "Training", "Wire", "CWireBaseline", "Jobs", "Cluster", "Compression",
+                "Compute", "NeuralNet", "Datasets", "SafeTensors", "Training", "Wire", "CWireBaseline", "Jobs", "Cluster", "Compression", "ONNX",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -60,6 +65,7 @@ let package = Package(
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "Compression", "TestSupport"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Jobs", "NeuralNet", "Datasets", "Compute", "Wire", "TestSupport"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "NeuralNet", "Training", "Datasets", "Compute", "SafeTensors", "TestSupport"]),
+        .testTarget(name: "ONNXTests", dependencies: ["ONNX", "COnnxProto", "NeuralNet", "Compression", "Compute", "Datasets", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["SafeTensors", "TestSupport", "DistilleryCLI"]),
     ]
 )

@@ -24,7 +24,7 @@ public final class TeacherWorker {
 
     struct Member {
         var name: String
-        var model: Sequential
+        var model: any Classifier
         var normalization: Normalization?
         var sha256: String
     }
@@ -86,12 +86,8 @@ public final class TeacherWorker {
             throw ClusterError("no ensemble member of job '\(job.spec.name)' is for worker '\(options.name)' (members: \(job.plan.members.joined(separator: ", ")))")
         }
         for teacher in serving {
-            let (model, metadata) = try Checkpoint.load(URL(fileURLWithPath: teacher.checkpoint))
-            guard model.classes == job.spec.student.model.classes, model.inputShape.reduce(1, *) == job.split.train.sampleSize else {
-                throw ClusterError("teacher '\(teacher.name)' (\(model.spec)) does not fit the data or the student's \(job.spec.student.model.classes) classes")
-            }
-            let normalization = try Normalization.setting(metadata["distillery.normalize"] ?? "none", fittingTo: job.split.train)
-            members[teacher.name] = Member(name: teacher.name, model: model, normalization: normalization,
+            let loaded = try TeacherModel.load(teacher, context: job)
+            members[teacher.name] = Member(name: teacher.name, model: loaded.model, normalization: loaded.normalization,
                                            sha256: try SHA256.hex(ofFile: teacher.checkpoint))
         }
         log.info("serving \(members.keys.sorted().joined(separator: ", ")) for job \(job.spec.name)")
@@ -177,7 +173,7 @@ public final class TeacherWorker {
             let part = Array(indices[start..<min(start + chunk, indices.count)])
             let batch = job.split.train.batch(part, augmentation: job.spec.data.augmentation,
                                               augmentationSeed: augmentationSeed, normalization: member.normalization)
-            let logits = member.model.forward(batch.images, training: false)
+            let logits = member.model.logits(batch.images)
             let rows = job.spec.combine == .probabilities ? Softmax.probabilities(logits, temperature: temperature) : logits
             out.scalars.replaceSubrange((start * classes)..<((start + part.count) * classes), with: rows.scalars)
         }

@@ -7,9 +7,9 @@ import Training
 /// teachers are given (the distillation loss the student was made with), on the hard labels alone otherwise.
 public struct FineTuner {
     public struct Teachers {
-        public var models: [Sequential]
+        public var models: [any Classifier]
         public var temperature: Float, alpha: Float, rule: Ensemble.Rule
-        public init(models: [Sequential], temperature: Float, alpha: Float, rule: Ensemble.Rule = .probabilities) {
+        public init(models: [any Classifier], temperature: Float, alpha: Float, rule: Ensemble.Rule = .probabilities) {
             self.models = models; self.temperature = temperature; self.alpha = alpha; self.rule = rule
         }
     }

@@ -87,10 +87,10 @@ struct CompressionInputs {
         config.seed = seed
         var teachers: FineTuner.Teachers?
         if let job, teacherPaths.isEmpty {
-            let models = try job.spec.teachers.map { try Checkpoint.load(URL(fileURLWithPath: $0.checkpoint)).model }
+            let models = try job.spec.teachers.map { try TeacherModel.load($0, context: job).forStudent(normalization) }
             teachers = .init(models: models, temperature: Float(job.spec.temperature), alpha: Float(job.spec.alpha), rule: job.spec.combine)
         } else if !teacherPaths.isEmpty {
-            teachers = .init(models: try teacherPaths.map { try Checkpoint.load(URL(fileURLWithPath: $0)).model },
+            teachers = .init(models: try teacherPaths.map { try TeacherModel.load($0, fittingTo: split.train).forStudent(normalization) },
                              temperature: temperature, alpha: alpha)
         }
         return FineTuner(train: split.train, test: split.test, config: config, normalization: normalization, teachers: teachers,

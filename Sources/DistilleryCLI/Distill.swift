@@ -67,13 +67,16 @@ struct Distill: ParsableCommand {
         if let job { return try runJob(job) }
         let student = student!, out = out!
         let split = try dataOptions.load()
-        let loaded = try teachers.map { try Checkpoint.load(URL(fileURLWithPath: $0)) }
-        let normalizations = Set(loaded.map { $0.metadata["distillery.normalize"] ?? "none" })
-        guard normalizations.count == 1, let normalizationText = normalizations.first else {
+        let loaded = try teachers.map { try TeacherModel.load($0, fittingTo: split.train) }
+        // The student reads what our own teachers read; ONNX teachers get their inputs converted.
+        let normalizations = Set(loaded.filter { !$0.isONNX }.map { $0.normalization?.text ?? "none" })
+        guard normalizations.count <= 1 else {
             throw ValidationError("the teachers were trained on differently normalised inputs (\(normalizations.sorted().joined(separator: " vs "))); distil teachers that share one")
         }
-        let normalization = try Normalization.setting(normalizationText, fittingTo: split.train)
-        for (path, teacher) in zip(teachers, loaded) { try checkCompatible(teacher.model, split.train, dataName: "\(split.name) (teacher \(path))") }
+        let normalization = try Normalization.setting(normalizations.first ?? "none", fittingTo: split.train)
+        for (path, teacher) in zip(teachers, loaded) where teacher.model.inputSize != split.train.sampleSize {
+            throw ValidationError("teacher \(path) reads \(teacher.model.inputSize) values per sample; \(split.name) has \(split.train.sampleSize)")
+        }
         let network = try Sequential(try ModelSpec(student), seed: training.seed)
         try checkCompatible(network, split.train, dataName: split.name)
         guard loaded.allSatisfy({ $0.model.classes == network.classes }) else {
@@ -83,7 +86,7 @@ struct Distill: ParsableCommand {
             Terminal.status("distilling \(teachers.count) teacher(s) into \(network.spec) (\(network.parameterCount) parameters) at T=\(temperature), alpha=\(alpha)")
         }
         let run = TrainingRun(epochs: training.epochs, json: json)
-        let distiller = Distiller(student: network, teachers: loaded.map(\.model), config: try training.config(),
+        let distiller = Distiller(student: network, teachers: loaded.map { $0.forStudent(normalization) }, config: try training.config(),
                                   normalization: normalization, temperature: temperature, alpha: alpha,
                                   rule: Ensemble.Rule(rawValue: combine)!)
         let reports = distiller.fit(split.train, test: split.test, shouldStop: { StopSignal.isRequested },
@@ -102,7 +105,7 @@ struct Distill: ParsableCommand {
     private func runJob(_ path: String) throws {
         let context = try JobContext.load(path: path)
         let spec = context.spec
-        let teacherModels = try spec.teachers.map { try Checkpoint.load(URL(fileURLWithPath: $0.checkpoint)).model }
+        let teacherModels = try spec.teachers.map { try TeacherModel.load($0, context: context).forStudent(context.normalization) }
         let network = try Sequential(spec.student.model, seed: spec.seed)
         let distiller = Distiller(student: network, teachers: teacherModels, config: context.studentConfig, normalization: context.normalization,
                                   temperature: Float(spec.temperature), alpha: Float(spec.alpha),

@@ -2,6 +2,7 @@ import ArgumentParser
 import Compression
 import Datasets
 import Foundation
+import Cluster
 import NeuralNet
 import Training
 
@@ -9,13 +10,17 @@ struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Evaluate checkpoints on a data set's test split.",
         discussion: """
-        Applies the normalisation recorded in each checkpoint. One --model prints a line (with --json an object
-        with accuracy, loss and samples); several print a markdown table (with --json an array).
+        Applies the normalisation recorded in each checkpoint; an ONNX model (.onnx) reads pixels in [0, 1] unless
+        --normalize says otherwise. One --model prints a line (with --json an object with accuracy, loss and
+        samples); several print a markdown table (with --json an array).
         """
     )
 
-    @Option(help: "Checkpoint (.safetensors) (.safetensors), float, pruned or int8; repeat to compare several.")
+    @Option(help: "Checkpoint (.safetensors: float, pruned or int8) or ONNX model (.onnx); repeat to compare several.")
     var model: [String]
+
+    @Option(help: "Input normalisation for .onnx models: none (pixels in [0, 1]), auto (fitted to the training split) or MEAN,STD.")
+    var normalize = "none"
 
     @OptionGroup var dataOptions: DataOptions
 
@@ -31,17 +36,8 @@ struct Eval: ParsableCommand {
     func run() throws {
         compute.apply()
         let split = try dataOptions.load()
-        var results: [EvalSummary] = []
-        for path in model {
-            let contents = try CompressedCheckpoint.load(URL(fileURLWithPath: path))
-            let network = contents.model
-            let normalization = try contents.metadata["distillery.normalize"].map { try Normalization(parsing: $0) }
-            try checkCompatible(network, split.test, dataName: split.name)
-            let result = Evaluation.run(try contents.inference(), on: split.test, normalization: normalization)
-            let bytes = fileSize(path)
-            results.append(EvalSummary(model: path, spec: network.spec.text, data: split.name, accuracy: result.accuracy,
-                                       loss: result.loss, samples: result.samples, parameters: network.parameterCount,
-                                       bytesOnDisk: bytes, format: contents.format))
+        let results = try model.map { path in
+            path.lowercased().hasSuffix(".onnx") ? try evaluateONNX(path, split) : try evaluateCheckpoint(path, split)
         }
         if json {
             if results.count == 1 { try Terminal.printJSON(results[0]) } else { try Terminal.printJSON(results) }
@@ -50,6 +46,26 @@ struct Eval: ParsableCommand {
         } else {
             Terminal.line(table(results))
         }
+    }
+
+    private func evaluateONNX(_ path: String, _ split: DataSplit) throws -> EvalSummary {
+        let loaded = try TeacherModel.load(path, normalize: normalize, fittingTo: split.train)
+        guard loaded.model.inputSize == split.test.sampleSize, Int(split.test.labels.max() ?? 0) < loaded.model.classes else {
+            throw ValidationError("\(path) reads \(loaded.model.inputSize) values and scores \(loaded.model.classes) classes; \(split.name) does not fit")
+        }
+        let result = Evaluation.run(loaded.model.logits, on: split.test, normalization: loaded.normalization)
+        return EvalSummary(model: path, spec: loaded.model.summary, data: split.name, accuracy: result.accuracy, loss: result.loss,
+                           samples: result.samples, parameters: loaded.model.parameterCount, bytesOnDisk: fileSize(path), format: "onnx")
+    }
+
+    private func evaluateCheckpoint(_ path: String, _ split: DataSplit) throws -> EvalSummary {
+        let contents = try CompressedCheckpoint.load(URL(fileURLWithPath: path))
+        let network = contents.model
+        let normalization = try contents.metadata["distillery.normalize"].map { try Normalization(parsing: $0) }
+        try checkCompatible(network, split.test, dataName: split.name)
+        let result = Evaluation.run(try contents.inference(), on: split.test, normalization: normalization)
+        return EvalSummary(model: path, spec: network.spec.text, data: split.name, accuracy: result.accuracy, loss: result.loss,
+                           samples: result.samples, parameters: network.parameterCount, bytesOnDisk: fileSize(path), format: contents.format)
     }
 
     private func table(_ rows: [EvalSummary]) -> String {

@@ -7,16 +7,24 @@ import SafeTensors
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a checkpoint's layers, shapes, parameter count, bytes on disk, storage format and sparsity.",
-        discussion: "Reads any safetensors file; Distillery checkpoints also show their model spec and provenance."
+        discussion: """
+        Reads any safetensors file; Distillery checkpoints also show their model spec and provenance. An ONNX model
+        (.onnx) shows its inputs, outputs, operators, initializers and whether Distillery can run it.
+        """
     )
 
-    @Argument(help: "A .safetensors file.")
+    @Argument(help: "A .safetensors or .onnx file.")
     var file: String
 
     @Flag(help: "Print as JSON.")
     var json = false
 
     func run() throws {
+        if file.lowercased().hasSuffix(".onnx") {
+            let inspection = try OnnxInspection(file: file)
+            if json { try Terminal.printJSON(inspection) } else { Terminal.line(inspection.text) }
+            return
+        }
         let url = URL(fileURLWithPath: file)
         let contents = try SafeTensorsFile.read(url)
         let bytesOnDisk = fileSize(file)

@@ -60,9 +60,11 @@ struct JobResults: Encodable {
     var gainOverBaseline: Double?
     /// The prune and quantize stages' outcome, when the job has them.
     var compression: CompressionStages.Outcome?
+    /// The `export:` stage's ONNX files.
+    var onnx: [ExportStage.Summary]?
 
     enum CodingKeys: String, CodingKey {
-        case job, rows, compression
+        case job, rows, compression, onnx
         case clusterSeconds = "cluster_seconds", gainOverBaseline = "gain_over_baseline"
     }
 
@@ -72,11 +74,10 @@ struct JobResults: Encodable {
         var rows: [Row] = []
         var memberLogits: [Tensor] = []
         for teacher in spec.teachers {
-            let (model, metadata) = try Checkpoint.load(URL(fileURLWithPath: teacher.checkpoint))
-            let normalization = try Normalization.setting(metadata["distillery.normalize"] ?? "none", fittingTo: context.split.train)
-            let logits = JobResults.logits(model, test, normalization: normalization)
+            let loaded = try TeacherModel.load(teacher, context: context)
+            let logits = JobResults.logits(loaded.model, test, normalization: loaded.normalization)
             memberLogits.append(logits)
-            rows.append(Row(model: "teacher \(teacher.name)", spec: model.spec.text, parameters: model.parameterCount,
+            rows.append(Row(model: "teacher \(teacher.name)", spec: loaded.model.summary, parameters: loaded.model.parameterCount,
                             testAccuracy: accuracy(logits, test.labels)))
         }
         let ensemble = Ensemble.softTargets(memberLogits, temperature: Float(spec.temperature),
@@ -108,11 +109,11 @@ struct JobResults: Encodable {
     }
 
     /// The model's logits on a whole split, a thousand samples at a time.
-    static func logits(_ model: Sequential, _ data: LabeledImages, normalization: Normalization?) -> Tensor {
+    static func logits(_ model: any Classifier, _ data: LabeledImages, normalization: Normalization?) -> Tensor {
         var out = Tensor(zeros: [data.count, model.classes])
         for start in stride(from: 0, to: data.count, by: 1000) {
             let rows = start..<min(start + 1000, data.count)
-            let part = model.forward(data.batch(Array(rows), normalization: normalization).images, training: false)
+            let part = model.logits(data.batch(Array(rows), normalization: normalization).images)
             out.scalars.replaceSubrange((rows.lowerBound * model.classes)..<(rows.upperBound * model.classes), with: part.scalars)
         }
         return out

@@ -55,6 +55,14 @@ struct Run: ParsableCommand {
             try results.write(to: output)
             if !json { Terminal.line("\n" + compression.table) }
         }
+        if let stage = spec.export {
+            let students = ["\(output)/student.safetensors"] + (results.compression?.entries.map(\.file) ?? [])
+            results.onnx = try Set(students).sorted().map { path in
+                try ExportStage.export(model: path, to: String(path.dropLast(".safetensors".count)) + ".onnx", opset: stage.opset)
+            }
+            if !json { for e in results.onnx ?? [] { Terminal.line("exported \(e.onnx) (\(e.form), \(e.bytesOnDisk) bytes)") } }
+            try results.write(to: output)
+        }
         if let stage = spec.report {
             let written = try ReportWriter(context: context).write(sweep: PruningSweep(context: context, stage: stage),
                                                                    student: "\(output)/student.safetensors", shouldStop: { StopSignal.isRequested })

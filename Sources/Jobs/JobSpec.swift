@@ -26,6 +26,9 @@ public struct JobSpec: Sendable, Equatable {
         public var trainEpochs: Int
         /// Workers that may serve this member (empty: any).
         public var workers: [String]
+        /// The member's input normalisation (none, auto or MEAN,STD); nil: what its checkpoint records, none for
+        /// an ONNX model (pixels in [0, 1]).
+        public var normalize: String? = nil
     }
 
     /// How members combine: the ensemble's own rule (mean of tempered probabilities, or of logits).
@@ -95,6 +98,11 @@ public struct JobSpec: Sendable, Equatable {
         public static let standard = ReportStage(methods: PruningMethod.allCases, sparsities: [0.5, 0.8, 0.9], finetuneEpochs: 1)
     }
 
+    /// At the end: every student file (distilled, pruned, int8) also as ONNX beside it.
+    public struct ExportStage: Sendable, Equatable {
+        public var opset: Int
+    }
+
     public var name: String
     public var seed: UInt64
     public var data: DataSection
@@ -110,6 +118,7 @@ public struct JobSpec: Sendable, Equatable {
     public var prune: PruneStage? = nil
     public var quantize: QuantizeStage? = nil
     public var report: ReportStage? = nil
+    public var export: ExportStage? = nil
 
     /// Reads and checks a job file; every problem names the file and line.
     public static func load(_ path: String) throws -> JobSpec {
@@ -209,6 +218,11 @@ public struct JobSpec: Sendable, Equatable {
         job.prune = try top.section("prune").map(parsePrune)
         job.quantize = try top.section("quantize").map(parseQuantize)
         job.report = try top.section("report").map(parseReport)
+        job.export = try top.section("export").map { s in
+            let stage = ExportStage(opset: try s.int("opset", default: 17, range: 13...21))
+            try s.finish()
+            return stage
+        }
         try top.finish()
         return job
     }
@@ -321,8 +335,15 @@ public struct JobSpec: Sendable, Equatable {
             try train.finish()
         }
         let workers = try t.strings("workers")
+        let normalize = try t.has("normalize") ? t.string("normalize") : nil
+        if let normalize, normalize != "none" && normalize != "auto" {
+            do { _ = try Normalization(parsing: normalize) } catch { throw t.error("normalize", "use none, auto or MEAN,STD: \(error)") }
+        }
+        if checkpoint.lowercased().hasSuffix(".onnx") && model != nil {
+            throw t.error("train", "an ONNX teacher cannot be trained here; export it from its framework (or drop 'train:')")
+        }
         try t.finish()
-        return Teacher(name: name, checkpoint: checkpoint, trainModel: model, trainEpochs: epochs, workers: workers)
+        return Teacher(name: name, checkpoint: checkpoint, trainModel: model, trainEpochs: epochs, workers: workers, normalize: normalize)
     }
 
     private static func parseStudent(_ s: YAMLSection) throws -> Student {

@@ -7,7 +7,7 @@ import NeuralNet
 /// machines; this is also what fine-tuning after pruning uses when run alone.
 public final class Distiller {
     public let student: Sequential
-    public let teachers: [Sequential]
+    public let teachers: [any Classifier]
     public let loss: DistillationLoss
     public let rule: Ensemble.Rule
     private let trainer: Trainer
@@ -17,7 +17,7 @@ public final class Distiller {
         set { trainer.afterStep = newValue }
     }
 
-    public init(student: Sequential, teachers: [Sequential], config: TrainingConfig, normalization: Normalization?,
+    public init(student: Sequential, teachers: [any Classifier], config: TrainingConfig, normalization: Normalization?,
                 temperature: Float, alpha: Float, rule: Ensemble.Rule = .probabilities) {
         self.student = student
         self.teachers = teachers
@@ -28,7 +28,7 @@ public final class Distiller {
 
     /// The ensemble's soft targets for a batch.
     public func softTargets(_ images: Tensor) -> Tensor {
-        Ensemble.softTargets(teachers.map { $0.forward(images, training: false) }, temperature: loss.temperature, rule: rule)
+        Ensemble.softTargets(teachers.map { $0.logits(images) }, temperature: loss.temperature, rule: rule)
     }
 
     /// Trains for `config.epochs` with the distillation loss; reports as `Trainer.fit` does.

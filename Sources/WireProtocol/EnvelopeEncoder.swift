@@ -1,4 +1,5 @@
 import CDistilleryProto
+import ProtobufSupport
 
 /// Packs an `Envelope` into the bytes of frame 1.
 public enum EnvelopeEncoder {

@@ -32,6 +32,8 @@ final class ClusterHarness {
         /// CURVE with keys written here, instead of plain TCP.
         var encrypted = false
         var extra = ""
+        /// More lines of the job's `teachers:` list (members written by the test itself).
+        var extraTeachers = ""
     }
 
     init(_ label: String, _ s: Settings = Settings()) throws {
@@ -63,7 +65,7 @@ final class ClusterHarness {
               shard_size: \(s.shardSize)
               augment: {translate: \(s.translate)}
             teachers:
-            \(teacherLines)distillation: {temperature: 2, alpha: 0.7}
+            \(teacherLines)\(s.extraTeachers)distillation: {temperature: 2, alpha: 0.7}
             student: {model: "\(s.student)", epochs: \(s.epochs), batch_size: \(s.batchSize), replicas: \(s.replicas), lr: 0.01, optimizer: adam, baseline: \(s.baseline)}
             soft_targets: {encoding: \(s.encoding), cache: \(s.cache)}
             cluster: {\(security), lease_ms: \(s.leaseMilliseconds), heartbeat_ms: 100}

@@ -64,6 +64,53 @@ import Wire
         #expect(plot.hasPrefix("<svg") && plot.contains("<polyline") && plot.contains("synflow"))
     }
 
+    /// The issue's end to end: a PyTorch CNN exported to ONNX teaches beside one of ours, and the compressed
+    /// student comes back as ONNX that onnxruntime runs with the accuracy Distillery reported.
+    @Test func anOnnxTeacherFromPyTorchTeachesAndTheStudentComesBackAsOnnx() throws {
+        var s = ClusterHarness.Settings()
+        s.teachers = ["mlp:64-24-4"]
+        s.extraTeachers = "  - {name: torch, checkpoint: teachers/torch.onnx}\n"
+        s.extra = """
+            quantize: {mode: ptq, per_channel: true, calibration: minmax, sample: 500}
+            export: {opset: 17}
+            """
+        let h = try ClusterHarness("cluster-onnx", s)
+        let data = h.directory.appendingPathComponent("data").path, onnx = h.directory.appendingPathComponent("teachers/torch.onnx").path
+        let script = try String(contentsOfFile: TestSupport.peerScript("torch_blob_teacher.py"), encoding: .utf8)
+        guard let made = try TestSupport.python("DATA = \"\(data)\"\nOUT = \"\(onnx)\"\nEPOCHS = 3\n" + script, needs: ["torch", "onnx"]) else { return }
+        try #require(made.status == 0, "\(made.stderr)")
+        let result = try TestSupport.run(ClusterHarness.binary, ["run", h.jobPath, "--json"], environment: ["DISTILLERY_THREADS": "2"], timeout: 300)
+        try #require(result.status == 0, "run failed: \(result.stderr)")
+        let json = try #require(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let rows = try #require(json["rows"] as? [[String: Any]])
+        let torchRow = try #require(rows.first { $0["model"] as? String == "teacher torch" })
+        #expect((torchRow["spec"] as? String ?? "").hasPrefix("onnx:torch.onnx"))
+        #expect((torchRow["test_accuracy"] as? Double ?? 0) > 0.9, "\(torchRow)")
+        #expect((rows.last?["test_accuracy"] as? Double ?? 0) > 0.9, "\(rows)")
+        // The torch teacher served its soft targets from a teacher daemon.
+        let teacherLogs = try FileManager.default.contentsOfDirectory(atPath: "\(h.output)/logs").filter { $0.hasPrefix("teacher") }
+        #expect(try teacherLogs.contains { try String(contentsOfFile: "\(h.output)/logs/\($0)", encoding: .utf8).contains("torch") })
+        let entries = try #require((json["compression"] as? [String: Any])?["entries"] as? [[String: Any]])
+        let int8 = try #require(entries.last)
+        let exported = try #require(json["onnx"] as? [[String: Any]])
+        #expect(Set(exported.compactMap { $0["form"] as? String }) == ["fp32", "int8 QDQ"])
+        let int8Path = "\(h.output)/student-int8.onnx"
+        #expect(exported.contains { $0["onnx"] as? String == int8Path })
+        let check = """
+            import numpy as np, onnxruntime as ort
+            session = ort.InferenceSession("\(int8Path)", providers=["CPUExecutionProvider"])
+            shape = session.get_inputs()[0].shape[1:]  # (64) for an MLP student, (1, 8, 8) for a CNN
+            raw = np.fromfile("\(data)/t10k-images-idx3-ubyte", dtype=np.uint8)[16:].reshape([-1] + shape).astype(np.float32) / 255
+            labels = np.fromfile("\(data)/t10k-labels-idx1-ubyte", dtype=np.uint8)[8:]
+            print(float((session.run(None, {"input": raw})[0].argmax(1) == labels).mean()))
+            """
+        guard let ran = try TestSupport.python(check, needs: ["onnxruntime", "numpy"]) else { return }
+        try #require(ran.status == 0, "\(ran.stderr)")
+        let ortAccuracy = try #require(Double(ran.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
+        let reported = try #require(int8["test_accuracy"] as? Double)
+        #expect(abs(ortAccuracy - reported) <= 0.004, "onnxruntime \(ortAccuracy), Distillery reported \(reported)")
+    }
+
     /// With one replica and fp32 soft targets the cluster does exactly the in-process distillation's
     /// arithmetic: same order, same augmented images, same ensemble sum; the weights agree bit for bit.
     @Test(arguments: [0, 1]) func theClusterEqualsInProcessDistillation(translate: Int) throws {

@@ -21,6 +21,10 @@ import Compression
         #expect(job.cluster.plaintext && job.cluster.localTeachers == 2 && job.cluster.leaseMilliseconds == 10000)
         let quick = try JobSpec.load(JobSpecTests.repositoryRoot.appendingPathComponent("cluster/jobs/fashion-quick.yaml").path)
         #expect(quick.student.model == job.student.model && quick.teachers.count == 3 && quick.student.baseline)
+        #expect(quick.export == JobSpec.ExportStage(opset: 17))
+        let pytorch = try JobSpec.load(JobSpecTests.repositoryRoot.appendingPathComponent("cluster/jobs/fashion-pytorch.yaml").path)
+        #expect(pytorch.teachers.map(\.name) == ["pytorch", "cnn-a"] && pytorch.teachers[0].checkpoint.hasSuffix("runs/teachers/pytorch-cnn.onnx"))
+        #expect(pytorch.export != nil && pytorch.quantize != nil)
     }
 
     static let minimal = """
@@ -61,6 +65,20 @@ import Compression
         #expect(try JobSpec.parse(JobSpecTests.minimal, file: "tiny.yaml").prune == nil)
     }
 
+    @Test func onnxTeachersAndTheExportStageParse() throws {
+        let job = try JobSpec.parse(JobSpecTests.minimal + """
+
+            export: {opset: 13}
+            """, file: "tiny.yaml", baseDirectory: "/jobs")
+        #expect(job.export == JobSpec.ExportStage(opset: 13))
+        #expect(job.teachers[0].normalize == nil)
+        let onnx = JobSpecTests.minimal.replacingOccurrences(of: "checkpoint: t.safetensors", with: "checkpoint: torch.onnx\n    normalize: 0.2860,0.3530")
+        let parsed = try JobSpec.parse(onnx, file: "tiny.yaml", baseDirectory: "/jobs")
+        #expect(parsed.teachers[0].checkpoint == "/jobs/torch.onnx" && parsed.teachers[0].normalize == "0.2860,0.3530")
+        let trained = JobSpecTests.minimal.replacingOccurrences(of: "checkpoint: t.safetensors", with: "checkpoint: torch.onnx\n    train: {model: \"mlp:784-10\"}")
+        #expect { try JobSpec.parse(trained, file: "tiny.yaml") } throws: { "\($0)".contains("an ONNX teacher cannot be trained here") }
+    }
+
     /// Each mistake is reported with the file, the line it is on, and a hint.
     @Test(arguments: [
         ("  temprature: 3", "distillation:", "unknown key 'temprature' in job.distillation (did you mean 'temperature'?)"),
@@ -78,6 +96,8 @@ import Compression
         ("  method: biggest", "prune:", "unknown pruning method 'biggest'; use one of magnitude, global-magnitude"),
         ("  mode: int4", "quantize:", "expected ptq or qat, got 'int4'"),
         ("  methods: [magnitude, best]", "report:", "unknown pruning method 'best'"),
+        ("  opset: 9", "export:", "job.export.opset: 9 is out of range: must be in 13...21"),
+        ("    normalize: 0.5", "  - name: t", "use none, auto or MEAN,STD"),
     ])
     func mistakesNameTheLine(_ insert: String, _ after: String, _ message: String) throws {
         var lines = JobSpecTests.minimal.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)

@@ -80,6 +80,12 @@ public enum TestSupport {
         return url
     }
 
+    /// A Python peer script in Tests/Peers.
+    public static func peerScript(_ name: String, file: String = #filePath) -> String {
+        URL(fileURLWithPath: file).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Peers").appendingPathComponent(name).path
+    }
+
     /// Debian's Fashion-MNIST directory, or nil (an error when peers are required) if it is not installed.
     public static func fashionMNIST() throws -> String? {
         let dir = "/usr/share/datasets/fashion-mnist/"

@@ -2,22 +2,23 @@
 import Glibc
 #endif
 
-/// C memory for one encode: every block is freed together when the arena goes away.
-final class CArena {
+/// C memory for one protobuf-c encode: every block is freed together when the arena goes away.
+public final class CArena {
+    public init() {}
     private var blocks: [UnsafeMutableRawPointer] = []
 
     deinit { for b in blocks { free(b) } }
 
-    func string(_ s: String) -> UnsafeMutablePointer<CChar> {
+    public func string(_ s: String) -> UnsafeMutablePointer<CChar> {
         let p = strdup(s)!
         blocks.append(p)
         return p
     }
 
-    func optionalString(_ s: String?) -> UnsafeMutablePointer<CChar>? { s.map(string) }
+    public func optionalString(_ s: String?) -> UnsafeMutablePointer<CChar>? { s.map(string) }
 
     /// A heap copy of `value`.
-    func new<T>(_ value: T) -> UnsafeMutablePointer<T> {
+    public func new<T>(_ value: T) -> UnsafeMutablePointer<T> {
         let p = UnsafeMutablePointer<T>.allocate(capacity: 1)
         p.initialize(to: value)
         blocks.append(UnsafeMutableRawPointer(p))
@@ -25,7 +26,7 @@ final class CArena {
     }
 
     /// A C array of `values` (nil when empty, as protobuf-c expects for n == 0).
-    func array<T>(_ values: [T]) -> UnsafeMutablePointer<T>? {
+    public func array<T>(_ values: [T]) -> UnsafeMutablePointer<T>? {
         guard !values.isEmpty else { return nil }
         let p = UnsafeMutablePointer<T>.allocate(capacity: values.count)
         p.initialize(from: values, count: values.count)
@@ -33,7 +34,7 @@ final class CArena {
         return p
     }
 
-    func strings(_ values: [String]) -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? {
+    public func strings(_ values: [String]) -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? {
         array(values.map { Optional(string($0)) })
     }
 }

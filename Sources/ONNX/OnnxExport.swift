@@ -1,0 +1,152 @@
+import Compression
+import Datasets
+import NeuralNet
+
+/// Our networks as ONNX graphs that take pixels as the data set stores them (in [0, 1]): a recorded normalisation
+/// becomes Sub and Div nodes at the front. fp32 maps layer by layer; int8 is QDQ: each Conv/Gemm input passes
+/// QuantizeLinear/DequantizeLinear on its calibrated uint8 grid, weights are int8 initializers dequantized per
+/// output channel (`axis` 0) or per tensor, biases int32 on the scale input_scale * weight_scale.
+public enum OnnxExport {
+    public static let defaultOpset = 17
+    public static let opsets = 11...21
+    /// DequantizeLinear gained `axis` (per-channel) in opset 13.
+    public static let minimumQDQOpset = 13
+
+    public static func float(_ network: Sequential, normalization: Normalization?, opset: Int = defaultOpset,
+                             metadata: [String: String] = [:]) throws -> OnnxModelDescription {
+        try check(opset, minimum: opsets.lowerBound)
+        var g = GraphBuilder()
+        var x = g.normalize("input", normalization, rank: network.inputShape.count + 1)
+        for (index, layer) in network.layers.enumerated() {
+            var tensors: (String, String)?
+            if let (weight, bias) = weightAndBias(layer) {
+                tensors = (g.constant("\(index).weight", .float, weight.value.shape, floats: weight.value.scalars),
+                           g.constant("\(index).bias", .float, bias.value.shape, floats: bias.value.scalars))
+            }
+            x = try g.layer(layer, index: index, input: x, tensors: tensors)
+        }
+        return g.model(network, output: x, opset: opset, metadata: metadata)
+    }
+
+    public static func qdq(_ quantized: QuantizedModel, normalization: Normalization?, opset: Int = defaultOpset,
+                           metadata: [String: String] = [:]) throws -> OnnxModelDescription {
+        try check(opset, minimum: minimumQDQOpset)
+        let network = quantized.float
+        let byIndex = Dictionary(uniqueKeysWithValues: quantized.layers.map { ($0.index, $0) })
+        var g = GraphBuilder()
+        var x = g.normalize("input", normalization, rank: network.inputShape.count + 1)
+        for (index, layer) in network.layers.enumerated() {
+            guard let q = byIndex[index] else {
+                x = try g.layer(layer, index: index, input: x, tensors: nil)
+                continue
+            }
+            let inputScale = g.constant("\(index).input_scale", .float, [], floats: [q.input.scale])
+            let inputZero = g.constant("\(index).input_zero_point", .uint8, [], ints: [Int64(q.input.zero)])
+            let quantizedInput = g.node("QuantizeLinear", [x, inputScale, inputZero], name: "\(index).quantize_input")
+            x = g.node("DequantizeLinear", [quantizedInput, inputScale, inputZero], name: "\(index).dequantize_input")
+            let rows = q.weights.shape[0]
+            let perChannel = q.weights.scales.count > 1
+            let scaleShape = perChannel ? [rows] : []
+            let weightValues = g.constant("\(index).weight_quantized", .int8, q.weights.shape, ints: q.weights.values.map(Int64.init))
+            let weightScale = g.constant("\(index).weight_scale", .float, scaleShape, floats: q.weights.scales)
+            let weightZero = g.constant("\(index).weight_zero_point", .int8, scaleShape, ints: [Int64](repeating: 0, count: q.weights.scales.count))
+            let weight = g.node("DequantizeLinear", [weightValues, weightScale, weightZero], name: "\(index).weight",
+                                attributes: perChannel ? ["axis": .int(0)] : [:])
+            let biasScales = (0..<rows).map { q.input.scale * q.weights.scale(row: $0) }
+            let biasValues = zip(q.bias, biasScales).map { b, s in Int64(max(min((b / s).rounded(), Float(Int32.max)), Float(Int32.min))) }
+            let bias = g.node("DequantizeLinear", [
+                g.constant("\(index).bias_quantized", .int32, [rows], ints: biasValues),
+                g.constant("\(index).bias_scale", .float, [rows], floats: biasScales),
+                g.constant("\(index).bias_zero_point", .int32, [rows], ints: [Int64](repeating: 0, count: rows)),
+            ], name: "\(index).bias", attributes: ["axis": .int(0)])
+            x = try g.layer(layer, index: index, input: x, tensors: (weight, bias))
+        }
+        return g.model(network, output: x, opset: opset, metadata: metadata)
+    }
+
+    /// The weight and bias of a Conv2d or Linear.
+    static func weightAndBias(_ layer: Layer) -> (Parameter, Parameter)? {
+        if let conv = layer as? Conv2d { return (conv.weight, conv.bias) }
+        if let linear = layer as? Linear { return (linear.weight, linear.bias) }
+        return nil
+    }
+
+    private static func check(_ opset: Int, minimum: Int) throws {
+        guard opset >= minimum && opset <= opsets.upperBound else {
+            throw OnnxError("opset \(opset) is not supported for this export (use \(minimum)...\(opsets.upperBound))")
+        }
+    }
+}
+
+/// Nodes and initializers of a graph under construction; every node gets one output named after the node.
+struct GraphBuilder {
+    var nodes: [OnnxNode] = []
+    var initializers: [OnnxInitializer] = []
+
+    mutating func constant(_ name: String, _ type: OnnxDataType, _ shape: [Int], floats: [Float]) -> String {
+        initializers.append(OnnxInitializer(name: name, type: type, value: OnnxValue(shape: shape, floats: floats)))
+        return name
+    }
+
+    mutating func constant(_ name: String, _ type: OnnxDataType, _ shape: [Int], ints: [Int64]) -> String {
+        initializers.append(OnnxInitializer(name: name, type: type, value: OnnxValue(shape: shape, ints: ints)))
+        return name
+    }
+
+    mutating func node(_ op: String, _ inputs: [String], name: String, attributes: [String: OnnxNode.Attribute] = [:]) -> String {
+        nodes.append(OnnxNode(name: name, opType: op, inputs: inputs, outputs: [name], attributes: attributes))
+        return name
+    }
+
+    /// (x - mean) / std per channel (axis 1), or `input` untouched.
+    mutating func normalize(_ input: String, _ normalization: Normalization?, rank: Int) -> String {
+        guard let n = normalization else { return input }
+        let shape = [1, n.mean.count] + [Int](repeating: 1, count: max(rank - 2, 0))
+        let mean = constant("normalize.mean", .float, shape, floats: n.mean)
+        let std = constant("normalize.std", .float, shape, floats: n.std)
+        return node("Div", [node("Sub", [input, mean], name: "normalize.sub"), std], name: "normalize.div")
+    }
+
+    /// One of our layers as ONNX nodes; `tensors` names the weight and bias a Conv or Gemm reads.
+    mutating func layer(_ layer: Layer, index: Int, input: String, tensors: (weight: String, bias: String)?) throws -> String {
+        let name = "\(index)"
+        func weightAndBias() throws -> [String] {
+            guard let tensors else { throw OnnxError("\(layer.summary) has no weight and bias to export") }
+            return [tensors.weight, tensors.bias]
+        }
+        switch layer {
+        case let conv as Conv2d:
+            let p = Int64(conv.padding), s = Int64(conv.stride), k = Int64(conv.kernel)
+            return node("Conv", [input] + (try weightAndBias()), name: "\(name).conv",
+                        attributes: ["kernel_shape": .ints([k, k]), "pads": .ints([p, p, p, p]), "strides": .ints([s, s])])
+        case is Linear:
+            return node("Gemm", [input] + (try weightAndBias()), name: "\(name).gemm",
+                        attributes: ["transB": .int(1)])
+        case let norm as BatchNorm:
+            let tensors = [("weight", norm.gamma), ("bias", norm.beta), ("running_mean", norm.runningMean), ("running_var", norm.runningVariance)]
+                .map { constant("\(name).\($0.0)", .float, $0.1.value.shape, floats: $0.1.value.scalars) }
+            return node("BatchNormalization", [input] + tensors, name: "\(name).batch_norm", attributes: ["epsilon": .float(norm.epsilon)])
+        case is ReLU:
+            return node("Relu", [input], name: "\(name).relu")
+        case let pool as MaxPool2d:
+            let k = Int64(pool.kernel), s = Int64(pool.stride)
+            return node("MaxPool", [input], name: "\(name).max_pool", attributes: ["kernel_shape": .ints([k, k]), "strides": .ints([s, s])])
+        case is Flatten:
+            return node("Flatten", [input], name: "\(name).flatten", attributes: ["axis": .int(1)])
+        case is Dropout:
+            return input  // inference: the identity
+        default:
+            throw OnnxError("cannot export \(layer.summary) to ONNX")
+        }
+    }
+
+    mutating func model(_ network: Sequential, output: String, opset: Int, metadata: [String: String]) -> OnnxModelDescription {
+        let output = node("Identity", [output], name: "logits")
+        let batch = OnnxValueInfo.Dimension.symbolic("batch")
+        let graph = OnnxGraph(
+            name: "distillery", nodes: nodes, initializers: initializers,
+            inputs: [OnnxValueInfo(name: "input", type: .float, dimensions: [batch] + network.inputShape.map { .fixed($0) })],
+            outputs: [OnnxValueInfo(name: output, type: .float, dimensions: [batch, .fixed(network.classes)])])
+        return OnnxModelDescription(opset: opset, graph: graph, producer: "distillery", metadata: metadata)
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+
+/// Add, Sub, Mul, Div with NumPy broadcasting (floats or int64 shapes), and the unary activations.
+enum ElementwiseOperators {
+    static let table: [String: Operator] = [
+        // Integer arithmetic wraps rather than traps: a hostile file must not crash the process.
+        "Add": binary(+, { $0 &+ $1 }),
+        "Sub": binary(-, { $0 &- $1 }),
+        "Mul": binary(*, { $0 &* $1 }),
+        "Div": binary(/, { a, b in b == 0 || (a == .min && b == -1) ? 0 : a / b }),
+        "Relu": unary { max($0, 0) },
+        "Sigmoid": unary { 1 / (1 + exp(-$0)) },
+        "Tanh": unary { tanh($0) },
+        "Exp": unary { exp($0) },
+        "Sqrt": unary { $0.squareRoot() },
+        "Neg": unary { -$0 },
+        "LeakyRelu": Operator(["alpha"]) { c in
+            let alpha = try c.float("alpha", default: 0.01)
+            let x = try c.input(0, "X")
+            return [OnnxValue(shape: x.shape, floats: try x.floats(c.label, "X").map { $0 < 0 ? alpha * $0 : $0 })]
+        },
+        "Clip": Operator(["min", "max"]) { c in
+            // Opset 11 moved min and max from attributes to optional inputs.
+            let x = try c.input(0, "input")
+            let low = try c.optionalInput(1).map { try scalar($0, c, "min") } ?? c.float("min", default: -.greatestFiniteMagnitude)
+            let high = try c.optionalInput(2).map { try scalar($0, c, "max") } ?? c.float("max", default: .greatestFiniteMagnitude)
+            return [OnnxValue(shape: x.shape, floats: try x.floats(c.label, "input").map { min(max($0, low), high) })]
+        },
+    ]
+
+    static func unary(_ f: @escaping @Sendable (Float) -> Float) -> Operator {
+        Operator { c in
+            let x = try c.input(0, "X")
+            return [OnnxValue(shape: x.shape, floats: try x.floats(c.label, "X").map(f))]
+        }
+    }
+
+    static func binary(_ f: @escaping @Sendable (Float, Float) -> Float, _ i: @escaping @Sendable (Int64, Int64) -> Int64) -> Operator {
+        Operator { c in
+            let a = try c.input(0, "A"), b = try c.input(1, "B")
+            let shape = try broadcastShape(a.shape, b.shape, c)
+            switch (a.storage, b.storage) {
+            case let (.float(x), .float(y)): return [OnnxValue(shape: shape, floats: broadcast(x, a.shape, y, b.shape, to: shape, f))]
+            case let (.int(x), .int(y)): return [OnnxValue(shape: shape, ints: broadcast(x, a.shape, y, b.shape, to: shape, i))]
+            default: throw c.error("inputs must have the same element type, got \(a.typeName) and \(b.typeName)")
+            }
+        }
+    }
+
+    static func scalar(_ v: OnnxValue, _ c: NodeContext, _ role: String) throws -> Float {
+        let values = try v.floats(c.label, role)
+        guard values.count == 1 else { throw c.error("\(role) must be a single value, got shape \(v.shape)") }
+        return values[0]
+    }
+
+    static func broadcastShape(_ a: [Int], _ b: [Int], _ c: NodeContext) throws -> [Int] {
+        let rank = max(a.count, b.count)
+        let pa = [Int](repeating: 1, count: rank - a.count) + a, pb = [Int](repeating: 1, count: rank - b.count) + b
+        return try zip(pa, pb).map { x, y in
+            guard x == y || x == 1 || y == 1 else { throw c.error("shapes \(a) and \(b) do not broadcast") }
+            return x == 1 ? y : x
+        }
+    }
+
+    /// out[i] = f(a[ia], b[ib]) with broadcast dimensions read at stride 0.
+    static func broadcast<T>(_ a: [T], _ aShape: [Int], _ b: [T], _ bShape: [Int], to shape: [Int], _ f: (T, T) -> T) -> [T] {
+        let total = shape.reduce(1, *)
+        if aShape == bShape && a.count == total { return zip(a, b).map(f) }
+        if b.count == 1 && a.count == total { return a.map { f($0, b[0]) } }
+        if a.count == 1 && b.count == total { return b.map { f(a[0], $0) } }
+        let rank = shape.count
+        func broadcastStrides(_ s: [Int]) -> [Int] {
+            let padded = [Int](repeating: 1, count: rank - s.count) + s
+            return zip(padded, strides(of: padded)).map { $0 == 1 ? 0 : $1 }
+        }
+        let sa = broadcastStrides(aShape), sb = broadcastStrides(bShape)
+        var out = [T]()
+        out.reserveCapacity(total)
+        var index = [Int](repeating: 0, count: rank)
+        var ia = 0, ib = 0
+        for _ in 0..<total {
+            out.append(f(a[ia], b[ib]))
+            // Odometer increment over the output index, moving both read positions with it.
+            var d = rank - 1
+            while d >= 0 {
+                index[d] += 1; ia += sa[d]; ib += sb[d]
+                if index[d] < shape[d] { break }
+                ia -= sa[d] * shape[d]; ib -= sb[d] * shape[d]; index[d] = 0
+                d -= 1
+            }
+        }
+        return out
+    }
+}

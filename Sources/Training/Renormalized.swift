@@ -1,0 +1,34 @@
+import Compute
+import Datasets
+import NeuralNet
+
+/// A model fed inputs prepared for another: undoes the normalisation the batch has (`from`) and applies the one
+/// the model was trained with (`to`). Lets an ONNX teacher that reads raw pixels teach a normalised student.
+public final class Renormalized: Classifier {
+    public let model: any Classifier
+    public let from: Normalization?, to: Normalization?
+
+    /// `model` itself when the two agree.
+    public static func adapt(_ model: any Classifier, from: Normalization?, to: Normalization?) -> any Classifier {
+        from == to ? model : Renormalized(model, from: from, to: to)
+    }
+
+    init(_ model: any Classifier, from: Normalization?, to: Normalization?) {
+        self.model = model; self.from = from; self.to = to
+    }
+
+    public var classes: Int { model.classes }
+    public var inputSize: Int { model.inputSize }
+    public var parameterCount: Int { model.parameterCount }
+    public var summary: String { model.summary }
+
+    public func logits(_ images: Tensor) -> Tensor {
+        var x = images
+        if let from {
+            let inverse = Normalization(mean: zip(from.mean, from.std).map { -$0 / $1 }, std: from.std.map { 1 / $0 })
+            inverse.apply(to: &x)
+        }
+        to?.apply(to: &x)
+        return model.logits(x)
+    }
+}

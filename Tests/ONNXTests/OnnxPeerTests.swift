@@ -1,0 +1,141 @@
+import Compression
+import Compute
+import Datasets
+import Foundation
+import NeuralNet
+@testable import ONNX
+import TestSupport
+import Testing
+import Training
+
+/// Real peers: PyTorch models exported with torch.onnx.export loaded by us, and our exports run by onnxruntime.
+@Suite struct OnnxPeerTests {
+    struct TorchCase: Decodable {
+        var name: String, path: String, ops: [String]
+    }
+
+    @Test func torchExportsGiveOnnxRuntimesLogits() throws {
+        let dir = try TestSupport.temporaryDirectory("onnx-torch")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let script = try String(contentsOfFile: TestSupport.peerScript("onnx_torch_models.py"), encoding: .utf8)
+        guard let made = try TestSupport.python("OUT = \"\(dir.path)\"\n" + script, needs: ["torch", "onnx", "onnxruntime"]) else { return }
+        try #require(made.status == 0, "\(made.stderr)")
+        let cases = try JSONDecoder().decode([TorchCase].self, from: Data(contentsOf: dir.appendingPathComponent("manifest.json")))
+        #expect(cases.count == 5)
+        let pixels = try OnnxOperatorTests.floats(dir.appendingPathComponent("input.bin"))
+        for c in cases {
+            let model = try OnnxModel.load(dir.appendingPathComponent(c.path))
+            #expect(model.classes == 10 && model.inputSize == 784, "\(c.name)")
+            let logits = model.logits(Tensor(shape: [4, 1, 28, 28], scalars: pixels))
+            let expected = try OnnxOperatorTests.floats(dir.appendingPathComponent(c.name + ".expected.bin"))
+            let worst = zip(logits.scalars, expected).map { abs($0 - $1) }.max() ?? .infinity
+            #expect(logits.scalars.count == expected.count && worst <= 1e-4, "\(c.name): max abs difference \(worst)")
+        }
+        #expect(cases.contains { $0.ops.contains("BatchNormalization") && $0.ops.contains("Shape") && $0.ops.contains("Gather") })
+        #expect(try OnnxModel.load(dir.appendingPathComponent("cnn_fixed_batch.onnx")).runner.fixedBatch == 2)
+    }
+
+    /// Runs each (model, input, shape) in onnxruntime and returns the first output's values.
+    static func onnxRuntime(_ jobs: [(model: URL, input: [Float], shape: [Int])], in dir: URL) throws -> [[Float]]? {
+        var lines: [String] = []
+        for (i, job) in jobs.enumerated() {
+            let input = dir.appendingPathComponent("ort-input-\(i).bin")
+            try job.input.withUnsafeBytes { try Data($0).write(to: input) }
+            lines.append("run(\"\(job.model.path)\", \"\(input.path)\", \(job.shape), \"\(dir.path)/ort-output-\(i).bin\")")
+        }
+        let script = """
+        import numpy as np, onnxruntime as ort
+        def run(model, path, shape, out):
+            session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+            x = np.fromfile(path, dtype=np.float32).reshape(shape)
+            session.run(None, {session.get_inputs()[0].name: x})[0].astype(np.float32).tofile(out)
+        \(lines.joined(separator: "\n"))
+        """
+        guard let result = try TestSupport.python(script, needs: ["onnxruntime", "numpy"]) else { return nil }
+        try #require(result.status == 0, "\(result.stderr)")
+        return try jobs.indices.map { try OnnxOperatorTests.floats(dir.appendingPathComponent("ort-output-\($0).bin")) }
+    }
+
+    static func randomizeBatchNorm(_ model: Sequential) {
+        var rng = SeededRandom(seed: 5, stream: 1)
+        for case let norm as BatchNorm in model.layers {
+            for i in 0..<norm.features {
+                norm.runningMean.value.scalars[i] = rng.nextFloat() - 0.5
+                norm.runningVariance.value.scalars[i] = 0.5 + rng.nextFloat()
+                norm.gamma.value.scalars[i] = 0.5 + rng.nextFloat()
+                norm.beta.value.scalars[i] = 0.2 * (rng.nextFloat() - 0.5)
+            }
+        }
+    }
+
+    @Test func floatExportsRunInOnnxRuntimeWithOurOutputs() throws {
+        let dir = try TestSupport.temporaryDirectory("onnx-export")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cnn = try Sequential(ModelSpec("cnn:1x12x12:c4bn-p-c6k5p1s2-d0.2-f10bn-3"), seed: 3)
+        Self.randomizeBatchNorm(cnn)
+        let mlp = try Sequential(ModelSpec("mlp:20-16-4"), seed: 4)
+        let normalization = Normalization(mean: [0.3], std: [0.4])
+        var jobs: [(model: URL, input: [Float], shape: [Int])] = []
+        var ours: [[Float]] = []
+        var rng = SeededRandom(seed: 9, stream: 2)
+        for (name, network) in [("cnn", cnn), ("mlp", mlp)] {
+            let url = dir.appendingPathComponent(name + ".onnx")
+            try OnnxEncoder.write(try OnnxExport.float(network, normalization: normalization, opset: 13), to: url)
+            let shape = [5] + network.inputShape
+            let pixels = (0..<shape.reduce(1, *)).map { _ in rng.nextFloat() }
+            var normalized = Tensor(shape: shape, scalars: pixels)
+            normalization.apply(to: &normalized)
+            ours.append(network.forward(normalized, training: false).scalars)
+            jobs.append((url, pixels, shape))
+            // Our own importer reads the export back to the same logits.
+            let back = try OnnxModel.load(url).logits(Tensor(shape: shape, scalars: pixels))
+            #expect(zip(back.scalars, ours.last!).allSatisfy { abs($0 - $1) <= 1e-5 }, "\(name) re-imported")
+        }
+        guard let theirs = try Self.onnxRuntime(jobs, in: dir) else { return }
+        for (name, (a, b)) in zip(["cnn", "mlp"], zip(ours, theirs)) {
+            let worst = zip(a, b).map { abs($0 - $1) }.max() ?? .infinity
+            #expect(a.count == b.count && worst <= 1e-4, "\(name): max abs difference \(worst)")
+        }
+    }
+
+    @Test func int8QDQExportsAgreeWithOurInt8RuntimeOnFashionMNIST() throws {
+        guard let fashion = try TestSupport.fashionMNIST() else { return }
+        let split = try DataSource.idx(prefix: fashion).load()
+        let dir = try TestSupport.temporaryDirectory("onnx-qdq")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let network = try Sequential(ModelSpec("cnn:1x28x28:c8-p-c16-p-f32-10"), seed: 1)
+        let normalization = Normalization(mean: [0.286], std: [0.353])
+        Trainer(model: network, config: TrainingConfig(epochs: 1, batchSize: 64, learningRate: 0.002, seed: 1), normalization: normalization)
+            .fit(split.train.prefix(8000), test: nil)
+        let test = split.test
+        var normalized = test.images
+        normalization.apply(to: &normalized)
+        var sample = split.train.prefix(512).images
+        normalization.apply(to: &sample)
+        var jobs: [(model: URL, input: [Float], shape: [Int])] = []
+        var ours: [[Int]] = []
+        for perChannel in [true, false] {
+            let quantized = try QuantizedModel.postTraining(network, sample: sample, perChannel: perChannel, calibration: .mse)
+            let url = dir.appendingPathComponent(perChannel ? "per-channel.onnx" : "per-tensor.onnx")
+            let exported = try OnnxExport.qdq(quantized, normalization: normalization)
+            if perChannel {
+                let axes = exported.graph.nodes.filter { $0.opType == "DequantizeLinear" && $0.name.hasSuffix(".weight") }.map { $0.attributes["axis"] }
+                #expect(axes.count == 4 && axes.allSatisfy { $0 == .int(0) })
+            }
+            try OnnxEncoder.write(exported, to: url)
+            ours.append(Self.argmax(try Int8Network(quantized).forward(normalized).scalars, classes: 10))
+            jobs.append((url, test.images.scalars, [test.count, 1, 28, 28]))
+        }
+        guard let theirs = try Self.onnxRuntime(jobs, in: dir) else { return }
+        for (name, (a, b)) in zip(["per-channel", "per-tensor"], zip(ours, theirs.map { Self.argmax($0, classes: 10) })) {
+            let agreement = Double(zip(a, b).filter { $0 == $1 }.count) / Double(test.count)
+            let accuracy = { (predicted: [Int]) in Double(zip(predicted, test.labels).filter { $0 == Int($1) }.count) / Double(test.count) }
+            #expect(a.count == b.count && agreement >= 0.995, "\(name): onnxruntime agrees on \(agreement) of the test set")
+            #expect(accuracy(a) > 0.7 && abs(accuracy(a) - accuracy(b)) < 0.003, "\(name): ours \(accuracy(a)), onnxruntime \(accuracy(b))")
+        }
+    }
+
+    static func argmax(_ scores: [Float], classes: Int) -> [Int] {
+        stride(from: 0, to: scores.count, by: classes).map { row in (0..<classes).max { scores[row + $0] < scores[row + $1] }! }
+    }
+}
