@@ -2,11 +2,12 @@ import ArgumentParser
 import Compression
 import Compute
 import Foundation
+import ONNX
 
 struct BenchInfer: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "infer",
-        abstract: "Measure inference samples/s of checkpoints (float, pruned or int8) on synthetic inputs.",
+        abstract: "Measure inference samples/s of checkpoints (float, pruned, int8 or ONNX) on synthetic inputs.",
         discussion: """
         Several --model files are timed in alternating rounds in this one
         process, so a noisy machine treats them alike; each reports the median
@@ -18,7 +19,7 @@ struct BenchInfer: ParsableCommand {
         """
     )
 
-    @Option(help: "A checkpoint; repeat to compare (ratios are against the first).")
+    @Option(help: "A checkpoint or .onnx model; repeat to compare (ratios are against the first).")
     var model: [String]
 
     @Option(help: "Samples per forward pass.")
@@ -42,12 +43,11 @@ struct BenchInfer: ParsableCommand {
 
     func run() throws {
         compute.apply()
-        let loaded = try model.map { try CompressedCheckpoint.load(URL(fileURLWithPath: $0)) }
-        let runners = try loaded.map { try $0.inference() }
+        let loaded = try model.map(BenchInfer.load)
+        let runners = loaded.map(\.run)
         var rng = SeededRandom(seed: 3)
-        let inputs = loaded.map { contents in
-            Tensor(shape: [batchSize] + contents.model.inputShape,
-                   scalars: (0..<(batchSize * contents.model.inputShape.reduce(1, *))).map { _ in rng.nextFloat() })
+        let inputs = loaded.map { l in
+            Tensor(shape: [batchSize] + l.inputShape, scalars: (0..<(batchSize * l.inputShape.reduce(1, *))).map { _ in rng.nextFloat() })
         }
         for (runner, x) in zip(runners, inputs) { _ = runner(x) }  // warm-up
         var rates = [[Double]](repeating: [], count: runners.count)
@@ -67,6 +67,16 @@ struct BenchInfer: ParsableCommand {
             Terminal.line("\(r.model) (\(r.format)) batch \(batchSize), \(r.threads) threads: \(Int(r.samplesPerSecond)) samples/s (median of \(repeats))"
                 + (r.ratioToFirst.map { ", \(formatted($0, 3))x the first" } ?? ""))
         }
+    }
+
+    /// A file's forward pass, per-sample input shape and storage format.
+    static func load(_ path: String) throws -> (run: (Tensor) -> Tensor, inputShape: [Int], format: String) {
+        if path.lowercased().hasSuffix(".onnx") {
+            let model = try OnnxModel.load(URL(fileURLWithPath: path))
+            return (model.logits, model.runner.sampleShape, "onnx")
+        }
+        let contents = try CompressedCheckpoint.load(URL(fileURLWithPath: path))
+        return (try contents.inference(), contents.model.inputShape, contents.format)
     }
 }
 

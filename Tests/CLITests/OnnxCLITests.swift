@@ -27,6 +27,11 @@ import TestSupport
             accuracies[onnx] = b
             let inspect = try cli.json(try cli.distillery(["inspect", onnx, "--json"]).stdout)
             #expect(inspect["runnable"] as? Bool == true && inspect["classes"] as? Int == 3 && inspect["opset"] as? Int == 13, "\(inspect)")
+            let bench = try cli.distillery(["bench", "infer", "--model", source, "--model", onnx, "--batch-size", "8", "--repeats", "1",
+                                            "--seconds", "0.05", "--json"])
+            #expect(bench.status == 0, "\(bench.stderr)")
+            let rows = try #require(try JSONSerialization.jsonObject(with: Data(bench.stdout.utf8)) as? [[String: Any]])
+            #expect(rows.count == 2 && rows[1]["format"] as? String == "onnx" && (rows[1]["samples_per_second"] as? Double ?? 0) > 0, "\(rows)")
         }
         let script = """
             import numpy as np, onnxruntime as ort
