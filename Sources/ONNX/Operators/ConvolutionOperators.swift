@@ -88,28 +88,42 @@ enum ConvolutionOperators {
         let input = try x.floats(c.label, "X")
         let planes = x.shape[0] * x.shape[1]
         var out = [Float](repeating: 0, count: planes * outHeight * outWidth)
+        let w = window
+        // Which kernel rows and columns each output reads (inside the image), and how many it averages over:
+        // the same for every plane, so worked out once.
+        let rows = (0..<outHeight).map { Window.taps($0 * w.stride.0 - w.pads.top, w.kernel.0, w.dilation.0, 0, height) }
+        let columns = (0..<outWidth).map { Window.taps($0 * w.stride.1 - w.pads.left, w.kernel.1, w.dilation.1, 0, width) }
+        let divisors = (0..<(outHeight * outWidth)).map { i -> Float in
+            let (oy, ox) = (i / outWidth, i % outWidth)
+            guard includePad else { return Float(max(rows[oy].count * columns[ox].count, 1)) }
+            let r = Window.taps(oy * w.stride.0 - w.pads.top, w.kernel.0, w.dilation.0, -w.pads.top, height + w.pads.bottom)
+            let c = Window.taps(ox * w.stride.1 - w.pads.left, w.kernel.1, w.dilation.1, -w.pads.left, width + w.pads.right)
+            return Float(max(r.count * c.count, 1))
+        }
         input.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { op in
                 let (xBase, outBase) = (xp.baseAddress!, op.baseAddress!)
-                Parallel.forEachChunk(planes, minimumChunk: 64) { range in
+                Parallel.forEachChunk(planes, minimumChunk: 16) { range in
                     for plane in range {
                         let source = xBase + plane * height * width, target = outBase + plane * outHeight * outWidth
                         for oy in 0..<outHeight {
+                            let top = source + (oy * w.stride.0 - w.pads.top) * width
                             for ox in 0..<outWidth {
-                                var best = -Float.infinity, sum: Float = 0, count = 0, padded = 0
-                                for ky in 0..<window.kernel.0 {
-                                    let y = oy * window.stride.0 - window.pads.top + ky * window.dilation.0
-                                    for kx in 0..<window.kernel.1 {
-                                        let xx = ox * window.stride.1 - window.pads.left + kx * window.dilation.1
-                                        // Padding counts for count_include_pad; positions past it (ceil_mode) never do.
-                                        if y >= -window.pads.top && y < height + window.pads.bottom
-                                            && xx >= -window.pads.left && xx < width + window.pads.right { padded += 1 }
-                                        guard y >= 0 && y < height && xx >= 0 && xx < width else { continue }
-                                        let v = source[y * width + xx]
-                                        best = max(best, v); sum += v; count += 1
+                                let corner = top + ox * w.stride.1 - w.pads.left
+                                var best = -Float.infinity, sum: Float = 0
+                                // Wrapping arithmetic and a plain compare: the hot loop needs no overflow or NaN checks.
+                                for ky in rows[oy] {
+                                    let line = corner + ky &* w.dilation.0 &* width
+                                    if average {
+                                        for kx in columns[ox] { sum += line[kx &* w.dilation.1] }
+                                    } else {
+                                        for kx in columns[ox] {
+                                            let v = line[kx &* w.dilation.1]
+                                            best = v > best ? v : best
+                                        }
                                     }
                                 }
-                                target[oy * outWidth + ox] = average ? sum / Float(max(includePad ? padded : count, 1)) : best
+                                target[oy * outWidth + ox] = average ? sum / divisors[oy * outWidth + ox] : best
                             }
                         }
                     }
@@ -169,6 +183,13 @@ struct Window {
         return (h, w)
     }
 
+    /// The taps k in 0..<kernel whose position start + k * dilation lies in low..<high.
+    static func taps(_ start: Int, _ kernel: Int, _ dilation: Int, _ low: Int, _ high: Int) -> Range<Int> {
+        let first = start >= low ? 0 : (low - start + dilation - 1) / dilation
+        let last = start >= high ? 0 : min(kernel, (high - start + dilation - 1) / dilation)
+        return first < last ? first..<last : 0..<0
+    }
+
     /// cols (channels * kh * kw, outHeight * outWidth) from one image's (channels, height, width), zeros in the padding.
     func im2col(_ x: UnsafePointer<Float>, channels: Int, height: Int, width: Int, outHeight: Int, outWidth: Int,
                 into cols: UnsafeMutablePointer<Float>) {
@@ -179,17 +200,24 @@ struct Window {
             for ky in 0..<kernel.0 {
                 for kx in 0..<kernel.1 {
                     let target = cols + row * positions
+                    // Output columns whose input column lies inside the image.
+                    let offset = kx * dilation.1 - pads.left
+                    let inside = Window.taps(offset, outWidth, stride.1, 0, width)
                     for oy in 0..<outHeight {
                         let y = oy * stride.0 - pads.top + ky * dilation.0
                         let line = target + oy * outWidth
-                        guard y >= 0 && y < height else {
+                        guard y >= 0 && y < height, !inside.isEmpty else {
                             line.update(repeating: 0, count: outWidth)
                             continue
                         }
-                        for ox in 0..<outWidth {
-                            let xx = ox * stride.1 - pads.left + kx * dilation.1
-                            line[ox] = xx >= 0 && xx < width ? plane[y * width + xx] : 0
+                        line.update(repeating: 0, count: inside.lowerBound)
+                        let source = plane + y * width + offset
+                        if stride.1 == 1 {
+                            (line + inside.lowerBound).update(from: source + inside.lowerBound, count: inside.count)
+                        } else {
+                            for ox in inside { line[ox] = source[ox * stride.1] }
                         }
+                        (line + inside.upperBound).update(repeating: 0, count: outWidth - inside.upperBound)
                     }
                     row += 1
                 }

@@ -8,7 +8,12 @@ enum ElementwiseOperators {
         "Sub": binary(-, { $0 &- $1 }),
         "Mul": binary(*, { $0 &* $1 }),
         "Div": binary(/, { a, b in b == 0 || (a == .min && b == -1) ? 0 : a / b }),
-        "Relu": unary { max($0, 0) },
+        "Relu": Operator { c in  // every hidden layer has one: a plain loop, no closure per element
+            let x = try c.input(0, "X")
+            var values = try x.floats(c.label, "X")
+            values.withUnsafeMutableBufferPointer { p in for i in p.indices { p[i] = max(p[i], 0) } }
+            return [OnnxValue(shape: x.shape, floats: values)]
+        },
         "Sigmoid": unary { 1 / (1 + exp(-$0)) },
         "Tanh": unary { tanh($0) },
         "Exp": unary { exp($0) },
