@@ -46,5 +46,21 @@ import Testing
                              "GlobalAveragePool", "BatchNormalization", "Flatten", "Reshape", "Transpose", "Concat", "Softmax",
                              "Identity", "Dropout", "Constant", "Shape", "Gather", "Unsqueeze", "QuantizeLinear", "DequantizeLinear"]
         #expect(required.isSubset(of: operators), "not covered: \(required.subtracting(operators).sorted())")
+
+        // Conv runs on oneDNN's primitive; its im2col fallback must agree with onnxruntime as well.
+        for c in cases where c.name.hasPrefix("conv_") {
+            let model = try OnnxDecoder.load(dir.appendingPathComponent(c.name + ".onnx"))
+            let node = try #require(model.graph.nodes.first)
+            let constants = Dictionary(uniqueKeysWithValues: model.graph.initializers.map { ($0.name, $0.value) })
+            let input = OnnxValue(shape: c.input_shape, floats: try Self.floats(dir.appendingPathComponent(c.name + ".input.bin")))
+            let context = NodeContext(node: node, opset: model.opset, inputs: node.inputs.map { $0 == "x" ? input : constants[$0] })
+            let expected = try Self.floats(dir.appendingPathComponent(c.name + ".expected.bin"))
+            for oneDNN in [true, false] {
+                let out = try ConvolutionOperators.conv(context, oneDNN: oneDNN)[0]
+                guard case let .float(values) = out.storage else { continue }
+                let worst = zip(values, expected).map { abs($0 - $1) }.max() ?? .infinity
+                #expect(values.count == expected.count && worst <= 1e-4, "\(c.name), oneDNN \(oneDNN): \(worst)")
+            }
+        }
     }
 }

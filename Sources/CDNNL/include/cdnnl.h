@@ -33,6 +33,19 @@ void cdnnl_keep_large_allocations(void);
 typedef void (*cdnnl_chunk_fn)(void *context, int64_t begin, int64_t end);
 void cdnnl_parallel_for(int64_t n, int threads, cdnnl_chunk_fn fn, void *context);
 
+/// A 2-D convolution primitive for inference on plain NCHW tensors (weights (groups *) OIHW, bias optional),
+/// created once per geometry and run many times. Pads are top, left, bottom, right; dilation 1 means none.
+typedef struct cdnnl_conv cdnnl_conv;
+cdnnl_conv *cdnnl_conv_create(int64_t batch, int64_t in_channels, int64_t height, int64_t width,
+                              int64_t out_channels, int64_t groups, int64_t kernel_h, int64_t kernel_w,
+                              int64_t stride_h, int64_t stride_w, int64_t dilation_h, int64_t dilation_w,
+                              int64_t pad_top, int64_t pad_left, int64_t pad_bottom, int64_t pad_right, int has_bias);
+/// dst = conv(src, weights) + bias. Returns a dnnl_status_t (0 = success).
+int cdnnl_conv_execute(cdnnl_conv *conv, const float *src, const float *weights, const float *bias, float *dst);
+/// The implementation oneDNN chose (e.g. "jit:avx512_core"), for benchmarks and logs.
+const char *cdnnl_conv_implementation(const cdnnl_conv *conv);
+void cdnnl_conv_destroy(cdnnl_conv *conv);
+
 /// oneDNN's version as major * 10000 + minor * 100 + patch.
 int cdnnl_version(void);
 

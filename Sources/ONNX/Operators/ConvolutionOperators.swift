@@ -4,7 +4,7 @@ import Compute
 /// pooling; global average pooling.
 enum ConvolutionOperators {
     static let table: [String: Operator] = [
-        "Conv": Operator(["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"], conv),
+        "Conv": Operator(["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"]) { c in try conv(c) },
         "MaxPool": Operator(["auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"]) { c in
             [try pool(c, average: false)]
         },
@@ -21,7 +21,8 @@ enum ConvolutionOperators {
         },
     ]
 
-    static func conv(_ c: NodeContext) throws -> [OnnxValue] {
+    /// oneDNN's convolution primitive where it has one for the geometry; im2col + GEMM per image otherwise.
+    static func conv(_ c: NodeContext, oneDNN: Bool = true) throws -> [OnnxValue] {
         let x = try c.input(0, "X"), w = try c.input(1, "W")
         guard x.shape.count == 4, w.shape.count == 4 else {
             throw c.error("only 2-D convolution is supported: X \(x.shape), W \(w.shape)")
@@ -43,6 +44,24 @@ enum ConvolutionOperators {
         let patch = groupChannels * window.kernel.0 * window.kernel.1, positions = outHeight * outWidth
         let groupOut = outChannels / groups
         var out = [Float](repeating: 0, count: n * outChannels * positions)
+        let geometry = ConvolutionPrimitive.Geometry(
+            batch: n, channels: channels, height: height, width: width, outChannels: outChannels, groups: groups,
+            kernel: window.kernel, stride: window.stride, dilation: window.dilation,
+            pads: [window.pads.top, window.pads.left, window.pads.bottom, window.pads.right], hasBias: bias != nil)
+        if oneDNN, let primitive = ConvolutionPrimitive.cached(geometry) {
+            input.withUnsafeBufferPointer { xp in
+                weights.withUnsafeBufferPointer { wp in
+                    out.withUnsafeMutableBufferPointer { op in
+                        if let bias {
+                            bias.withUnsafeBufferPointer { bp in primitive.run(src: xp.baseAddress!, weights: wp.baseAddress!, bias: bp.baseAddress!, dst: op.baseAddress!) }
+                        } else {
+                            primitive.run(src: xp.baseAddress!, weights: wp.baseAddress!, bias: nil, dst: op.baseAddress!)
+                        }
+                    }
+                }
+            }
+            return [OnnxValue(shape: [n, outChannels, outHeight, outWidth], floats: out)]
+        }
         input.withUnsafeBufferPointer { xp in
             weights.withUnsafeBufferPointer { wp in
                 out.withUnsafeMutableBufferPointer { op in

@@ -1,0 +1,73 @@
+import CDNNL
+import Foundation
+
+/// oneDNN's direct convolution for inference on NCHW floats: one primitive per geometry (batch included),
+/// created on first use and kept, since creating one costs far more than running it.
+public final class ConvolutionPrimitive: @unchecked Sendable {
+    public struct Geometry: Hashable, Sendable {
+        public var batch: Int, channels: Int, height: Int, width: Int
+        public var outChannels: Int, groups: Int
+        public var kernelHeight: Int, kernelWidth: Int
+        public var strideHeight: Int, strideWidth: Int
+        public var dilationHeight: Int, dilationWidth: Int
+        /// top, left, bottom, right
+        public var pads: [Int]
+        public var hasBias: Bool
+
+        public init(batch: Int, channels: Int, height: Int, width: Int, outChannels: Int, groups: Int = 1,
+                    kernel: (Int, Int), stride: (Int, Int), dilation: (Int, Int) = (1, 1), pads: [Int], hasBias: Bool) {
+            self.batch = batch; self.channels = channels; self.height = height; self.width = width
+            self.outChannels = outChannels; self.groups = groups
+            (kernelHeight, kernelWidth) = kernel
+            (strideHeight, strideWidth) = stride
+            (dilationHeight, dilationWidth) = dilation
+            self.pads = pads; self.hasBias = hasBias
+        }
+
+        public var outHeight: Int { (height + pads[0] + pads[2] - ((kernelHeight - 1) * dilationHeight + 1)) / strideHeight + 1 }
+        public var outWidth: Int { (width + pads[1] + pads[3] - ((kernelWidth - 1) * dilationWidth + 1)) / strideWidth + 1 }
+    }
+
+    public let geometry: Geometry
+    private let handle: OpaquePointer
+    /// A run points the primitive's memory at the caller's buffers: one run at a time.
+    private let lock = NSLock()
+
+    private static let cacheLock = NSLock()
+    nonisolated(unsafe) private static var cache: [Geometry: ConvolutionPrimitive] = [:]
+
+    /// The primitive for `g`, made once per process (nil when oneDNN has no implementation for it).
+    public static func cached(_ g: Geometry) -> ConvolutionPrimitive? {
+        cacheLock.lock()
+        defer { cacheLock.unlock() }
+        if let hit = cache[g] { return hit }
+        guard let made = ConvolutionPrimitive(g) else { return nil }
+        if cache.count >= 256 { cache.removeAll() }  // many batch sizes: start over rather than grow
+        cache[g] = made
+        return made
+    }
+
+    /// nil when oneDNN has no implementation for the geometry (callers fall back to im2col + GEMM).
+    public init?(_ g: Geometry) {
+        guard let handle = cdnnl_conv_create(
+            Int64(g.batch), Int64(g.channels), Int64(g.height), Int64(g.width), Int64(g.outChannels), Int64(g.groups),
+            Int64(g.kernelHeight), Int64(g.kernelWidth), Int64(g.strideHeight), Int64(g.strideWidth),
+            Int64(g.dilationHeight), Int64(g.dilationWidth), Int64(g.pads[0]), Int64(g.pads[1]), Int64(g.pads[2]), Int64(g.pads[3]),
+            g.hasBias ? 1 : 0) else { return nil }
+        self.handle = handle
+        geometry = g
+    }
+
+    deinit { cdnnl_conv_destroy(handle) }
+
+    public var implementation: String { String(cString: cdnnl_conv_implementation(handle)) }
+
+    /// dst (batch, outChannels, outHeight, outWidth) = conv(src, weights) + bias.
+    public func run(src: UnsafePointer<Float>, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?, dst: UnsafeMutablePointer<Float>) {
+        lock.lock()
+        let status = cdnnl_conv_execute(handle, src, weights, bias, dst)
+        lock.unlock()
+        // The primitive was created for exactly these sizes: a failure is our bug, not the user's.
+        precondition(status == 0, "oneDNN convolution failed with status \(status)")
+    }
+}
