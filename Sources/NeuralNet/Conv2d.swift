@@ -1,12 +1,15 @@
 import Compute
 
-/// 2-D convolution as im2col + one GEMM over the whole batch.
+/// 2-D convolution as im2col + one GEMM over the whole batch (training), or oneDNN's convolution primitive
+/// (inference: teachers, evaluation).
 /// x: (batch, inChannels, h, w) -> (batch, outChannels, oh, ow); weight (out, in, k, k), bias (out).
 public final class Conv2d: Layer {
     public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
     public let weight: Parameter, bias: Parameter
     private var geometry: ConvGeometry?
     private var cols: [Float] = []
+    /// The last inference input: backward after inference (saliency gradients) builds `cols` from it.
+    private var input: Tensor?
 
     public init(_ inChannels: Int, _ outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
                 rng: inout SeededRandom) {
@@ -42,11 +45,12 @@ public final class Conv2d: Layer {
         precondition(x.rank == 4 && x.shape[1] == inChannels, "\(summary): input \(x.shape)")
         let g = ConvGeometry(batch: x.shape[0], channels: inChannels, height: x.shape[2], width: x.shape[3],
                              kernel: kernel, stride: stride, padding: padding)
-        let plane = g.outHeight * g.outWidth, n = g.columnCount
-        var columns = [Float](repeating: 0, count: g.patchSize * n)
-        x.scalars.withUnsafeBufferPointer { xp in
-            columns.withUnsafeMutableBufferPointer { c in Im2Col.forward(g, x: xp.baseAddress!, cols: c.baseAddress!) }
+        if !training, let y = inference(x, g) {
+            geometry = g; cols = []; input = x
+            return y
         }
+        let plane = g.outHeight * g.outWidth, n = g.columnCount
+        let columns = Conv2d.im2col(x, g)
         // product (out, batch * plane) = W (out, patch) x cols (patch, batch * plane)
         var product = [Float](repeating: 0, count: outChannels * n)
         weight.value.scalars.withUnsafeBufferPointer { w in
@@ -75,7 +79,33 @@ public final class Conv2d: Layer {
                 }
             }
         }
-        geometry = g; cols = columns  // also in evaluation, for saliency gradients
+        geometry = g; cols = columns; input = nil
+        return y
+    }
+
+    private static func im2col(_ x: Tensor, _ g: ConvGeometry) -> [Float] {
+        var columns = [Float](repeating: 0, count: g.patchSize * g.columnCount)
+        x.scalars.withUnsafeBufferPointer { xp in
+            columns.withUnsafeMutableBufferPointer { c in Im2Col.forward(g, x: xp.baseAddress!, cols: c.baseAddress!) }
+        }
+        return columns
+    }
+
+    /// oneDNN's primitive for the geometry, or nil (then the GEMM path runs).
+    private func inference(_ x: Tensor, _ g: ConvGeometry) -> Tensor? {
+        guard let primitive = ConvolutionPrimitive.cached(.init(
+            batch: g.batch, channels: inChannels, height: g.height, width: g.width, outChannels: outChannels,
+            kernel: (kernel, kernel), stride: (stride, stride), pads: [padding, padding, padding, padding], hasBias: true)) else { return nil }
+        var y = Tensor(zeros: [g.batch, outChannels, g.outHeight, g.outWidth])
+        x.scalars.withUnsafeBufferPointer { xp in
+            weight.value.scalars.withUnsafeBufferPointer { wp in
+                bias.value.scalars.withUnsafeBufferPointer { bp in
+                    y.scalars.withUnsafeMutableBufferPointer { yp in
+                        primitive.run(src: xp.baseAddress!, weights: wp.baseAddress!, bias: bp.baseAddress!, dst: yp.baseAddress!)
+                    }
+                }
+            }
+        }
         return y
     }
 
@@ -84,6 +114,7 @@ public final class Conv2d: Layer {
         guard let g = geometry, dy.shape == [g.batch, outChannels, g.outHeight, g.outWidth] else {
             preconditionFailure("\(summary).backward without a matching forward")
         }
+        if cols.isEmpty, let input { cols = Conv2d.im2col(input, g) }
         let plane = g.outHeight * g.outWidth, n = g.columnCount
         // dyT: (out, batch * plane), the GEMM layout of dy.
         var dyT = [Float](repeating: 0, count: outChannels * n)

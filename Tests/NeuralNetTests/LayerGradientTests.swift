@@ -30,6 +30,22 @@ import Testing
         #expect(zip(y.scalars, reference).allSatisfy { abs($0 - $1) < 1e-5 })
     }
 
+    /// Inference runs on oneDNN's primitive, training on im2col + GEMM: same outputs, and a backward pass after
+    /// inference (saliency gradients) gives the gradients a training forward would.
+    @Test func conv2dInferenceAndTrainingPathsAgree() {
+        var rng = SeededRandom(seed: 8)
+        let layer = Conv2d(3, 5, kernel: 3, stride: 1, padding: 1, rng: &rng)
+        let x = GradientCheck.randomTensor([4, 3, 8, 8], seed: 9), dy = GradientCheck.randomTensor([4, 5, 8, 8], seed: 10)
+        let trained = layer.forward(x, training: true)
+        _ = layer.backward(dy, needInputGradient: true)
+        let (dw, db) = (layer.weight.grad.scalars, layer.bias.grad.scalars)
+        let inferred = layer.forward(x, training: false)
+        #expect(zip(trained.scalars, inferred.scalars).allSatisfy { abs($0 - $1) < 1e-5 })
+        _ = layer.backward(dy, needInputGradient: true)
+        #expect(zip(dw, layer.weight.grad.scalars).allSatisfy { abs($0 - $1) < 1e-4 })
+        #expect(zip(db, layer.bias.grad.scalars).allSatisfy { abs($0 - $1) < 1e-4 })
+    }
+
     @Test func relu() {
         // Keep inputs away from the kink at 0, where the derivative is undefined.
         var x = GradientCheck.randomTensor([3, 10], seed: 7)
