@@ -77,7 +77,12 @@ public final class Coordinator {
                 return .stopped
             }
             if try Poller.readable([socket], timeoutMilliseconds: 50)[0] {
-                while let frames = try socket.receive(dontWait: true) { handle(frames) }
+                // A bounded batch: under a steady stream of messages, work requests still get answered promptly.
+                var handled = 0
+                while handled < 16, let frames = try socket.receive(dontWait: true) {
+                    handle(frames)
+                    handled += 1
+                }
             }
             let now = monotonicSeconds()
             if let failure = checkLeases(now) { return try fail(failure) }
