@@ -1,4 +1,5 @@
 import Compute
+import Foundation
 import NeuralNet
 
 /// Int8 inference for a `QuantizedModel`: activations travel as uint8 in NHWC order, every Conv2d and Linear is one
@@ -17,7 +18,8 @@ public final class Int8Network {
     }
 
     enum Step {
-        case conv(Gemm, geometry: (kernel: Int, stride: Int, padding: Int), input: (height: Int, width: Int, channels: Int))
+        case conv(Gemm, geometry: (kernel: Int, stride: Int, padding: Int), input: (height: Int, width: Int, channels: Int),
+                  primitive: ConvolutionPrimitives?)
         case pool(kernel: Int, input: (height: Int, width: Int, channels: Int))
         case linear(Gemm)
     }
@@ -26,6 +28,8 @@ public final class Int8Network {
     let input: ActivationQuantization
     let steps: [Step]
     public let classes: Int
+    /// oneDNN's int8 convolution where it has one; off, every conv runs as im2row + GEMM (tests compare the two).
+    var useConvolutionPrimitives = true
 
     public init(_ model: QuantizedModel) throws {
         let network = model.float
@@ -43,9 +47,10 @@ public final class Int8Network {
             let rows = layer.weights.shape[0], width = layer.weights.values.count / rows
             var weights = layer.weights.values
             if let conv = module as? Conv2d {
+                let primitives = next.map { ConvolutionPrimitives(layer, conv, input: shape, next: $0) }
                 weights = Int8Network.permute(weights, rows: rows, channels: conv.inChannels, plane: conv.kernel * conv.kernel)
                 steps.append(.conv(Int8Network.gemm(layer, weights: weights, width: width, next: next),
-                                   geometry: (conv.kernel, conv.stride, conv.padding), input: shape))
+                                   geometry: (conv.kernel, conv.stride, conv.padding), input: shape, primitive: primitives))
                 shape = (
                     (shape.height + 2 * conv.padding - conv.kernel) / conv.stride + 1,
                     (shape.width + 2 * conv.padding - conv.kernel) / conv.stride + 1, conv.outChannels)
@@ -106,7 +111,15 @@ public final class Int8Network {
         var logits = Tensor(zeros: [batch, classes])
         for step in steps {
             switch step {
-            case let .conv(gemm, geometry, shape):
+            case let .conv(_, _, shape, primitives?) where useConvolutionPrimitives && primitives.convolution(batch: batch) != nil:
+                let convolution = primitives.convolution(batch: batch)!
+                var out = [UInt8](repeating: 0, count: batch * primitives.outputCount)
+                bytes.withUnsafeBufferPointer { src in
+                    out.withUnsafeMutableBufferPointer { dst in convolution.run(src: src.baseAddress!, dst: dst.baseAddress!) }
+                }
+                precondition(bytes.count == batch * shape.height * shape.width * shape.channels)
+                bytes = out
+            case let .conv(gemm, geometry, shape, _):
                 bytes = Int8Network.im2row(bytes, batch: batch, shape: shape, kernel: geometry.kernel, stride: geometry.stride,
                                            padding: geometry.padding, fill: gemm.inputZero)
                 let rows = bytes.count / gemm.inFeatures
@@ -140,5 +153,42 @@ public final class Int8Network {
             }
         }
         return out
+    }
+}
+
+/// oneDNN's int8 convolution for one Conv2d whose output feeds another quantized layer, one primitive per batch
+/// size (made on first use); the GEMM path runs where oneDNN has none.
+final class ConvolutionPrimitives: @unchecked Sendable {
+    let channels: Int, height: Int, width: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
+    let weights: [Int8], bias: [Float], scales: [Float]
+    let sourceZero: UInt8, destinationZero: UInt8
+    private var made: [Int: Int8Convolution?] = [:]
+    private let lock = NSLock()
+
+    init(_ layer: QuantizedModel.Layer, _ conv: Conv2d, input: (height: Int, width: Int, channels: Int), next: ActivationQuantization) {
+        channels = input.channels; height = input.height; width = input.width
+        outChannels = conv.outChannels; kernel = conv.kernel; stride = conv.stride; padding = conv.padding
+        weights = layer.weights.values
+        // In accumulator units, as the primitive adds it before scaling.
+        bias = (0..<outChannels).map { layer.bias[$0] / (layer.input.scale * layer.weights.scale(row: $0)) }
+        scales = (0..<outChannels).map { layer.input.scale * layer.weights.scale(row: $0) / next.scale }
+        sourceZero = layer.input.zero
+        destinationZero = next.zero
+    }
+
+    var outputCount: Int {
+        ((height + 2 * padding - kernel) / stride + 1) * ((width + 2 * padding - kernel) / stride + 1) * outChannels
+    }
+
+    func convolution(batch: Int) -> Int8Convolution? {
+        lock.lock()
+        defer { lock.unlock() }
+        if let known = made[batch] { return known }
+        let created = Int8Convolution(batch: batch, channels: channels, height: height, width: width, outChannels: outChannels,
+                                      kernel: kernel, stride: stride, padding: padding, weights: weights, bias: bias, scales: scales,
+                                      sourceZero: sourceZero, destinationZero: destinationZero)
+        if made.count >= 64 { made.removeAll() }
+        made[batch] = created
+        return created
     }
 }

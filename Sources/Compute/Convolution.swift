@@ -71,3 +71,38 @@ public final class ConvolutionPrimitive: @unchecked Sendable {
         precondition(status == 0, "oneDNN convolution failed with status \(status)")
     }
 }
+
+/// oneDNN's int8 convolution for one layer and batch size: uint8 NHWC in and out, its int8 weights copied into the
+/// primitive once; requantization (per-channel scale, bias in accumulator units, zero points) inside the primitive.
+public final class Int8Convolution: @unchecked Sendable {
+    private let handle: OpaquePointer
+    private let lock = NSLock()
+
+    /// nil when oneDNN has no implementation for it. `weights` is (out, in, k, k); dst = saturate(round(
+    /// scales[o] * (sum((src - sourceZero) * w) + bias[o])) + destinationZero).
+    public init?(batch: Int, channels: Int, height: Int, width: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int,
+                 weights: [Int8], bias: [Float], scales: [Float], sourceZero: UInt8, destinationZero: UInt8) {
+        precondition(weights.count == outChannels * channels * kernel * kernel && bias.count == outChannels && scales.count == outChannels)
+        guard let handle = weights.withUnsafeBufferPointer({ w in
+            bias.withUnsafeBufferPointer { b in
+                scales.withUnsafeBufferPointer { s in
+                    cdnnl_qconv_create(Int64(batch), Int64(channels), Int64(height), Int64(width), Int64(outChannels), Int64(kernel),
+                                       Int64(stride), Int64(padding), w.baseAddress, b.baseAddress, s.baseAddress,
+                                       Int32(sourceZero), Int32(destinationZero))
+                }
+            }
+        }) else { return nil }
+        self.handle = handle
+    }
+
+    deinit { cdnnl_qconv_destroy(handle) }
+
+    public var implementation: String { String(cString: cdnnl_qconv_implementation(handle)) }
+
+    public func run(src: UnsafePointer<UInt8>, dst: UnsafeMutablePointer<UInt8>) {
+        lock.lock()
+        let status = cdnnl_qconv_execute(handle, src, dst)
+        lock.unlock()
+        precondition(status == 0, "oneDNN int8 convolution failed with status \(status)")
+    }
+}

@@ -76,6 +76,20 @@ import TestSupport
         for (u, v) in zip(a.scalars, b.scalars) { #expect(abs(u - v) < 1e-4 * max(1, abs(u))) }
     }
 
+    /// oneDNN's int8 convolution and our im2row + GEMM path requantize alike (both round half to even).
+    @Test func int8ConvolutionPrimitiveMatchesTheGEMMPath() throws {
+        let model = try QuantizationTests.network(seed: 9, spec: "cnn:2x8x8:c6bn-p-c8k3p1s2-f16-4")
+        let sample = QuantizationTests.random([64, 2, 8, 8], seed: 10)
+        let quantized = try QuantizedModel.postTraining(model, sample: sample, perChannel: true, calibration: .minmax)
+        let x = QuantizationTests.random([7, 2, 8, 8], seed: 11, low: -1.2, high: 1.2)
+        let network = try Int8Network(quantized)
+        let primitive = network.forward(x)
+        network.useConvolutionPrimitives = false
+        let gemm = network.forward(x)
+        let range = gemm.scalars.map(abs).max()!
+        #expect(zip(primitive.scalars, gemm.scalars).allSatisfy { abs($0 - $1) <= 0.01 * range }, "\(primitive.scalars) vs \(gemm.scalars)")
+    }
+
     /// The integer pipeline computes what fake quantization in float predicts: each layer's input snapped to its
     /// uint8 grid, the dequantized weights, float arithmetic.
     @Test(arguments: [(true, "cnn:2x8x8:c6bn-p-c8-p-f16bn-d0.2-4"), (false, "cnn:2x8x8:c6bn-p-c8-p-f16bn-d0.2-4"),
