@@ -42,7 +42,7 @@ public final class ConvolutionPrimitive: @unchecked Sendable {
         defer { cacheLock.unlock() }
         if let hit = cache[g] { return hit }
         guard let made = ConvolutionPrimitive(g) else { return nil }
-        if cache.count >= 256 { cache.removeAll() }  // many batch sizes: start over rather than grow
+        if cache.count >= 32 { cache.removeAll() }  // many batch sizes: start over rather than hold their buffers
         cache[g] = made
         return made
     }

@@ -8,7 +8,8 @@ import TestSupport
 import Testing
 import Training
 
-/// Real peers: PyTorch models exported with torch.onnx.export loaded by us, and our exports run by onnxruntime.
+/// Real peers: PyTorch models exported with torch.onnx.export (TorchScript and torch.export paths) loaded by us,
+/// and our exports run by onnxruntime.
 @Suite struct OnnxPeerTests {
     struct TorchCase: Decodable {
         var name: String, path: String, ops: [String]
@@ -18,10 +19,10 @@ import Training
         let dir = try TestSupport.temporaryDirectory("onnx-torch")
         defer { try? FileManager.default.removeItem(at: dir) }
         let script = try String(contentsOfFile: TestSupport.peerScript("onnx_torch_models.py"), encoding: .utf8)
-        guard let made = try TestSupport.python("OUT = \"\(dir.path)\"\n" + script, needs: ["torch", "onnx", "onnxruntime"]) else { return }
+        guard let made = try TestSupport.python("OUT = \"\(dir.path)\"\n" + script, needs: ["torch", "onnx", "onnxruntime", "onnxscript"]) else { return }
         try #require(made.status == 0, "\(made.stderr)")
         let cases = try JSONDecoder().decode([TorchCase].self, from: Data(contentsOf: dir.appendingPathComponent("manifest.json")))
-        #expect(cases.count == 5)
+        #expect(cases.count == 6)
         let pixels = try OnnxOperatorTests.floats(dir.appendingPathComponent("input.bin"))
         for c in cases {
             let model = try OnnxModel.load(dir.appendingPathComponent(c.path))

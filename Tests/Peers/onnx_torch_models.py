@@ -2,10 +2,11 @@
 
 An MLP and a CNN with BatchNorm (folded into Conv by the exporter, kept after Linear), Dropout and
 x.view(x.size(0), -1) (Shape/Gather/Unsqueeze/Concat/Reshape); opsets 11, 13 and 17; a fixed batch; weights in an
-external data file. Writes NAME.onnx (or NAME/model.onnx), input.bin, NAME.expected.bin and manifest.json into OUT.
+external data file; and the CNN through torch.export (dynamo=True, PyTorch's default exporter, opset 20). Writes NAME.onnx (or NAME/model.onnx), input.bin, NAME.expected.bin and manifest.json into OUT.
 """
 import json
 import os
+import logging
 import warnings
 
 import numpy as np
@@ -15,6 +16,7 @@ import torch
 from torch import nn
 
 warnings.filterwarnings("ignore")
+logging.disable(logging.WARNING)
 torch.manual_seed(0)
 
 
@@ -48,11 +50,15 @@ x.numpy().astype(np.float32).tofile(os.path.join(OUT, "input.bin"))
 manifest = []
 
 
-def export(name, model, opset, dynamic=True, external=False, batch=4):
+def export(name, model, opset, dynamic=True, external=False, batch=4, dynamo=False):
     path = os.path.join(OUT, name + ".onnx")
     example = x[:batch]
-    torch.onnx.export(model, (example,), path, dynamo=False, opset_version=opset, input_names=["pixels"],
-                      output_names=["logits"], dynamic_axes={"pixels": {0: "batch"}, "logits": {0: "batch"}} if dynamic else None)
+    if dynamo:
+        torch.onnx.export(model, (example,), path, dynamo=True, opset_version=opset, input_names=["pixels"], output_names=["logits"],
+                          dynamic_shapes={"x": {0: torch.export.Dim("batch")}})
+    else:
+        torch.onnx.export(model, (example,), path, dynamo=False, opset_version=opset, input_names=["pixels"],
+                          output_names=["logits"], dynamic_axes={"pixels": {0: "batch"}, "logits": {0: "batch"}} if dynamic else None)
     if external:
         directory = os.path.join(OUT, name)
         os.makedirs(directory)
@@ -77,6 +83,7 @@ export("cnn_opset11", cnn, 11)
 export("mlp_opset13", mlp, 13)
 export("cnn_fixed_batch", cnn, 17, dynamic=False, batch=2)
 export("cnn_external_data", cnn, 17, external=True)
+export("cnn_dynamo", cnn, 20, dynamo=True)
 
 with open(os.path.join(OUT, "manifest.json"), "w") as f:
     json.dump(manifest, f, indent=1)
