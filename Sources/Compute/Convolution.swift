@@ -70,6 +70,20 @@ public final class ConvolutionPrimitive: @unchecked Sendable {
         // The primitive was created for exactly these sizes: a failure is our bug, not the user's.
         precondition(status == 0, "oneDNN convolution failed with status \(status)")
     }
+
+    /// The same on arrays: dst (batch, outChannels, outHeight, outWidth).
+    public func run(src: [Float], weights: [Float], bias: [Float]?) -> [Float] {
+        var dst = [Float](repeating: 0, count: geometry.batch * geometry.outChannels * geometry.outHeight * geometry.outWidth)
+        src.withUnsafeBufferPointer { s in
+            weights.withUnsafeBufferPointer { w in
+                dst.withUnsafeMutableBufferPointer { d in
+                    guard let bias else { return run(src: s.baseAddress!, weights: w.baseAddress!, bias: nil, dst: d.baseAddress!) }
+                    bias.withUnsafeBufferPointer { b in run(src: s.baseAddress!, weights: w.baseAddress!, bias: b.baseAddress!, dst: d.baseAddress!) }
+                }
+            }
+        }
+        return dst
+    }
 }
 
 /// oneDNN's int8 convolution for one layer and batch size: uint8 NHWC in and out, its int8 weights copied into the

@@ -96,17 +96,8 @@ public final class Conv2d: Layer {
         guard let primitive = ConvolutionPrimitive.cached(.init(
             batch: g.batch, channels: inChannels, height: g.height, width: g.width, outChannels: outChannels,
             kernel: (kernel, kernel), stride: (stride, stride), pads: [padding, padding, padding, padding], hasBias: true)) else { return nil }
-        var y = Tensor(zeros: [g.batch, outChannels, g.outHeight, g.outWidth])
-        x.scalars.withUnsafeBufferPointer { xp in
-            weight.value.scalars.withUnsafeBufferPointer { wp in
-                bias.value.scalars.withUnsafeBufferPointer { bp in
-                    y.scalars.withUnsafeMutableBufferPointer { yp in
-                        primitive.run(src: xp.baseAddress!, weights: wp.baseAddress!, bias: bp.baseAddress!, dst: yp.baseAddress!)
-                    }
-                }
-            }
-        }
-        return y
+        return Tensor(shape: [g.batch, outChannels, g.outHeight, g.outWidth],
+                      scalars: primitive.run(src: x.scalars, weights: weight.value.scalars, bias: bias.value.scalars))
     }
 
     public func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {

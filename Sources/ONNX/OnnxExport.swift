@@ -19,7 +19,7 @@ public enum OnnxExport {
         var x = g.normalize("input", normalization, rank: network.inputShape.count + 1)
         for (index, layer) in network.layers.enumerated() {
             var tensors: (String, String)?
-            if let (weight, bias) = weightAndBias(layer) {
+            if let (weight, bias) = gemmParameters(layer) {
                 tensors = (g.constant("\(index).weight", .float, weight.value.shape, floats: weight.value.scalars),
                            g.constant("\(index).bias", .float, bias.value.shape, floats: bias.value.scalars))
             }
@@ -62,13 +62,6 @@ public enum OnnxExport {
             x = try g.layer(layer, index: index, input: x, tensors: (weight, bias))
         }
         return g.model(network, output: x, opset: opset, metadata: metadata)
-    }
-
-    /// The weight and bias of a Conv2d or Linear.
-    static func weightAndBias(_ layer: Layer) -> (Parameter, Parameter)? {
-        if let conv = layer as? Conv2d { return (conv.weight, conv.bias) }
-        if let linear = layer as? Linear { return (linear.weight, linear.bias) }
-        return nil
     }
 
     private static func check(_ opset: Int, minimum: Int) throws {

@@ -13,9 +13,14 @@ public final class OnnxRunner {
     /// Set when the file fixes the batch size; larger batches run in pieces of that size.
     public let fixedBatch: Int?
     private let constants: [String: OnnxValue]
-    private let constantTypes: [String: OnnxDataType]
-    /// Per node, the values no later node reads (freed as the graph runs).
-    private let lastReaders: [[String]]
+    /// Per node, worked out once: its kernel, the declared types of its initializer inputs, and the values no later
+    /// node reads (freed as the graph runs).
+    private struct Step {
+        var kernel: Operator
+        var inputTypes: [OnnxDataType?]
+        var frees: [String] = []
+    }
+    private let steps: [Step]
 
     public static let minimumOpset = 11
 
@@ -29,7 +34,7 @@ public final class OnnxRunner {
         let graph = model.graph
         let constants = Dictionary(graph.initializers.map { ($0.name, $0.value) }, uniquingKeysWith: { _, last in last })
         self.constants = constants
-        constantTypes = Dictionary(graph.initializers.map { ($0.name, $0.type) }, uniquingKeysWith: { _, last in last })
+        let constantTypes = Dictionary(graph.initializers.map { ($0.name, $0.type) }, uniquingKeysWith: { _, last in last })
         let dataInputs = graph.inputs.filter { constants[$0.name] == nil }
         guard dataInputs.count == 1, let input = dataInputs.first else {
             throw fail("expected one data input, found \(dataInputs.count) (\(dataInputs.map(\.name).joined(separator: ", ")))")
@@ -50,6 +55,7 @@ public final class OnnxRunner {
         // Every node is known, and reads only what exists by then.
         var defined = Set(constants.keys).union([input.name])
         var lastRead: [String: Int] = [:]
+        var steps: [Step] = []
         for (index, node) in graph.nodes.enumerated() {
             let label = NodeLabel(name: node.name, op: node.opType)
             guard node.domain.isEmpty || node.domain == "ai.onnx" else {
@@ -66,12 +72,12 @@ public final class OnnxRunner {
                 lastRead[name] = index
             }
             defined.formUnion(node.outputs.filter { !$0.isEmpty })
+            steps.append(Step(kernel: op, inputTypes: node.inputs.map { constantTypes[$0] }))
         }
         let output = graph.outputs[0].name
         guard defined.contains(output) else { throw fail("nothing produces the graph output '\(output)'") }
-        var readers = [[String]](repeating: [], count: graph.nodes.count)
-        for (name, index) in lastRead where constants[name] == nil && name != output { readers[index].append(name) }
-        lastReaders = readers
+        for (name, index) in lastRead where constants[name] == nil && name != output { steps[index].frees.append(name) }
+        self.steps = steps
     }
 
     public var inputSize: Int { sampleShape.reduce(1, *) }
@@ -81,15 +87,15 @@ public final class OnnxRunner {
         let graph = model.graph
         var values = constants
         values[inputName] = input
-        for (index, node) in graph.nodes.enumerated() {
+        for (node, step) in zip(graph.nodes, steps) {
             var context = NodeContext(node: node, opset: model.opset, inputs: node.inputs.map { $0.isEmpty ? nil : values[$0] })
-            context.inputTypes = node.inputs.map { constantTypes[$0] }
+            context.inputTypes = step.inputTypes
             let outputs: [OnnxValue]
-            do { outputs = try Operator.all[node.opType]!.run(context) } catch let error as OnnxError {
+            do { outputs = try step.kernel.run(context) } catch let error as OnnxError {
                 throw OnnxError(file: source, error.description)
             }
             for (name, value) in zip(node.outputs, outputs) where !name.isEmpty { values[name] = value }
-            for name in lastReaders[index] { values[name] = nil }
+            for name in step.frees { values[name] = nil }
         }
         let outputName = graph.outputs[0].name
         guard let result = values[outputName] else { throw OnnxError(file: source, "the graph did not produce '\(outputName)'") }

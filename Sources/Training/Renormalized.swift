@@ -7,6 +7,8 @@ import NeuralNet
 public final class Renormalized: Classifier {
     public let model: any Classifier
     public let from: Normalization?, to: Normalization?
+    /// Undoes `from`: x * std + mean, as a normalisation of its own.
+    private let inverse: Normalization?
 
     /// `model` itself when the two agree.
     public static func adapt(_ model: any Classifier, from: Normalization?, to: Normalization?) -> any Classifier {
@@ -15,6 +17,7 @@ public final class Renormalized: Classifier {
 
     init(_ model: any Classifier, from: Normalization?, to: Normalization?) {
         self.model = model; self.from = from; self.to = to
+        inverse = from.map { Normalization(mean: zip($0.mean, $0.std).map { -$0 / $1 }, std: $0.std.map { 1 / $0 }) }
     }
 
     public var classes: Int { model.classes }
@@ -24,10 +27,7 @@ public final class Renormalized: Classifier {
 
     public func logits(_ images: Tensor) -> Tensor {
         var x = images
-        if let from {
-            let inverse = Normalization(mean: zip(from.mean, from.std).map { -$0 / $1 }, std: from.std.map { 1 / $0 })
-            inverse.apply(to: &x)
-        }
+        inverse?.apply(to: &x)
         to?.apply(to: &x)
         return model.logits(x)
     }

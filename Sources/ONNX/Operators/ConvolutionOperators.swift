@@ -43,25 +43,14 @@ enum ConvolutionOperators {
         let input = try x.floats(c.label, "X"), weights = try w.floats(c.label, "W")
         let patch = groupChannels * window.kernel.0 * window.kernel.1, positions = outHeight * outWidth
         let groupOut = outChannels / groups
-        var out = [Float](repeating: 0, count: n * outChannels * positions)
         let geometry = ConvolutionPrimitive.Geometry(
             batch: n, channels: channels, height: height, width: width, outChannels: outChannels, groups: groups,
             kernel: window.kernel, stride: window.stride, dilation: window.dilation,
             pads: [window.pads.top, window.pads.left, window.pads.bottom, window.pads.right], hasBias: bias != nil)
         if oneDNN, let primitive = ConvolutionPrimitive.cached(geometry) {
-            input.withUnsafeBufferPointer { xp in
-                weights.withUnsafeBufferPointer { wp in
-                    out.withUnsafeMutableBufferPointer { op in
-                        if let bias {
-                            bias.withUnsafeBufferPointer { bp in primitive.run(src: xp.baseAddress!, weights: wp.baseAddress!, bias: bp.baseAddress!, dst: op.baseAddress!) }
-                        } else {
-                            primitive.run(src: xp.baseAddress!, weights: wp.baseAddress!, bias: nil, dst: op.baseAddress!)
-                        }
-                    }
-                }
-            }
-            return [OnnxValue(shape: [n, outChannels, outHeight, outWidth], floats: out)]
+            return [OnnxValue(shape: [n, outChannels, outHeight, outWidth], floats: primitive.run(src: input, weights: weights, bias: bias))]
         }
+        var out = [Float](repeating: 0, count: n * outChannels * positions)
         input.withUnsafeBufferPointer { xp in
             weights.withUnsafeBufferPointer { wp in
                 out.withUnsafeMutableBufferPointer { op in
