@@ -11,6 +11,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // oneDNN: Debian ships no dnnl.pc, so the libraries are linked by name.
@@ -44,11 +45,13 @@ let package = Package(
         .target(name: "Compression", dependencies: ["Compute", "NeuralNet", "Datasets", "Training", "SafeTensors"]),
         // ONNX models: a graph interpreter on our backend (teachers from PyTorch) and fp32 / QDQ int8 export.
         .target(name: "ONNX", dependencies: ["COnnxProto", "ProtobufSupport", "Compute", "NeuralNet", "Compression", "SafeTensors", "Datasets"]),
-        .target(name: "Cluster", dependencies: ["CSQLite", "Compute", "NeuralNet", "Datasets", "Jobs", "Training", "Wire", "ONNX"]),
+        // Every daemon's /metrics: swift-prometheus's registry behind a small HTTP endpoint of its own.
+        .target(name: "Monitoring", dependencies: [.product(name: "Prometheus", package: "swift-prometheus")]),
+        .target(name: "Cluster", dependencies: ["CSQLite", "Compute", "NeuralNet", "Datasets", "Jobs", "Training", "Wire", "ONNX", "Monitoring"]),
         .executableTarget(
             name: "DistilleryCLI",
             dependencies: [
-                "Compute", "NeuralNet", "Datasets", "SafeTensors", "Training", "Wire", "CWireBaseline", "Jobs", "Cluster", "Compression", "ONNX",
+                "Compute", "NeuralNet", "Datasets", "SafeTensors", "Training", "Wire", "CWireBaseline", "Jobs", "Cluster", "Compression", "ONNX", "Monitoring",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -64,6 +67,7 @@ let package = Package(
         .testTarget(name: "WireTests", dependencies: ["Wire", "WireProtocol", "ZeroMQ"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "Compression", "TestSupport"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Jobs", "NeuralNet", "Datasets", "Compute", "Wire", "TestSupport"]),
+        .testTarget(name: "MonitoringTests", dependencies: ["Monitoring", "TestSupport"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "NeuralNet", "Training", "Datasets", "Compute", "SafeTensors", "TestSupport"]),
         .testTarget(name: "ONNXTests", dependencies: ["ONNX", "COnnxProto", "NeuralNet", "Compression", "Compute", "Datasets", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["SafeTensors", "TestSupport", "DistilleryCLI"]),

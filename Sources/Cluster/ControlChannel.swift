@@ -19,6 +19,8 @@ public final class ControlChannel {
     /// Silence from the coordinator longer than this ends the worker.
     public var coordinatorTimeout: Double
     private var lastHeartbeat = 0.0
+    /// Where this channel counts its bytes and messages, when the daemon keeps metrics.
+    var wire: WireMetrics?
     public private(set) var lastHeard = monotonicSeconds()
 
     public init(coordinator: String, name: String, security: ClusterSecurity, context: Context,
@@ -41,8 +43,9 @@ public final class ControlChannel {
     /// Never blocks: with the coordinator unreachable (no connection, or a full queue) the message is
     /// dropped and logged; the protocol repeats what matters (hello, heartbeats, receipts on redelivery).
     public func send(_ kind: MessageKind) throws {
-        let message = WireMessage(Envelope(jobID: jobID, sender: name, kind: kind))
-        if try !socket.send(message.frames(), dontWait: true) {
+        let frames = WireMessage(Envelope(jobID: jobID, sender: name, kind: kind)).frames()
+        wire?.sent(frames)
+        if try !socket.send(frames, dontWait: true) {
             log.warning("the coordinator at \(coordinator) is not reachable; a message was dropped")
         }
     }
@@ -50,25 +53,31 @@ public final class ControlChannel {
     /// The next valid message, if one is waiting.
     public func receive() throws -> ReceivedMessage? {
         while let frames = try socket.receive(dontWait: true) {
+            let bytes = frames.reduce(0) { $0 + $1.count }
             do {
                 let message = try ReceivedMessage.parse(frames)
                 lastHeard = monotonicSeconds()
+                wire?.received(bytes: bytes, accepted: true)
                 return message
             } catch {
+                wire?.received(bytes: bytes, accepted: false)
                 log.warning("dropped a bad message on the control channel: \(error)")
             }
         }
         return nil
     }
 
-    public func heartbeatIfDue(_ heartbeat: @autoclosure () -> Heartbeat) throws {
+    /// True when a heartbeat went out.
+    @discardableResult
+    public func heartbeatIfDue(_ heartbeat: @autoclosure () -> Heartbeat) throws -> Bool {
         let now = monotonicSeconds()
-        guard now - lastHeartbeat >= heartbeatInterval else { return }
+        guard now - lastHeartbeat >= heartbeatInterval else { return false }
         lastHeartbeat = now
         try send(.heartbeat(heartbeat()))
         if now - lastHeard > coordinatorTimeout {
             throw ClusterError("the coordinator at \(coordinator) has been silent for \(Int(coordinatorTimeout)) s")
         }
+        return true
     }
 
     /// Says hello and waits for the welcome, answering nothing else meanwhile.

@@ -2,7 +2,8 @@ import Foundation
 
 /// The coordinator's answer to `distillery status`.
 extension Coordinator {
-    func statusJSON(now: Double) -> String {
+    /// How far the slowest student is: the fraction of all epochs' samples, its rate, and the time left.
+    func trainingProgress() -> (fraction: Double, samplesPerSecond: Double?, etaSeconds: Double?) {
         let plan = job.plan
         let total = Double(plan.epochs * plan.sampleCount)
         let students = workers.values.filter { $0.role == .student }
@@ -11,15 +12,20 @@ extension Coordinator {
             return Double(epoch * plan.sampleCount + done)
         }
         let done = positions.min() ?? 0
-        let rates: [Double] = students.compactMap { w in w.progress?.samplesPerSecond.map(Double.init) }
-        let rate = rates.min()
+        let rate = students.compactMap { w in w.progress?.samplesPerSecond.map(Double.init) }.min()
         var eta: Double?
         if let rate, rate > 0 { eta = (total - done) / rate }
+        return (total > 0 ? min(1, done / total) : 1, rate, eta)
+    }
+
+    func statusJSON(now: Double) -> String {
+        let plan = job.plan
+        let training = trainingProgress()
         let workerStatus = workers.values.sorted { $0.id < $1.id }.map { w in workerJSON(w, now: now) }
         let status = ClusterStatus(
             job: job.spec.name, state: state.status, epochs: plan.epochs, itemsTotal: plan.itemCount,
             itemsDone: scheduler.done.count, itemsHeld: scheduler.heldCount, duplicateReceipts: state.duplicateReceipts,
-            progress: total > 0 ? min(1, done / total) : 1, samplesPerSecond: rate, etaSeconds: eta,
+            progress: training.fraction, samplesPerSecond: training.samplesPerSecond, etaSeconds: training.etaSeconds,
             uptimeSeconds: now - started, workers: workerStatus, epochResults: (try? state.epochs()) ?? [])
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -35,5 +41,22 @@ extension Coordinator {
             itemsDone: w.itemsDone, inFlight: inFlight, replica: w.replica,
             epoch: p.map { Int($0.epoch) }, samplesDone: p.map { Int($0.samplesDone) },
             loss: p?.loss.map(Double.init), samplesPerSecond: p?.samplesPerSecond.map(Double.init))
+    }
+}
+
+/// The gauges a scrape reads; counters move where the events happen.
+extension Coordinator {
+    func updateGauges() {
+        let training = trainingProgress()
+        metrics.teachers.set(Double(workers.values.filter { $0.role == .teacher }.count))
+        metrics.students.set(Double(workers.values.filter { $0.role == .student }.count))
+        metrics.itemsTotal.set(Double(job.plan.itemCount))
+        metrics.itemsDone.set(Double(scheduler.done.count))
+        metrics.itemsHeld.set(Double(scheduler.heldCount))
+        metrics.itemsOpen.set(Double(job.plan.itemCount - scheduler.done.count - scheduler.heldCount))
+        metrics.duplicateReceipts.set(Double(state.duplicateReceipts))
+        metrics.progress.set(Double(scheduler.done.count) / Double(max(job.plan.itemCount, 1)))
+        metrics.samplesPerSecond.set(training.samplesPerSecond ?? 0)
+        metrics.etaSeconds.set(training.etaSeconds ?? 0)
     }
 }

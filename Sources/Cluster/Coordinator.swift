@@ -22,10 +22,13 @@ public final class Coordinator {
         var progress: WireProtocol.Progress?
         var finished = false
         var welcomed = false
+        /// When the oldest credit still unused arrived (for the assignment latency).
+        var requestedAt: Double?
     }
 
     let job: JobContext
     let log = DaemonLog("coordinator")
+    public let metrics = CoordinatorMetrics()
     let state: CoordinatorState
     var scheduler: Scheduler
     private let context = Context()
@@ -37,6 +40,7 @@ public final class Coordinator {
     private let memberHashes: [String]
     let started = monotonicSeconds()
     private var lastLeaseCheck = 0.0
+    private var lastGaugeUpdate = 0.0
     public let endpoint: String
 
     /// Binds `bind` (a port of "*" picks a free one; `endpoint` tells which) and loads or creates the
@@ -87,6 +91,10 @@ public final class Coordinator {
             let now = monotonicSeconds()
             if let failure = checkLeases(now) { return try fail(failure) }
             assignWork()
+            if now - lastGaugeUpdate > 0.5 {
+                lastGaugeUpdate = now
+                updateGauges()
+            }
             if scheduler.isComplete && studentsFinished {
                 try state.setStatus("complete")
                 broadcastGoodbye("job complete")
@@ -112,18 +120,27 @@ public final class Coordinator {
 
     private func handle(_ frames: [ReceivedFrame]) {
         guard let routingID = frames.first?.bytes else { return }
+        let bytes = frames.reduce(0) { $0 + $1.count }
         let message: ReceivedMessage
         do {
             message = try ReceivedMessage.parse(frames, fromRouter: true)
         } catch let error as WireError {
+            metrics.wire.received(bytes: bytes, accepted: false)
             log.warning("refused a message from \(describe(routingID)): \(error.message)")
             send(error.reply(jobID: job.spec.name, sender: "coordinator").envelope.kind, to: routingID)
             return
         } catch {
+            metrics.wire.received(bytes: bytes, accepted: false)
             return
         }
         let envelope = message.envelope
-        guard envelope.jobID == job.spec.name || envelope.jobID == "-" else {
+        let forThisJob = envelope.jobID == job.spec.name || envelope.jobID == "-"
+        let fromWorker = workers[routingID] != nil
+        switch envelope.kind {
+        case .hello, .statusRequest: metrics.wire.received(bytes: bytes, accepted: forThisJob)
+        default: metrics.wire.received(bytes: bytes, accepted: forThisJob && fromWorker)
+        }
+        guard forThisJob else {
             send(.error(code: .malformed, message: "this coordinator runs job '\(job.spec.name)', not '\(envelope.jobID)'"), to: routingID)
             return
         }
@@ -144,9 +161,11 @@ public final class Coordinator {
         workers[routingID] = worker
         switch envelope.kind {
         case .heartbeat:
+            metrics.heartbeats.increment()
             send(.heartbeat(Heartbeat(leaseMilliseconds: UInt32(job.spec.cluster.leaseMilliseconds))), to: routingID)
         case let .workRequest(credits):
             workers[routingID]?.credits = min(Int(credits) + worker.credits, job.spec.cluster.credits)
+            if worker.requestedAt == nil { workers[routingID]?.requestedAt = now }
         case let .workDone(id, _):
             workDone(id, by: worker, routingID: routingID, now: now)
         case let .progress(p):
@@ -160,6 +179,7 @@ public final class Coordinator {
             workers[routingID] = nil
             // Everything it held goes back, the items it names among them.
             let held = scheduler.release(worker: worker.id)
+            metrics.requeued.increment(by: Int64(held.count))
             log.info("\(worker.id) left (\(reason)); \(returned.count) items handed back, \(held.count) re-queued")
             if worker.role == .student && !worker.finished {
                 pendingFailure = "student replica \(worker.replica ?? -1) left before the end (\(reason))"
@@ -197,6 +217,7 @@ public final class Coordinator {
             // A teacher that says hello again has dropped what it held (it re-registers after a
             // coordinator restart): its items go back to the queue and its credits start over.
             let released = scheduler.release(worker: worker.id)
+            metrics.requeued.increment(by: Int64(released.count))
             if !released.isEmpty { log.info("\(worker.id) registered again; \(released.count) items it held re-queued") }
             worker.credits = 0
             workers[routingID] = worker
@@ -289,12 +310,15 @@ public final class Coordinator {
         for (routingID, worker) in workers where worker.leaseDeadline < now && (worker.role != .student || worker.welcomed) {
             workers[routingID] = nil
             let released = scheduler.release(worker: worker.id)
+            metrics.leaseExpiries.increment()
+            metrics.requeued.increment(by: Int64(released.count))
             log.warning("\(worker.id) (\(worker.name)) lost its lease: silent for \(job.spec.cluster.leaseMilliseconds) ms; \(released.count) items re-queued")
             if worker.role == .student && !worker.finished {
                 return "student replica \(worker.replica ?? -1) (\(worker.name)) went silent for \(job.spec.cluster.leaseMilliseconds) ms"
             }
         }
         let lost = scheduler.releaseUnconfirmed(sentBefore: now - 2 * leaseSeconds)
+        metrics.requeued.increment(by: Int64(lost.count))
         if !lost.isEmpty { log.warning("\(lost.count) items sent but never confirmed by every student: re-queued") }
         return nil
     }
@@ -314,6 +338,7 @@ public final class Coordinator {
         let limit = timelineLimit
         guard limit > 0 else { return }
         let destinations = (0..<job.spec.student.replicas).compactMap { roster[$0] }
+        let now = monotonicSeconds()
         for (routingID, worker) in workers where worker.role == .teacher && worker.credits > 0 && !worker.members.isEmpty {
             var credits = worker.credits
             while credits > 0, let id = scheduler.next(members: worker.members, timelineLimit: limit) {
@@ -326,7 +351,12 @@ public final class Coordinator {
                     temperature: Float(job.spec.temperature), destinations: destinations)
                 scheduler.assign(id, to: worker.id)
                 send(.workAssignment(assignment), to: routingID)
+                metrics.assignments.increment()
                 credits -= 1
+            }
+            if credits < worker.credits, let requested = worker.requestedAt {
+                metrics.assignmentLatency.record(now - requested)
+                workers[routingID]?.requestedAt = credits > 0 ? now : nil
             }
             workers[routingID]?.credits = credits
         }
@@ -335,8 +365,9 @@ public final class Coordinator {
     // MARK: output
 
     private func send(_ kind: MessageKind, to routingID: [UInt8]) {
-        let message = WireMessage(Envelope(jobID: job.spec.name, sender: "coordinator", kind: kind))
-        do { try socket.send(message.frames(to: routingID), dontWait: true) } catch {
+        let frames = WireMessage(Envelope(jobID: job.spec.name, sender: "coordinator", kind: kind)).frames(to: routingID)
+        metrics.wire.sent(frames)
+        do { try socket.send(frames, dontWait: true) } catch {
             log.warning("cannot send to \(describe(routingID)): \(error)")
         }
     }

@@ -38,6 +38,9 @@ public final class GradientExchange {
         self.peers = peers
     }
 
+    /// Bytes of gradient messages sent to peers so far.
+    public private(set) var bytesSent = 0
+
     /// Sends this replica's contribution for `step`.
     public func publish(step: UInt64, samples: Int) throws {
         guard replicas > 1 else { return }
@@ -46,7 +49,9 @@ public final class GradientExchange {
         }
         let message = WireMessage(Envelope(jobID: jobID, sender: sender, kind: .gradients(step: step, replica: UInt32(replica), samples: UInt32(samples))),
                                   tensors: tensors)
-        for r in peers.keys.sorted() where try !peers[r]!.send(message.frames(), dontWait: true) {
+        let frames = message.frames()
+        bytesSent += frames.reduce(0) { $0 + $1.byteCount } * peers.count
+        for r in peers.keys.sorted() where try !peers[r]!.send(frames, dontWait: true) {
             throw ClusterError("replica \(r) is not taking gradients (its queue is full or it is gone)")
         }
         inbox[step, default: [:]][replica] = Contribution(samples: samples, tensors: parameters.map { _, p in p.isTrainable ? p.grad.scalars : p.value.scalars })

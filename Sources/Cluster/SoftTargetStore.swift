@@ -29,6 +29,8 @@ public struct SoftTargetStore {
     }
 
     public var receivedCount: Int { received.count }
+    /// Shards received (whole or in part) and not yet trained past: the student's queue depth.
+    public var heldShards: Int { partial.count + combined.count }
 
     /// Adds one member's rows for an item; false when the item was already here (a duplicate).
     /// `epochOrder` is the order of the item's epoch (needed to place cached rows by sample).

@@ -38,6 +38,7 @@ public final class StudentTrainer {
 
     private let options: Options
     private let log: DaemonLog
+    public let metrics = StudentMetrics()
     private let context = Context()
     private let security: ClusterSecurity
     private let channel: ControlChannel
@@ -72,6 +73,7 @@ public final class StudentTrainer {
         dataEndpoint = endpoint
         channel = try ControlChannel(coordinator: options.coordinator, name: options.name, security: security,
                                      context: context, coordinatorTimeout: options.coordinatorTimeout, log: log)
+        channel.wire = metrics.wire
     }
 
     public func run(shouldStop: @escaping () -> Bool) throws -> Summary {
@@ -114,6 +116,7 @@ public final class StudentTrainer {
             let started = monotonicSeconds()
             var lossSum = 0.0, seen = 0
             position = WireProtocol.Progress(epoch: UInt32(epoch), samplesDone: 0, samplesTotal: UInt64(n))
+            metrics.epoch.set(Double(epoch + 1))
             for stepInEpoch in 0..<stepsPerEpoch {
                 optimizer.learningRate = config.schedule.rate(
                     base: config.learningRate, epoch: Double(epoch) + Double(stepInEpoch) / Double(stepsPerEpoch), totalEpochs: config.epochs)
@@ -130,14 +133,23 @@ public final class StudentTrainer {
                     model.backward(result.gradient)
                     lossSum += Double(result.loss) * Double(mine.count)
                     samples = mine.count
+                    metrics.loss.set(Double(result.loss))
+                    metrics.kl.set(Double(result.kl))
+                    metrics.crossEntropy.set(Double(result.crossEntropy))
+                    if store.cached && epoch >= job.plan.teacherEpochs { metrics.cacheHits.increment(by: Int64(samples)) }
                 }
+                let sentBefore = exchange.bytesSent
                 try exchange.publish(step: step, samples: samples)
+                metrics.gradientBytes.increment(by: Int64(exchange.bytesSent - sentBefore))
                 try waitForPeers(step: step)
                 exchange.average(step: step)
                 optimizer.step(model.trainableParameters)
                 step += 1
                 seen += batch.count
                 store.discard(before: epoch, position: batch.upperBound)
+                metrics.steps.increment()
+                metrics.samples.increment(by: Int64(samples))
+                metrics.pendingItems.set(Double(store.heldShards))
                 let now = monotonicSeconds()
                 position = WireProtocol.Progress(epoch: UInt32(epoch), samplesDone: UInt64(seen), samplesTotal: UInt64(n),
                                                  loss: Float(lossSum / Double(max(seen, 1))),
@@ -148,7 +160,11 @@ public final class StudentTrainer {
                 }
             }
             let seconds = monotonicSeconds() - started
-            if replica == 0 { testAccuracy = Evaluation.run(model, on: job.split.test, normalization: job.normalization).accuracy }
+            metrics.samplesPerSecond.set(Double(seen) / max(seconds, 1e-9))
+            if replica == 0 {
+                testAccuracy = Evaluation.run(model, on: job.split.test, normalization: job.normalization).accuracy
+                metrics.testAccuracy.set(testAccuracy!)
+            }
             // The epoch's record (samples done == total); re-sent as is until the next epoch starts.
             position = WireProtocol.Progress(epoch: UInt32(epoch), samplesDone: UInt64(seen), samplesTotal: UInt64(n),
                                              loss: Float(lossSum / Double(max(seen, 1))), accuracy: testAccuracy.map(Float.init),
@@ -203,6 +219,8 @@ public final class StudentTrainer {
 
     private func waitForTargets(epoch: Int, positions: Range<Int>, order: [Int]) throws -> Tensor {
         let teacherEpoch = store.cached ? 0 : epoch
+        let started = monotonicSeconds()
+        defer { metrics.waitTargetsSeconds.increment(by: monotonicSeconds() - started) }
         while true {
             if let t = store.targets(epoch: teacherEpoch, positions: positions, order: order) { return t }
             try pump(timeoutMilliseconds: 50)
@@ -210,7 +228,9 @@ public final class StudentTrainer {
     }
 
     private func waitForPeers(step: UInt64) throws {
-        let deadline = monotonicSeconds() + options.peerTimeout
+        let started = monotonicSeconds()
+        defer { metrics.waitPeersSeconds.increment(by: monotonicSeconds() - started) }
+        let deadline = started + options.peerTimeout
         while !exchange.isComplete(step: step) {
             guard monotonicSeconds() < deadline else {
                 throw ClusterError("replica \(replica): no gradients from every peer for step \(step) within \(Int(options.peerTimeout)) s; a replica is gone")
@@ -233,7 +253,7 @@ public final class StudentTrainer {
         _ = try Poller.readable([channel.socket, data], timeoutMilliseconds: timeoutMilliseconds)
         while let message = try channel.receive() { try handleControl(message) }
         while let frames = try data.receive(dontWait: true) { handleData(frames) }
-        try channel.heartbeatIfDue(Heartbeat(queueDepth: UInt32(store.receivedCount)))
+        if try channel.heartbeatIfDue(Heartbeat(queueDepth: UInt32(store.receivedCount))) { metrics.heartbeats.increment() }
         if monotonicSeconds() - lastReport > 0.5 { try reportPosition() }
     }
 
@@ -262,40 +282,52 @@ public final class StudentTrainer {
     }
 
     private func handleData(_ frames: [ReceivedFrame]) {
+        let bytes = frames.reduce(0) { $0 + $1.count }
         let message: ReceivedMessage
         do { message = try ReceivedMessage.parse(frames) } catch {
+            metrics.wire.received(bytes: bytes, accepted: false)
             log.warning("dropped a bad message on the data endpoint: \(error)")
             return
         }
         guard message.envelope.jobID == job.spec.name else {
+            metrics.wire.received(bytes: bytes, accepted: false)
             log.warning("dropped a message for job '\(message.envelope.jobID)' on the data endpoint")
             return
         }
         switch message.envelope.kind {
         case let .softTargets(s):
-            accept(s, message)
+            let accepted = accept(s, message)
+            metrics.wire.received(bytes: bytes, accepted: accepted)
+            if accepted { metrics.softTargetBytes.increment(by: Int64(bytes - frames[0].count)) }
         case let .gradients(step, r, samples):
             if let problem = exchange.receive(message, step: step, fromReplica: Int(r), samples: Int(samples)) {
+                metrics.wire.received(bytes: bytes, accepted: false)
                 log.warning("dropped gradients: \(problem)")
+            } else {
+                metrics.wire.received(bytes: bytes, accepted: true)
+                metrics.gradientBytes.increment(by: Int64(bytes))
             }
         default:
+            metrics.wire.received(bytes: bytes, accepted: false)
             log.warning("dropped a message of an unexpected kind on the data endpoint")
         }
     }
 
-    private func accept(_ s: SoftTargets, _ message: ReceivedMessage) {
+    /// False when the delivery was refused (it does not match its work item).
+    private func accept(_ s: SoftTargets, _ message: ReceivedMessage) -> Bool {
         guard let item = job.plan.item(s.workID), job.plan.members[item.member] == s.member, item.epoch == Int(s.epoch), item.shard == Int(s.shard),
               message.envelope.tensors.count == 1 else {
             log.warning("dropped soft targets that do not match work item \(s.workID)")
-            return
+            return false
         }
         let rows = job.plan.positions(shard: item.shard).count
         guard message.envelope.tensors[0].shape == [rows, store.classes], let values = try? message.tensor(0), values.allSatisfy(\.isFinite) else {
             log.warning("dropped soft targets for item \(s.workID): shape \(message.envelope.tensors[0].shape), expected [\(rows), \(store.classes)]")
-            return
+            return false
         }
         store.add(itemID: s.workID, values: values) { epochOrder(item.epoch) }
         // Acknowledge every delivery, duplicates too: the coordinator may have missed the first receipt.
         try? channel.send(.workDone(workID: s.workID, samples: UInt32(rows)))
+        return true
     }
 }

@@ -31,6 +31,7 @@ public final class TeacherWorker {
 
     private let options: Options
     private let log: DaemonLog
+    public let metrics = TeacherMetrics()
     private let context = Context()
     private let security: ClusterSecurity
     private let channel: ControlChannel
@@ -49,6 +50,7 @@ public final class TeacherWorker {
         security = try ClusterSecurity(keysDirectory: options.keysDirectory)
         channel = try ControlChannel(coordinator: options.coordinator, name: options.name, security: security,
                                      context: context, coordinatorTimeout: options.coordinatorTimeout, log: log)
+        channel.wire = metrics.wire
     }
 
     /// Serves until the coordinator says goodbye (returns its reason) or `shouldStop` turns true.
@@ -68,7 +70,8 @@ public final class TeacherWorker {
             while let message = try channel.receive() {
                 if let reason = try handle(message) { return reason }
             }
-            try channel.heartbeatIfDue(Heartbeat(queueDepth: UInt32(queue.count)))
+            if try channel.heartbeatIfDue(Heartbeat(queueDepth: UInt32(queue.count))) { metrics.heartbeats.increment() }
+            metrics.queueDepth.set(Double(queue.count))
             if !queue.isEmpty { try process(queue.removeFirst()) }
         }
     }
@@ -144,7 +147,9 @@ public final class TeacherWorker {
             }
             indices += order[Int(r.begin)..<Int(r.end)]
         }
+        let computeStarted = monotonicSeconds()
         let outputs = softTargets(member, indices: indices, augmentationSeed: a.augmentationSeed, temperature: a.temperature)
+        let computeSeconds = monotonicSeconds() - computeStarted
         let format: WireTensor.Format
         switch job.spec.softTargets {
         case .float32: format = .float32
@@ -155,13 +160,21 @@ public final class TeacherWorker {
         let body = SoftTargets(workID: a.workID, epoch: a.epoch, shard: a.shard, member: a.member, temperature: a.temperature,
                                probabilities: job.spec.combine == .probabilities, ranges: a.ranges)
         let message = WireMessage(Envelope(jobID: job.spec.name, sender: options.name, kind: .softTargets(body)), tensors: [tensor])
-        for endpoint in a.destinations where try !destination(endpoint).send(message.frames(), dontWait: true) {
+        let frames = message.frames()
+        for endpoint in a.destinations {
+            metrics.wire.sent(frames)
+            metrics.softTargetBytes.increment(by: Int64(tensor.frame.count))
+            guard try !destination(endpoint).send(frames, dontWait: true) else { continue }
             // The coordinator re-queues items whose receipts never come.
             log.warning("student \(endpoint) is not taking soft targets; item \(a.workID) dropped for it")
         }
         try channel.send(.workDone(workID: a.workID, samples: UInt32(indices.count)))
         try channel.send(.workRequest(credits: 1))
         itemsDone += 1
+        metrics.itemsDone.increment()
+        metrics.samples.increment(by: Int64(indices.count))
+        metrics.computeSeconds.increment(by: computeSeconds)
+        metrics.samplesPerSecond.set(Double(indices.count) / max(computeSeconds, 1e-9))
     }
 
     /// Logits, or tempered probabilities when the ensemble averages probabilities.

@@ -1,6 +1,25 @@
 import ArgumentParser
 import Cluster
 import Foundation
+import Monitoring
+
+/// `--metrics HOST:PORT`: where a daemon serves /metrics for Prometheus.
+struct MetricsOptions: ParsableArguments {
+    @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics, e.g. 0.0.0.0:9464 (port 0 picks a free one). Off by default.")
+    var metrics: String?
+
+    func validate() throws {
+        if let metrics { _ = try MetricsServer.parse(metrics) }
+    }
+
+    /// Starts the endpoint; keep the server alive as long as the daemon runs.
+    func serve(_ registry: MetricsRegistry, daemon: String) throws -> MetricsServer? {
+        guard let metrics else { return nil }
+        let server = try MetricsServer(address: metrics, registry: registry.prometheus)
+        Terminal.status("\(daemon): metrics at \(server.url)")
+        return server
+    }
+}
 
 struct CoordinatorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -22,11 +41,15 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(help: "State directory (default: the job's output directory /state).")
     var state: String?
 
+    @OptionGroup var metrics: MetricsOptions
+
     func run() throws {
         StopSignal.install()
         let context = try JobContext.load(path: job)
         let coordinator = try Coordinator(job: context, bind: bind ?? context.spec.cluster.coordinator,
                                           stateDirectory: state ?? "\(context.spec.outputDirectory)/state")
+        let server = try metrics.serve(coordinator.metrics.registry, daemon: "coordinator")
+        defer { server?.stop() }
         switch try coordinator.run(shouldStop: { StopSignal.isRequested }) {
         case .complete, .stopped: return
         case let .failed(reason):
@@ -70,6 +93,7 @@ struct TeacherCommand: ParsableCommand {
     var members: String?
 
     @OptionGroup var compute: ComputeOptions
+    @OptionGroup var metrics: MetricsOptions
 
     func run() throws {
         compute.apply()
@@ -77,7 +101,10 @@ struct TeacherCommand: ParsableCommand {
         var options = TeacherWorker.Options(coordinator: worker.coordinator, name: worker.resolvedName, keysDirectory: worker.keys,
                                             members: members.map { $0.split(separator: ",").map(String.init) })
         options.connectTimeout = worker.connectTimeout
-        let reason = try TeacherWorker(options).run(shouldStop: { StopSignal.isRequested })
+        let teacher = try TeacherWorker(options)
+        let server = try metrics.serve(teacher.metrics.registry, daemon: "teacher \(worker.resolvedName)")
+        defer { server?.stop() }
+        let reason = try teacher.run(shouldStop: { StopSignal.isRequested })
         if reason.hasPrefix("job failed") { throw ExitCode(1) }
     }
 }
@@ -101,6 +128,7 @@ struct StudentCommand: ParsableCommand {
     var peerTimeout: Double = 60
 
     @OptionGroup var compute: ComputeOptions
+    @OptionGroup var metrics: MetricsOptions
 
     func run() throws {
         compute.apply()
@@ -110,9 +138,12 @@ struct StudentCommand: ParsableCommand {
         options.advertiseHost = advertise
         options.connectTimeout = worker.connectTimeout
         options.peerTimeout = peerTimeout
+        let student = try StudentTrainer(options)
+        let server = try metrics.serve(student.metrics.registry, daemon: "student \(worker.resolvedName)")
+        defer { server?.stop() }
         let summary: StudentTrainer.Summary
         do {
-            summary = try StudentTrainer(options).run(shouldStop: { StopSignal.isRequested })
+            summary = try student.run(shouldStop: { StopSignal.isRequested })
         } catch where StopSignal.isRequested {
             Terminal.status("stopped by a signal; the coordinator was told")
             return

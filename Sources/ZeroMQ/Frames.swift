@@ -6,6 +6,14 @@ public enum OutgoingFrame: Sendable {
     case bytes([UInt8])
     case text(String)
 
+    /// Bytes on the wire for this frame (before ZMTP framing).
+    public var byteCount: Int {
+        switch self {
+        case let .bytes(b): return b.count
+        case let .text(s): return s.utf8.count
+        }
+    }
+
     var payload: [UInt8] {
         switch self {
         case let .bytes(b): return b

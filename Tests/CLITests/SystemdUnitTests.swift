@@ -29,6 +29,12 @@ import TestSupport
             return w.trimmingCharacters(in: CharacterSet(charactersIn: "${}"))
         }
         for v in variables { #expect(example.contains("\n\(v)="), "\(unit) reads \(v), which distillery.env.example does not set") }
+        // Options the example passes through *_ARGS variables are the daemon's too.
+        for line in example.split(separator: "\n") where variables.contains(where: { v in v.hasSuffix("_ARGS") && line.hasPrefix("\(v)=") }) {
+            for option in line.split(separator: "=", maxSplits: 1)[1].split(separator: " ") where option.hasPrefix("--") {
+                #expect(help.contains(option + " "), "\(unit): \(line) passes \(option), which \(command) does not know")
+            }
+        }
         for key in ["EnvironmentFile=/etc/distillery/distillery.env", "Restart=on-failure", "NoNewPrivileges=yes", "ProtectSystem=strict"] {
             #expect(body.contains(key), "\(unit) lacks \(key)")
         }

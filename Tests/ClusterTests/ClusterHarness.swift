@@ -113,9 +113,9 @@ final class ClusterHarness {
     }
 
     @discardableResult
-    func start(_ name: String, _ arguments: [String]) throws -> Process {
+    func start(_ name: String, _ arguments: [String], executable: String = ClusterHarness.binary) throws -> Process {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: ClusterHarness.binary)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(["DISTILLERY_THREADS": "1"]) { $1 }
         let log = directory.appendingPathComponent("\(name).log")
@@ -129,9 +129,9 @@ final class ClusterHarness {
         return process
     }
 
-    func startCoordinator(bind: String = "tcp://127.0.0.1:*", name: String = "coordinator") throws -> (Process, String) {
+    func startCoordinator(bind: String = "tcp://127.0.0.1:*", name: String = "coordinator", extra: [String] = []) throws -> (Process, String) {
         try? FileManager.default.removeItem(atPath: "\(stateDirectory)/endpoint")
-        let process = try start(name, ["coordinator", "--job", jobPath, "--bind", bind, "--state", stateDirectory])
+        let process = try start(name, ["coordinator", "--job", jobPath, "--bind", bind, "--state", stateDirectory] + extra)
         let endpoint = try waitFor("the coordinator's endpoint", timeout: 60) { () -> String? in
             guard let text = try? String(contentsOfFile: "\(stateDirectory)/endpoint", encoding: .utf8), text.hasSuffix("\n") else {
                 if !process.isRunning { throw TestSupportError("the coordinator exited: \(log(name))") }
@@ -142,8 +142,8 @@ final class ClusterHarness {
         return (process, endpoint)
     }
 
-    func startTeacher(_ name: String, coordinator: String) throws -> Process {
-        try start(name, ["teacher", "--coordinator", coordinator, "--name", name] + keyArguments)
+    func startTeacher(_ name: String, coordinator: String, extra: [String] = []) throws -> Process {
+        try start(name, ["teacher", "--coordinator", coordinator, "--name", name] + keyArguments + extra)
     }
 
     func startStudent(_ name: String, coordinator: String, extra: [String] = []) throws -> Process {
