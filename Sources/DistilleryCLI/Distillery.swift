@@ -23,7 +23,7 @@ struct Distillery: ParsableCommand {
         Data sets: fashion-mnist (Debian's dataset-fashion-mnist), idx:PREFIX, npz:FILE.
         Models: mlp:784-1200-1200-10, cnn:1x28x28:c32bn-p-c64bn-p-f128-10, lenet5, cnn-small.
         """,
-        subcommands: [Train.self, Distill.self, Run.self, CoordinatorCommand.self, TeacherCommand.self, StudentCommand.self, Status.self, Prune.self, Quantize.self, Report.self, Export.self, Eval.self, Inspect.self, Keygen.self, Bench.self]
+        subcommands: [Train.self, Distill.self, Run.self, CoordinatorCommand.self, TeacherCommand.self, StudentCommand.self, SlurmCommand.self, Status.self, Prune.self, Quantize.self, Report.self, Export.self, Eval.self, Inspect.self, Keygen.self, Bench.self]
     )
 }
 

@@ -1,0 +1,77 @@
+import ArgumentParser
+import Cluster
+import Foundation
+import Jobs
+
+/// One task of `srun distillery slurm --job JOB.yaml`: works out from the SLURM environment which daemon it is
+/// and with what flags, then runs that daemon's command. cluster/slurm/distill.sbatch is the batch script.
+struct SlurmCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "slurm",
+        abstract: "Run this Slurm task's daemon: task 0 the coordinator, then the teachers, then the student replicas.",
+        discussion: """
+        Run it as every task of one job step (srun). Task 0 (on the step's first node) is the coordinator, bound
+        to a port derived from SLURM_JOB_ID; tasks 1...N are teacher workers; the job's student.replicas
+        remaining tasks are student replicas, advertising their node's address. Keys come from the job's
+        cluster.keys directory (a shared file system). Worker names are NODE-teacherI / NODE-studentI.
+
+        Example:  sbatch --nodes=3 --ntasks=4 cluster/slurm/distill.sbatch cluster/jobs/fashion-quick.yaml
+        """
+    )
+
+    @Option(help: "The job file (YAML), at the same path on every node.")
+    var job: String
+
+    @Option(help: "Teacher tasks (default: every task that is neither the coordinator nor a student replica).")
+    var teachers: Int?
+
+    @Flag(help: "Serve /metrics from every task, on port (the job's base port + 1 + SLURM_PROCID).")
+    var metrics = false
+
+    @Option(help: "The coordinator's state directory (default: the job's output directory /state).")
+    var state: String?
+
+    @Option(help: "Seconds a worker waits for the coordinator's welcome.")
+    var connectTimeout: Double = 300
+
+    func run() throws {
+        let task = try SlurmTask(environment: ProcessInfo.processInfo.environment)
+        let context = try JobContext.load(path: job)
+        let cluster = context.spec.cluster
+        let replicas = context.spec.student.replicas
+        let role = try task.role(teachers: teachers ?? (task.tasks - 1 - replicas), replicas: replicas)
+        let coordinator = "tcp://\(try SlurmTask.address(of: task.coordinatorNode)):\(task.coordinatorPort)"
+        let keys = cluster.plaintext ? [] : ["--keys", cluster.keys!]
+        let metricsArguments = metrics ? ["--metrics", "0.0.0.0:\(task.metricsPort)"] : []
+        let threads = task.cpusPerTask.map { ["--threads", "\($0)"] } ?? []
+        let worker = ["--coordinator", coordinator, "--name", task.workerName(role), "--connect-timeout", "\(connectTimeout)"] + keys
+        let pid = ProcessInfo.processInfo.processIdentifier
+        Terminal.status("slurm job \(task.jobID) task \(task.rank)/\(task.tasks) on \(task.node) (pid \(pid)): \(role.description) -> coordinator \(coordinator)")
+        switch role {
+        case .coordinator:
+            guard task.node == task.coordinatorNode else {
+                throw ValidationError("task 0 runs on \(task.node), not on the step's first node \(task.coordinatorNode): keep Slurm's default block distribution")
+            }
+            var command = try CoordinatorCommand.parse(["--job", job, "--bind", "tcp://0.0.0.0:\(task.coordinatorPort)"]
+                                                       + (state.map { ["--state", $0] } ?? []) + metricsArguments)
+            try command.run()
+        case .teacher:
+            var command = try TeacherCommand.parse(worker + threads + metricsArguments)
+            try command.run()
+        case .student:
+            let advertise = try SlurmTask.address(of: task.node)
+            var command = try StudentCommand.parse(worker + ["--bind", "tcp://0.0.0.0:*", "--advertise", advertise] + threads + metricsArguments)
+            try command.run()
+        }
+    }
+}
+
+extension SlurmTask.Role: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .coordinator: return "coordinator"
+        case let .teacher(i): return "teacher \(i)"
+        case let .student(i): return "student replica \(i)"
+        }
+    }
+}
