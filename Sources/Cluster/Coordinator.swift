@@ -81,11 +81,16 @@ public final class Coordinator {
                 return .stopped
             }
             if try Poller.readable([socket], timeoutMilliseconds: 50)[0] {
-                // A bounded batch: under a steady stream of messages, work requests still get answered promptly.
-                var handled = 0
-                while handled < 16, let frames = try socket.receive(dontWait: true) {
-                    handle(frames)
-                    handled += 1
+                // A bounded batch, committed together (one fsync for all its receipts): under a steady stream of
+                // messages, work requests still get answered promptly. Assignments go out before the commit; a
+                // receipt lost to a crash before it only means the item is computed and delivered again.
+                try state.batch {
+                    var handled = 0
+                    while handled < 16, let frames = try socket.receive(dontWait: true) {
+                        handle(frames)
+                        handled += 1
+                    }
+                    assignWork()
                 }
             }
             let now = monotonicSeconds()

@@ -25,6 +25,9 @@ public enum SQLValue: Equatable, Sendable {
 public final class SQLiteDatabase {
     private var handle: OpaquePointer?
     public let path: String
+    /// Prepared once, reused: the coordinator runs the same few statements thousands of times a second.
+    private var statements: [String: OpaquePointer] = [:]
+    private var transactionDepth = 0
 
     public init(path: String) throws {
         self.path = path
@@ -43,7 +46,10 @@ public final class SQLiteDatabase {
         }
     }
 
-    deinit { sqlite3_close(handle) }
+    deinit {
+        for statement in statements.values { sqlite3_finalize(statement) }
+        sqlite3_close(handle)
+    }
 
     public func execute(_ sql: String, _ values: [SQLValue] = []) throws {
         _ = try query(sql, values)
@@ -52,11 +58,17 @@ public final class SQLiteDatabase {
     /// Runs one statement and returns its rows.
     @discardableResult
     public func query(_ sql: String, _ values: [SQLValue] = []) throws -> [[SQLValue]] {
-        var statement: OpaquePointer?
-        guard sqlite3_prepare_v2(handle, sql, -1, &statement, nil) == SQLITE_OK else {
-            throw SQLiteError(path, "cannot prepare '\(sql)'", handle)
+        var statement = statements[sql]
+        if statement == nil {
+            guard sqlite3_prepare_v2(handle, sql, -1, &statement, nil) == SQLITE_OK else {
+                throw SQLiteError(path, "cannot prepare '\(sql)'", handle)
+            }
+            statements[sql] = statement
         }
-        defer { sqlite3_finalize(statement) }
+        defer {
+            sqlite3_reset(statement)
+            sqlite3_clear_bindings(statement)
+        }
         for (i, value) in values.enumerated() {
             let index = Int32(i + 1)
             switch value {
@@ -83,9 +95,17 @@ public final class SQLiteDatabase {
         return rows
     }
 
-    /// Runs `body` in one transaction: all of it is durable, or none of it.
+    /// Runs `body` in one transaction: all of it is durable, or none of it. Inside another transaction it
+    /// joins that one (one commit, one fsync, for a whole batch).
     public func transaction<T>(_ body: () throws -> T) throws -> T {
+        if transactionDepth > 0 {
+            transactionDepth += 1
+            defer { transactionDepth -= 1 }
+            return try body()
+        }
         try execute("BEGIN IMMEDIATE")
+        transactionDepth = 1
+        defer { transactionDepth = 0 }
         do {
             let result = try body()
             try execute("COMMIT")
