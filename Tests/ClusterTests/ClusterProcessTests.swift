@@ -317,6 +317,11 @@ import Wire
         #expect(status.progress > 0 && status.progress < 1)
         let cli = try TestSupport.run(ClusterHarness.binary, ["status", "--coordinator", endpoint])
         #expect(cli.status == 0 && cli.stdout.contains("teacher") && cli.stdout.contains("lease ms"), "\(cli.stdout)\(cli.stderr)")
+        #expect(cli.stdout.contains("ETA") && cli.stdout.contains("epoch "), "\(cli.stdout)")
+        // --watch refreshes until the job is over, then stops by itself.
+        let watch = try TestSupport.run(ClusterHarness.binary, ["status", "--coordinator", endpoint, "--watch", "0.2", "--timeout", "0.5"], timeout: 120)
+        #expect(watch.stdout.components(separatedBy: "lease ms").count > 3, "only \(watch.stdout.components(separatedBy: "lease ms").count - 1) refreshes")
+        #expect(watch.stderr.contains("stopped answering") || watch.stdout.contains(": complete"), "\(watch.stderr.suffix(500))")
         #expect(try h.exitStatus("coordinator", timeout: 120) == 0)
     }
 }
