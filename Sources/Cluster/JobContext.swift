@@ -31,13 +31,15 @@ public struct JobContext: @unchecked Sendable {
         plan = WorkPlan(job: spec, sampleCount: split.train.count)
     }
 
-    public static func load(path: String) throws -> JobContext {
-        let yaml: String
-        do { yaml = try String(contentsOfFile: path, encoding: .utf8) } catch {
+    /// Reads a job file, with `overrides` (`--set KEY=VALUE`) applied; relative paths stay relative to its directory.
+    public static func load(path: String, overrides: [String] = []) throws -> JobContext {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw JobError(file: path, line: nil, "cannot read the job file")
         }
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        return try JobContext(yaml: yaml, directory: directory, file: path)
+        let yaml = try JobOverrides.apply(overrides, to: text, file: path)
+        return try JobContext(yaml: yaml, directory: directory, file: overrides.isEmpty ? path : "\(path) with --set")
     }
 
     /// How the student trains, in the cluster, alone (the baseline) or in one process (`distill --job`).

@@ -3,6 +3,15 @@ import Cluster
 import Foundation
 import Monitoring
 
+/// `--set KEY=VALUE`: a job file's values replaced for this run.
+struct JobOverrideOptions: ParsableArguments {
+    @Option(name: .customLong("set"), help: ArgumentHelp("Replace a job file value, e.g. --set distillation.temperature=4 (YAML; repeat for more).", valueName: "key=value"))
+    var settings: [String] = []
+
+    /// The same flags, for a daemon this command starts.
+    var arguments: [String] { settings.flatMap { ["--set", $0] } }
+}
+
 /// `--metrics HOST:PORT`: where a daemon serves /metrics for Prometheus.
 struct MetricsOptions: ParsableArguments {
     @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics, e.g. 0.0.0.0:9464 (port 0 picks a free one). Off by default.")
@@ -42,10 +51,11 @@ struct CoordinatorCommand: ParsableCommand {
     var state: String?
 
     @OptionGroup var metrics: MetricsOptions
+    @OptionGroup var overrides: JobOverrideOptions
 
     func run() throws {
         StopSignal.install()
-        let context = try JobContext.load(path: job)
+        let context = try JobContext.load(path: job, overrides: overrides.settings)
         let coordinator = try Coordinator(job: context, bind: bind ?? context.spec.cluster.coordinator,
                                           stateDirectory: state ?? "\(context.spec.outputDirectory)/state")
         let server = try metrics.serve(coordinator.metrics.registry, daemon: "coordinator")

@@ -30,6 +30,8 @@ struct Distill: ParsableCommand {
     @Option(help: "Take teachers, student, data, augmentation and training settings from a job file instead: the cluster's work in one process (for comparisons).")
     var job: String?
 
+    @OptionGroup var overrides: JobOverrideOptions
+
     @Option(help: "Temperature T of the soft targets.")
     var temperature: Float = 4
 
@@ -103,7 +105,7 @@ struct Distill: ParsableCommand {
     /// The job's distillation in this process: same data order, augmentation, normalisation and seeds as
     /// the cluster's students.
     private func runJob(_ path: String) throws {
-        let context = try JobContext.load(path: path)
+        let context = try JobContext.load(path: path, overrides: overrides.settings)
         let spec = context.spec
         let teacherModels = try spec.teachers.map { try TeacherModel.load($0, context: context).forStudent(context.normalization) }
         let network = try Sequential(spec.student.model, seed: spec.seed)

@@ -32,9 +32,11 @@ struct Run: ParsableCommand {
     @Flag(help: "Print the results as JSON on stdout.")
     var json = false
 
+    @OptionGroup var overrides: JobOverrideOptions
+
     func run() throws {
         StopSignal.install()
-        let context = try JobContext.load(path: job)
+        let context = try JobContext.load(path: job, overrides: overrides.settings)
         let spec = context.spec
         let output = spec.outputDirectory
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
@@ -82,7 +84,7 @@ struct Run: ParsableCommand {
         let cores = ComputeThreads.defaultCount
         let teacherThreads = max(1, cores / spec.cluster.localTeachers)
         let studentThreads = max(1, cores / (spec.cluster.localTeachers + spec.student.replicas))
-        let coordinator = try cluster.start("coordinator", ["coordinator", "--job", job, "--bind", bind, "--state", state], threads: 1)
+        let coordinator = try cluster.start("coordinator", ["coordinator", "--job", job, "--bind", bind, "--state", state] + overrides.arguments, threads: 1)
         let endpoint = try waitForEndpoint("\(state)/endpoint", coordinator: coordinator, cluster: cluster)
         let keys = spec.cluster.plaintext ? [] : ["--keys", spec.cluster.keys!]
         for i in 0..<spec.cluster.localTeachers {
