@@ -7,10 +7,16 @@ import Training
 /// teachers are given (the distillation loss the student was made with), on the hard labels alone otherwise.
 public struct FineTuner {
     public struct Teachers {
-        public var models: [any Classifier]
-        public var temperature: Float, alpha: Float, rule: Ensemble.Rule
+        public var temperature: Float, alpha: Float
+        /// The soft targets of one fine-tuning run (its settings given): the models here, or a cluster job started for it.
+        public var source: (TrainingConfig) throws -> any SoftTargetSource
+
         public init(models: [any Classifier], temperature: Float, alpha: Float, rule: Ensemble.Rule = .probabilities) {
-            self.models = models; self.temperature = temperature; self.alpha = alpha; self.rule = rule
+            self.init(temperature: temperature, alpha: alpha) { _ in InProcessTeachers(models, temperature: temperature, rule: rule) }
+        }
+
+        public init(temperature: Float, alpha: Float, source: @escaping (TrainingConfig) throws -> any SoftTargetSource) {
+            self.temperature = temperature; self.alpha = alpha; self.source = source
         }
     }
 
@@ -31,14 +37,14 @@ public struct FineTuner {
     /// `epochs` epochs (a fresh schedule) with `masks` re-applied after every step; `maxSteps` ends early
     /// (lottery tickets rewind to such an early point).
     @discardableResult
-    public func fit(_ model: Sequential, masks: PruningMasks?, epochs: Int, maxSteps: Int? = nil) -> [EpochReport] {
-        fit(model, epochs: epochs, maxSteps: maxSteps) { _ in masks }
+    public func fit(_ model: Sequential, masks: PruningMasks?, epochs: Int, maxSteps: Int? = nil) throws -> [EpochReport] {
+        try fit(model, epochs: epochs, maxSteps: maxSteps) { _ in masks }
     }
 
     /// The same with the mask chosen at the start of every epoch (after its first step): `masks(epoch)` sees the
     /// weights trained so far (gradual pruning raises the sparsity this way).
     @discardableResult
-    public func fit(_ model: Sequential, epochs: Int, maxSteps: Int? = nil, masks: @escaping (Int) -> PruningMasks?) -> [EpochReport] {
+    public func fit(_ model: Sequential, epochs: Int, maxSteps: Int? = nil, masks: @escaping (Int) -> PruningMasks?) throws -> [EpochReport] {
         guard epochs > 0 else { return [] }
         var config = config
         config.epochs = epochs
@@ -58,10 +64,10 @@ public struct FineTuner {
         }
         let stop = { shouldStop() || (maxSteps.map { steps >= $0 } ?? false) }
         if let teachers {
-            let distiller = Distiller(student: model, teachers: teachers.models, config: config, normalization: normalization,
-                                      temperature: teachers.temperature, alpha: teachers.alpha, rule: teachers.rule)
+            let distiller = Distiller(student: model, source: try teachers.source(config), config: config, normalization: normalization,
+                                      temperature: teachers.temperature, alpha: teachers.alpha)
             distiller.afterStep = afterStep
-            return distiller.fit(train, test: test, shouldStop: stop, onEpoch: onEpoch)
+            return try distiller.fit(train, test: test, shouldStop: stop, onEpoch: onEpoch)
         }
         let trainer = Trainer(model: model, config: config, normalization: normalization)
         trainer.afterStep = afterStep

@@ -42,7 +42,7 @@ public struct LotteryTicket {
         let point = try copy(initial)
         if case let .step(n) = rewind {
             let steps = (tuner.train.count + tuner.config.batchSize - 1) / tuner.config.batchSize
-            tuner.fit(point, masks: nil, epochs: max(1, (n + steps - 1) / steps), maxSteps: n)
+            try tuner.fit(point, masks: nil, epochs: max(1, (n + steps - 1) / steps), maxSteps: n)
         }
         return point
     }
@@ -58,7 +58,7 @@ public struct LotteryTicket {
             let target = 1 - pow(1 - sparsity, Double(round) / Double(rounds))
             masks = PruningMasks.select(scores: Saliency.magnitude(current), sparsity: target, scope: .global, within: masks)
             current = try copy(rewindPoint)
-            tuner.fit(current, masks: masks, epochs: epochsPerRound)
+            try tuner.fit(current, masks: masks, epochs: epochsPerRound)
             onRound(round, masks)
         }
         return (current, masks)
@@ -67,7 +67,7 @@ public struct LotteryTicket {
     /// The control of the paper: the same mask on freshly drawn weights (seed `seed`), trained as long as one round.
     public func randomReinitialisation(masks: PruningMasks, spec: ModelSpec, seed: UInt64, tuner: FineTuner) throws -> Sequential {
         let model = try Sequential(spec, seed: seed)
-        tuner.fit(model, masks: masks, epochs: epochsPerRound)
+        try tuner.fit(model, masks: masks, epochs: epochsPerRound)
         return model
     }
 }

@@ -58,7 +58,7 @@ public struct PruningRun {
             let pruned = try copy(network)
             masks.apply(to: pruned)
             let before = try copy(pruned)
-            tuner.fit(pruned, masks: masks, epochs: finetuneEpochs)
+            try tuner.fit(pruned, masks: masks, epochs: finetuneEpochs)
             return Result(model: pruned, sparsity: masks.sparsity, beforeFineTuning: before, storesSparse: true)
         }
         switch method {
@@ -83,7 +83,7 @@ public struct PruningRun {
         case .structured:
             let smaller = try StructuredPruning.prune(network, sparsity: sparsity)
             let before = try copy(smaller)
-            tuner.fit(smaller, masks: nil, epochs: finetuneEpochs)
+            try tuner.fit(smaller, masks: nil, epochs: finetuneEpochs)
             return Result(model: smaller, sparsity: 1 - Double(smaller.parameterCount) / Double(network.parameterCount),
                           beforeFineTuning: before, storesSparse: false)
         }
@@ -97,7 +97,7 @@ public struct PruningRun {
         let rampEpochs = max(1, (2 * finetuneEpochs + 2) / 3)
         var masks = PruningMasks.dense(network)
         let target = sparsity
-        tuner.fit(pruned, epochs: finetuneEpochs) { epoch in
+        try tuner.fit(pruned, epochs: finetuneEpochs) { epoch in
             let progress = min(1, Double(epoch + 1) / Double(rampEpochs))
             let level = target * (1 - pow(1 - progress, 3))
             masks = PruningMasks.select(scores: Saliency.magnitude(pruned), sparsity: level, scope: scope, within: masks)

@@ -18,7 +18,7 @@ public enum QuantizationAwareTraining {
         let wrapped = Sequential(folded.spec, layers: folded.layers.enumerated().map { index, layer in
             grids[index].map { FakeQuantized(layer, input: $0, perChannel: perChannel) } ?? layer
         })
-        tuner.fit(wrapped, masks: masks.sparsity > 0 ? masks : nil, epochs: epochs)
+        try tuner.fit(wrapped, masks: masks.sparsity > 0 ? masks : nil, epochs: epochs)
         var result = start
         for (position, layer) in start.layers.enumerated() {
             guard let (weight, bias) = gemmParameters(folded.layers[layer.index]) else { continue }

@@ -91,7 +91,7 @@ struct Distill: ParsableCommand {
         let distiller = Distiller(student: network, teachers: loaded.map { $0.forStudent(normalization) }, config: try training.config(),
                                   normalization: normalization, temperature: temperature, alpha: alpha,
                                   rule: Ensemble.Rule(rawValue: combine)!)
-        let reports = distiller.fit(split.train, test: split.test, shouldStop: { StopSignal.isRequested },
+        let reports = try distiller.fit(split.train, test: split.test, shouldStop: { StopSignal.isRequested },
                                     onStep: run.onStep, onEpoch: run.onEpoch)
         var metadata = training.provenance(dataName: split.name, epochsDone: reports.count)
         if let normalization { metadata["distillery.normalize"] = normalization.text }
@@ -113,7 +113,7 @@ struct Distill: ParsableCommand {
                                   temperature: Float(spec.temperature), alpha: Float(spec.alpha),
                                   rule: spec.combine)
         let run = TrainingRun(epochs: spec.student.epochs, json: json)
-        let reports = distiller.fit(context.split.train, test: context.split.test, shouldStop: { StopSignal.isRequested },
+        let reports = try distiller.fit(context.split.train, test: context.split.test, shouldStop: { StopSignal.isRequested },
                                     onStep: run.onStep, onEpoch: run.onEpoch)
         var metadata = ["distillery.data": spec.data.source.description, "distillery.job": spec.name,
                         "distillery.teachers": spec.teachers.map(\.name).joined(separator: ",")]

@@ -52,15 +52,15 @@ struct SlurmCommand: ParsableCommand {
             guard task.node == task.coordinatorNode else {
                 throw ValidationError("task 0 runs on \(task.node), not on the step's first node \(task.coordinatorNode): keep Slurm's default block distribution")
             }
-            var command = try CoordinatorCommand.parse(["--job", job, "--bind", "tcp://0.0.0.0:\(task.coordinatorPort)"]
+            let command = try CoordinatorCommand.parse(["--job", job, "--bind", "tcp://0.0.0.0:\(task.coordinatorPort)"]
                                                        + (state.map { ["--state", $0] } ?? []) + metricsArguments)
             try command.run()
         case .teacher:
-            var command = try TeacherCommand.parse(worker + threads + metricsArguments)
+            let command = try TeacherCommand.parse(worker + threads + metricsArguments)
             try command.run()
         case .student:
             let advertise = try SlurmTask.address(of: task.node)
-            var command = try StudentCommand.parse(worker + ["--bind", "tcp://0.0.0.0:*", "--advertise", advertise] + threads + metricsArguments)
+            let command = try StudentCommand.parse(worker + ["--bind", "tcp://0.0.0.0:*", "--advertise", advertise] + threads + metricsArguments)
             try command.run()
         }
     }

@@ -2,14 +2,18 @@ import Compute
 import Datasets
 import NeuralNet
 
-/// Trains a student on an ensemble's soft targets plus the hard labels, in one process: the teachers
-/// see exactly the (augmented, normalised) batch the student sees. The cluster does the same across
-/// machines; this is also what fine-tuning after pruning uses when run alone.
+public struct DistillationError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Trains a student on an ensemble's soft targets plus the hard labels. The targets come from a source: teachers
+/// in this process (they see exactly the augmented, normalised batch the student sees), or a cluster's teacher
+/// workers. Fine-tuning after pruning uses it too.
 public final class Distiller {
     public let student: Sequential
-    public let teachers: [any Classifier]
+    public let source: any SoftTargetSource
     public let loss: DistillationLoss
-    public let rule: Ensemble.Rule
     private let trainer: Trainer
     /// Runs after every optimizer step (see `Trainer.afterStep`).
     public var afterStep: (() -> Void)? {
@@ -17,26 +21,31 @@ public final class Distiller {
         set { trainer.afterStep = newValue }
     }
 
-    public init(student: Sequential, teachers: [any Classifier], config: TrainingConfig, normalization: Normalization?,
-                temperature: Float, alpha: Float, rule: Ensemble.Rule = .probabilities) {
+    public init(student: Sequential, source: any SoftTargetSource, config: TrainingConfig, normalization: Normalization?,
+                temperature: Float, alpha: Float) {
         self.student = student
-        self.teachers = teachers
-        self.rule = rule
+        self.source = source
         loss = DistillationLoss(alpha: alpha, temperature: temperature, teacherForm: .probabilities)
         trainer = Trainer(model: student, config: config, normalization: normalization)
     }
 
-    /// The ensemble's soft targets for a batch.
-    public func softTargets(_ images: Tensor) -> Tensor {
-        Ensemble.softTargets(teachers.map { $0.logits(images) }, temperature: loss.temperature, rule: rule)
+    /// Teachers in this process.
+    public convenience init(student: Sequential, teachers: [any Classifier], config: TrainingConfig, normalization: Normalization?,
+                            temperature: Float, alpha: Float, rule: Ensemble.Rule = .probabilities) {
+        self.init(student: student, source: InProcessTeachers(teachers, temperature: temperature, rule: rule), config: config,
+                  normalization: normalization, temperature: temperature, alpha: alpha)
     }
 
-    /// Trains for `config.epochs` with the distillation loss; reports as `Trainer.fit` does.
+    /// Trains for `config.epochs` with the distillation loss; reports as `Trainer.fit` does. Throws when the
+    /// source of soft targets failed.
     @discardableResult
     public func fit(_ train: LabeledImages, test: LabeledImages?, shouldStop: () -> Bool = { false },
-                    onStep: (StepProgress) -> Void = { _ in }, onEpoch: (EpochReport) -> Void = { _ in }) -> [EpochReport] {
-        trainer.fit(train, test: test, shouldStop: shouldStop, onStep: onStep, onEpoch: onEpoch) { [self] images, labels, logits in
-            loss.compute(student: logits, teacher: softTargets(images), labels: labels).gradient
+                    onStep: (StepProgress) -> Void = { _ in }, onEpoch: (EpochReport) -> Void = { _ in }) throws -> [EpochReport] {
+        defer { source.finish() }
+        let reports = trainer.fit(train, test: test, shouldStop: shouldStop, onStep: onStep, onEpoch: onEpoch) { [self] batch in
+            source.targets(for: batch).map { loss.compute(student: batch.logits, teacher: $0, labels: batch.labels).gradient }
         }
+        if let failure = source.failure { throw DistillationError("soft targets: \(failure)") }
+        return reports
     }
 }

@@ -37,15 +37,22 @@ public final class Trainer {
         self.optimizer = config.makeOptimizer()
     }
 
-    /// The gradient of the training loss with respect to the logits, given (images, labels, logits).
-    public typealias LossGradient = (Tensor, [Int32], Tensor) -> Tensor
+    /// The gradient of the training loss with respect to the batch's logits; nil stops training (before the step).
+    public typealias LossGradient = (TrainingBatch) -> Tensor?
 
-    /// One optimizer step on a batch; returns the hard-label loss and how many predictions were right.
-    /// `lossGradient` replaces cross-entropy as what is minimised (the distiller passes its KD loss).
-    public func step(images: Tensor, labels: [Int32], lossGradient: LossGradient? = nil) -> (loss: Float, correct: Int) {
+    /// One optimizer step on a batch; returns the hard-label loss and how many predictions were right, or nil
+    /// when `lossGradient` gave none. `lossGradient` replaces cross-entropy as what is minimised (the distiller
+    /// passes its KD loss).
+    public func step(images: Tensor, labels: [Int32], epoch: Int = 0, positions: Range<Int> = 0..<0,
+                     lossGradient: LossGradient? = nil) -> (loss: Float, correct: Int)? {
         let logits = model.forward(images, training: true)
         let result = CrossEntropy.compute(logits: logits, labels: labels)
-        model.backward(lossGradient?(images, labels, logits) ?? result.gradient)
+        var gradient = result.gradient
+        if let lossGradient {
+            guard let g = lossGradient(TrainingBatch(images: images, labels: labels, logits: logits, epoch: epoch, positions: positions)) else { return nil }
+            gradient = g
+        }
+        model.backward(gradient)
         optimizer.step(model.trainableParameters)
         afterStep?()
         return (result.loss, Evaluation.countCorrect(logits, labels))
@@ -70,10 +77,12 @@ public final class Trainer {
                 optimizer.learningRate = config.schedule.rate(
                     base: config.learningRate, epoch: Double(epoch) + Double(stepIndex) / Double(stepsPerEpoch),
                     totalEpochs: config.epochs)
-                let indices = Array(order[(stepIndex * config.batchSize)..<min((stepIndex + 1) * config.batchSize, train.count)])
+                let positions = (stepIndex * config.batchSize)..<min((stepIndex + 1) * config.batchSize, train.count)
+                let indices = Array(order[positions])
                 let batch = train.batch(indices, augmentation: config.augmentation,
                                         augmentationSeed: augmentationSeed(epoch: epoch), normalization: normalization)
-                let (loss, right) = step(images: batch.images, labels: batch.labels, lossGradient: lossGradient)
+                guard let (loss, right) = step(images: batch.images, labels: batch.labels, epoch: epoch, positions: positions,
+                                               lossGradient: lossGradient) else { return reports }
                 lossSum += Double(loss) * Double(indices.count)
                 correct += right
                 seen += indices.count

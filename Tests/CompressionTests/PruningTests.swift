@@ -97,7 +97,7 @@ import Training
         let test = PruningTests.blobs(300, seed: 9)
         let tuner = FineTuner(train: PruningTests.blobs(600, seed: 10), test: test,
                               config: TrainingConfig(epochs: 1, batchSize: 32, learningRate: 0.01, seed: 1), normalization: nil, teachers: nil)
-        let reports = tuner.fit(model, masks: masks, epochs: 6)
+        let reports = try tuner.fit(model, masks: masks, epochs: 6)
         #expect(reports.count == 6)
         #expect(reports.last!.test!.accuracy > 0.9)
         #expect(PruningMasks.nonzero(model).kept <= masks.kept)
@@ -123,7 +123,7 @@ import Training
         let tuner = FineTuner(train: PruningTests.blobs(600, seed: 12), test: PruningTests.blobs(300, seed: 13),
                               config: TrainingConfig(epochs: 1, batchSize: 32, learningRate: 0.01, seed: 2), normalization: nil, teachers: nil)
         let trained = try copy(initial)
-        tuner.fit(trained, masks: nil, epochs: 3)
+        try tuner.fit(trained, masks: nil, epochs: 3)
         let ticket = LotteryTicket(sparsity: 0.8, rounds: 2, rewind: .initial, epochsPerRound: 3)
         #expect(try ticket.rewindWeights(initial: initial, tuner: tuner).namedParameters.map(\.parameter.value) == initial.namedParameters.map(\.parameter.value))
         let early = LotteryTicket(sparsity: 0.8, rounds: 2, rewind: .step(4), epochsPerRound: 3)

@@ -65,7 +65,7 @@ import Training
         let model = try Sequential(ModelSpec("mlp:12-16bn-3".replacingOccurrences(of: "16bn", with: "16") + ":bn"), seed: 8)
         let tuner = FineTuner(train: train, test: test, config: TrainingConfig(epochs: 1, batchSize: 32, learningRate: 0.01, seed: 1),
                               normalization: nil, teachers: nil)
-        tuner.fit(model, masks: nil, epochs: 3)
+        try tuner.fit(model, masks: nil, epochs: 3)
         let masks = PruningMasks.select(scores: Saliency.magnitude(model), sparsity: 0.5, scope: .global, within: .dense(model))
         masks.apply(to: model)
         let quantized = try QuantizationAwareTraining.run(model, sample: train.batch(Array(0..<200), normalization: nil).images,

@@ -13,7 +13,7 @@ import Testing
         Trainer(model: plain, config: config, normalization: nil).fit(data, test: nil)
         let student = try Sequential(ModelSpec("mlp:8-12-3"), seed: 9)
         let teacher = try Sequential(ModelSpec("mlp:8-5-3"), seed: 1)
-        Distiller(student: student, teachers: [teacher], config: config, normalization: nil, temperature: 4, alpha: 0).fit(data, test: nil)
+        try Distiller(student: student, teachers: [teacher], config: config, normalization: nil, temperature: 4, alpha: 0).fit(data, test: nil)
         #expect(student.namedParameters.map(\.parameter.value) == plain.namedParameters.map(\.parameter.value))
     }
 
@@ -29,9 +29,48 @@ import Testing
         for t in teachers { #expect(Evaluation.run(t, on: test, normalization: nil).accuracy > 0.95) }
         let student = try Sequential(ModelSpec("mlp:8-6-3"), seed: 5)
         let before = Evaluation.run(student, on: test, normalization: nil)
-        let reports = Distiller(student: student, teachers: teachers, config: config, normalization: nil,
-                                temperature: 3, alpha: 1).fit(train, test: test)
+        let reports = try Distiller(student: student, teachers: teachers, config: config, normalization: nil,
+                                    temperature: 3, alpha: 1).fit(train, test: test)
         #expect(reports.last!.test!.accuracy > 0.95, "\(reports.last!.test!)")
         #expect(reports.last!.test!.loss < before.loss / 2)
+    }
+
+    /// A source that records what it is asked for and gives up after `failAfter` batches.
+    final class RecordingSource: SoftTargetSource {
+        var asked: [(epoch: Int, positions: Range<Int>)] = []
+        let failAfter: Int?
+        private(set) var failure: String?
+        private(set) var finished = false
+        init(failAfter: Int? = nil) { self.failAfter = failAfter }
+        func targets(for batch: TrainingBatch) -> Tensor? {
+            if let failAfter, asked.count == failAfter {
+                failure = "the cluster went away"
+                return nil
+            }
+            asked.append((batch.epoch, batch.positions))
+            return Softmax.probabilities(batch.logits, temperature: 2)
+        }
+        func finish() { finished = true }
+    }
+
+    @Test func aSourceIsAskedForEveryBatchByPositionAndItsFailureStopsTraining() throws {
+        let data = TrainerTests.blobs(100, seed: 4)
+        let config = TrainingConfig(epochs: 2, batchSize: 30, optimizer: .adam, learningRate: 0.01, seed: 3)
+        let source = RecordingSource()
+        let student = try Sequential(ModelSpec("mlp:8-6-3"), seed: 5)
+        try Distiller(student: student, source: source, config: config, normalization: nil, temperature: 2, alpha: 0.5).fit(data, test: nil)
+        #expect(source.asked.map(\.epoch) == [0, 0, 0, 0, 1, 1, 1, 1])
+        #expect(source.asked.prefix(4).map(\.positions) == [0..<30, 30..<60, 60..<90, 90..<100])
+        #expect(source.finished)
+
+        let failing = RecordingSource(failAfter: 3)
+        let other = try Sequential(ModelSpec("mlp:8-6-3"), seed: 5)
+        let before = other.namedParameters.map(\.parameter.value)
+        var steps = 0
+        let distiller = Distiller(student: other, source: failing, config: config, normalization: nil, temperature: 2, alpha: 0.5)
+        distiller.afterStep = { steps += 1 }
+        #expect(throws: DistillationError.self) { try distiller.fit(data, test: nil) }
+        #expect(steps == 3 && failing.finished)
+        #expect(other.namedParameters.map(\.parameter.value) != before)
     }
 }
