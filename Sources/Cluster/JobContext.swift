@@ -31,13 +31,14 @@ public struct JobContext: @unchecked Sendable {
         plan = WorkPlan(job: spec, sampleCount: split.train.count)
     }
 
-    /// Reads a job file, with `overrides` (`--set KEY=VALUE`) applied; relative paths stay relative to its directory.
-    public static func load(path: String, overrides: [String] = []) throws -> JobContext {
+    /// Reads a job file, with `overrides` (`--set KEY=VALUE`) applied; relative paths resolve against its directory,
+    /// or against `directory` (a job file written elsewhere for another job's data).
+    public static func load(path: String, overrides: [String] = [], directory: String? = nil) throws -> JobContext {
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw JobError(file: path, line: nil, "cannot read the job file")
         }
-        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        let directory = directory ?? URL(fileURLWithPath: path).deletingLastPathComponent().path
         let yaml = try JobOverrides.apply(overrides, to: text, file: path)
         return try JobContext(yaml: yaml, directory: directory, file: overrides.isEmpty ? path : "\(path) with --set")
     }

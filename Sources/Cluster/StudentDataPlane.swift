@@ -136,6 +136,11 @@ public final class StudentDataPlane {
         while goodbye == nil && monotonicSeconds() < deadline { try? pump(timeoutMilliseconds: 50) }
     }
 
+    /// Leaves the job before its end (the coordinator re-queues nothing of ours: students hold no work).
+    public func leave(reason: String) throws {
+        try channel.send(.goodbye(reason: reason, returnedWorkIDs: []))
+    }
+
     /// Serves the control channel and the data endpoint once; throws when the job is over or stopped.
     public func pump(timeoutMilliseconds: Int) throws {
         if shouldStop() {

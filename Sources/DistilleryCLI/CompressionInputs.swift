@@ -9,7 +9,7 @@ import Training
 
 /// Where fine-tuning after pruning or during quantization-aware training learns from.
 struct TeacherOptions: ParsableArguments {
-    @Option(help: "Take the data, and the teachers, temperature, alpha and augmentation of fine-tuning, from this job.")
+    @Option(help: "Take the data, and the teachers, temperature, alpha and augmentation of fine-tuning, from this job; its teachers serve through a local cluster (coordinator and teacher processes) unless --in-process.")
     var job: String?
 
     @Option(name: .customLong("teacher"), help: "A teacher checkpoint for fine-tuning by distillation; repeat for an ensemble.")
@@ -20,6 +20,9 @@ struct TeacherOptions: ParsableArguments {
 
     @Option(help: "Soft-target weight with --teacher.")
     var alpha: Float = 0.5
+
+    @Flag(help: "With --job: run the job's teachers in this process instead of through a local cluster (coordinator and teacher processes).")
+    var inProcess = false
 
     func validate() throws {
         guard temperature > 0, temperature.isFinite else { throw ValidationError("--temperature must be positive, got \(temperature)") }
@@ -69,16 +72,17 @@ struct CompressionInputs {
     /// Fine-tuning: the job's (or --teacher) ensemble with its distillation loss, else hard labels; the job's
     /// augmentation and batch size; Adam with cosine decay from `learningRate`.
     func tuner(_ options: TeacherOptions, learningRate: Float, seed: UInt64, onEpoch: @escaping (EpochReport) -> Void) throws -> FineTuner {
-        try tuner(teacherPaths: options.teachers, temperature: options.temperature, alpha: options.alpha,
+        try tuner(teacherPaths: options.teachers, temperature: options.temperature, alpha: options.alpha, throughCluster: !options.inProcess,
                   learningRate: learningRate, seed: seed, onEpoch: onEpoch)
     }
 
     /// Fine-tuning on the job's teachers (hard labels when there is no job).
     func jobTuner(learningRate: Float, seed: UInt64, onEpoch: @escaping (EpochReport) -> Void) throws -> FineTuner {
-        try tuner(teacherPaths: [], temperature: 1, alpha: 0, learningRate: learningRate, seed: seed, onEpoch: onEpoch)
+        try tuner(teacherPaths: [], temperature: 1, alpha: 0, throughCluster: true, learningRate: learningRate, seed: seed, onEpoch: onEpoch)
     }
 
-    func tuner(teacherPaths: [String], temperature: Float, alpha: Float, learningRate: Float, seed: UInt64,
+    /// With a job, its teachers serve through a local cluster (`throughCluster`) or run in this process.
+    func tuner(teacherPaths: [String], temperature: Float, alpha: Float, throughCluster: Bool, learningRate: Float, seed: UInt64,
                onEpoch: @escaping (EpochReport) -> Void) throws -> FineTuner {
         var config = job?.studentConfig ?? TrainingConfig(batchSize: 128, seed: seed)
         config.optimizer = .adam
@@ -86,7 +90,10 @@ struct CompressionInputs {
         config.schedule = .cosine(minimum: 0)
         config.seed = seed
         var teachers: FineTuner.Teachers?
-        if let job, teacherPaths.isEmpty {
+        if let job, teacherPaths.isEmpty, throughCluster {
+            let cluster = ClusterFineTuning(context: job)
+            teachers = .init(temperature: Float(job.spec.temperature), alpha: Float(job.spec.alpha), source: cluster.source)
+        } else if let job, teacherPaths.isEmpty {
             let models = try job.spec.teachers.map { try TeacherModel.load($0, context: job).forStudent(normalization) }
             teachers = .init(models: models, temperature: Float(job.spec.temperature), alpha: Float(job.spec.alpha), rule: job.spec.combine)
         } else if !teacherPaths.isEmpty {

@@ -50,12 +50,15 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(help: "State directory (default: the job's output directory /state).")
     var state: String?
 
+    @Option(help: "Resolve the job's relative paths against this directory instead of the job file's (a job file written elsewhere).")
+    var jobDirectory: String?
+
     @OptionGroup var metrics: MetricsOptions
     @OptionGroup var overrides: JobOverrideOptions
 
     func run() throws {
         StopSignal.install()
-        let context = try JobContext.load(path: job, overrides: overrides.settings)
+        let context = try JobContext.load(path: job, overrides: overrides.settings, directory: jobDirectory)
         let coordinator = try Coordinator(job: context, bind: bind ?? context.spec.cluster.coordinator,
                                           stateDirectory: state ?? "\(context.spec.outputDirectory)/state")
         let server = try metrics.serve(coordinator.metrics.registry, daemon: "coordinator")

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Cluster
 import Foundation
 
@@ -66,5 +67,22 @@ final class LocalCluster {
     func tail(_ member: Member, lines: Int = 15) -> String {
         let text = (try? String(contentsOfFile: member.log, encoding: .utf8)) ?? ""
         return text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+    }
+
+    /// The endpoint a coordinator started here writes to its state directory once it listens.
+    func waitForEndpoint(_ path: String, coordinator: Process) throws -> String {
+        let deadline = monotonicSeconds() + 120
+        while monotonicSeconds() < deadline {
+            if let text = try? String(contentsOfFile: path, encoding: .utf8), text.hasSuffix("\n") {
+                return text.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            if !coordinator.isRunning {
+                let log = members.first.map { tail($0) } ?? ""
+                throw ValidationError("the coordinator did not start:\n\(log)")
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        stop()
+        throw ValidationError("the coordinator did not report its endpoint within 120 s")
     }
 }

@@ -85,7 +85,7 @@ struct Run: ParsableCommand {
         let teacherThreads = max(1, cores / spec.cluster.localTeachers)
         let studentThreads = max(1, cores / (spec.cluster.localTeachers + spec.student.replicas))
         let coordinator = try cluster.start("coordinator", ["coordinator", "--job", job, "--bind", bind, "--state", state] + overrides.arguments, threads: 1)
-        let endpoint = try waitForEndpoint("\(state)/endpoint", coordinator: coordinator, cluster: cluster)
+        let endpoint = try cluster.waitForEndpoint("\(state)/endpoint", coordinator: coordinator)
         let keys = spec.cluster.plaintext ? [] : ["--keys", spec.cluster.keys!]
         for i in 0..<spec.cluster.localTeachers {
             try cluster.start("teacher-\(i + 1)", ["teacher", "--coordinator", endpoint, "--name", "teacher-\(i + 1)"] + keys, threads: teacherThreads)
@@ -122,22 +122,6 @@ struct Run: ParsableCommand {
         for m in cluster.members where m.process.terminationStatus != 0 {
             Terminal.status("warning: \(m.name) exited with \(m.process.terminationStatus); see \(m.log)")
         }
-    }
-
-    private func waitForEndpoint(_ path: String, coordinator: Process, cluster: LocalCluster) throws -> String {
-        let deadline = monotonicSeconds() + 120
-        while monotonicSeconds() < deadline {
-            if let text = try? String(contentsOfFile: path, encoding: .utf8), text.hasSuffix("\n") {
-                return text.trimmingCharacters(in: .whitespacesAndNewlines)
-            }
-            if !coordinator.isRunning {
-                let log = cluster.members.first.map { cluster.tail($0) } ?? ""
-                throw ValidationError("the coordinator did not start:\n\(log)")
-            }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        cluster.stop()
-        throw ValidationError("the coordinator did not report its endpoint within 120 s")
     }
 
     static func progressLine(_ s: ClusterStatus) -> String {

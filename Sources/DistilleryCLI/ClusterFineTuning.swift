@@ -1,0 +1,52 @@
+import Cluster
+import Compute
+import Foundation
+import Training
+
+/// Fine-tuning through the cluster: every fine-tuning run gets a job like the given one (its seed, epochs and batch
+/// size set to the run's), a coordinator and the job's local teacher processes on 127.0.0.1, and this process as
+/// the student. Logs: OUTPUT/logs/finetune-N/.
+final class ClusterFineTuning {
+    let context: JobContext
+    private var runs = 0
+
+    init(context: JobContext) { self.context = context }
+
+    func source(_ config: TrainingConfig) throws -> any SoftTargetSource {
+        runs += 1
+        let spec = context.spec
+        let name = "finetune-\(ProcessInfo.processInfo.processIdentifier)-\(runs)"
+        let work = "\(spec.outputDirectory)/\(name)"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        // The job as this process read it (with any --set), its paths still relative to the original's directory.
+        try context.yaml.write(toFile: "\(work)/job.yaml", atomically: true, encoding: .utf8)
+        let cluster = try LocalCluster(logDirectory: "\(spec.outputDirectory)/logs/\(name)")
+        let settings = ["seed=\(config.seed)", "student.epochs=\(config.epochs)", "student.replicas=1", "student.batch_size=\(config.batchSize)"]
+        let coordinator = try cluster.start("coordinator", ["coordinator", "--job", "\(work)/job.yaml", "--job-directory", context.directory,
+                                                            "--bind", "tcp://127.0.0.1:*", "--state", "\(work)/state"]
+                                                           + settings.flatMap { ["--set", $0] }, threads: 1)
+        let endpoint = try cluster.waitForEndpoint("\(work)/state/endpoint", coordinator: coordinator)
+        let keys = spec.cluster.plaintext ? nil : spec.cluster.keys
+        let cores = ComputeThreads.defaultCount
+        for i in 0..<spec.cluster.localTeachers {
+            try cluster.start("teacher-\(i + 1)", ["teacher", "--coordinator", endpoint, "--name", "teacher-\(i + 1)"] + (keys.map { ["--keys", $0] } ?? []),
+                              threads: max(1, cores / spec.cluster.localTeachers))
+        }
+        let source: ClusterSoftTargets
+        do {
+            source = try ClusterSoftTargets(coordinator: endpoint, name: "fine-tuning", keysDirectory: keys, shouldStop: { StopSignal.isRequested })
+        } catch {
+            cluster.stop()
+            throw error
+        }
+        // The student shares the cores with the teachers, as in `distillery run`.
+        let threads = ComputeThreads.current
+        ComputeSetup.apply(threads: max(1, cores / (spec.cluster.localTeachers + 1)))
+        source.onFinish = {
+            ComputeSetup.apply(threads: threads)
+            if !cluster.waitForAll(seconds: 30) { cluster.stop() }
+            try? FileManager.default.removeItem(atPath: work)
+        }
+        return source
+    }
+}
