@@ -90,9 +90,10 @@ public final class StudentMetrics: Sendable {
         samples = r.counter("samples", "Samples this replica trained on")
         epoch = r.gauge("epoch", "The epoch being trained (from 1)")
         samplesPerSecond = r.gauge("samples_per_second", "Samples per second over the epoch so far (all replicas' batch)")
-        loss = r.gauge("loss", "Distillation loss of the last step: alpha T^2 KL + (1 - alpha) CE", labels: [("part", "total")])
-        kl = r.gauge("loss", "Distillation loss of the last step: alpha T^2 KL + (1 - alpha) CE", labels: [("part", "kl")])
-        crossEntropy = r.gauge("loss", "Distillation loss of the last step: alpha T^2 KL + (1 - alpha) CE", labels: [("part", "cross_entropy")])
+        let lossHelp = "Distillation loss of the last step: alpha T^2 KL + (1 - alpha) CE, and its parts"
+        loss = r.gauge("loss", lossHelp, labels: [("part", "total")])
+        kl = r.gauge("loss", lossHelp, labels: [("part", "kl")])
+        crossEntropy = r.gauge("loss", lossHelp, labels: [("part", "cross_entropy")])
         testAccuracy = r.gauge("test_accuracy", unit: "ratio", "Test accuracy after the last finished epoch (replica 0)")
         pendingItems = r.gauge("queue_depth", "Soft-target deliveries received and not yet trained on")
         softTargetBytes = r.counter("soft_targets_received", unit: "bytes_total", "Bytes of soft-target tensors received")

@@ -10,22 +10,6 @@ import Wire
 /// target with the distillation loss, keeps in step with the other replicas by gradient averaging, and
 /// checkpoints (replica 0 writes; every replica holds the same weights).
 public final class StudentTrainer {
-    public struct Options: Sendable {
-        public var coordinator: String
-        public var name: String
-        public var keysDirectory: String?
-        /// Where the data endpoint binds; a port of "*" picks a free one.
-        public var bind = "tcp://127.0.0.1:*"
-        /// The host other machines reach this endpoint at, when binding a wildcard address.
-        public var advertiseHost: String?
-        public var connectTimeout: Double = 600
-        public var coordinatorTimeout: Double = 120
-        /// How long to wait for a peer replica's gradients before giving up on the job.
-        public var peerTimeout: Double = 60
-        public init(coordinator: String, name: String, keysDirectory: String? = nil) {
-            self.coordinator = coordinator; self.name = name; self.keysDirectory = keysDirectory
-        }
-    }
 
     public struct Summary: Sendable {
         public var replica: Int
@@ -36,21 +20,19 @@ public final class StudentTrainer {
         public var weightsSHA256: String
     }
 
-    private let options: Options
+    private let name: String
+    /// How long to wait for a peer replica's gradients before giving up on the job.
+    private let peerTimeout: Double
     private let log: DaemonLog
     public let metrics = StudentMetrics()
     private let plane: StudentDataPlane
     private var exchange: GradientExchange!
 
-    public init(_ options: Options) throws {
-        self.options = options
+    public init(_ options: StudentDataPlane.Options, peerTimeout: Double = 60) throws {
+        name = options.name
+        self.peerTimeout = peerTimeout
         log = DaemonLog("student \(options.name)")
-        var planeOptions = StudentDataPlane.Options(coordinator: options.coordinator, name: options.name, keysDirectory: options.keysDirectory)
-        planeOptions.bind = options.bind
-        planeOptions.advertiseHost = options.advertiseHost
-        planeOptions.connectTimeout = options.connectTimeout
-        planeOptions.coordinatorTimeout = options.coordinatorTimeout
-        plane = try StudentDataPlane(planeOptions, metrics: metrics, log: log)
+        plane = try StudentDataPlane(options, metrics: metrics, log: log)
     }
 
     public func run(shouldStop: @escaping () -> Bool) throws -> Summary {
@@ -60,7 +42,7 @@ public final class StudentTrainer {
         log.info("replica \(plane.replica) of \(job.spec.student.replicas) for job \(job.spec.name); data endpoint \(plane.dataEndpoint)")
         let model = try Sequential(job.spec.student.model, seed: job.spec.seed)
         exchange = try GradientExchange(replica: plane.replica, peers: plane.peers, parameters: model.namedParameters,
-                                        context: plane.context, security: plane.security, jobID: job.spec.name, sender: options.name)
+                                        context: plane.context, security: plane.security, jobID: job.spec.name, sender: name)
         plane.onGradients = { [unowned self] message, step, replica, samples, bytes in
             if let problem = exchange.receive(message, step: step, fromReplica: replica, samples: samples) {
                 metrics.wire.received(bytes: bytes, accepted: false)
@@ -183,10 +165,10 @@ public final class StudentTrainer {
     private func waitForPeers(step: UInt64) throws {
         let started = monotonicSeconds()
         defer { metrics.waitPeersSeconds.increment(by: monotonicSeconds() - started) }
-        let deadline = started + options.peerTimeout
+        let deadline = started + peerTimeout
         while !exchange.isComplete(step: step) {
             guard monotonicSeconds() < deadline else {
-                throw ClusterError("replica \(plane.replica): no gradients from every peer for step \(step) within \(Int(options.peerTimeout)) s; a replica is gone")
+                throw ClusterError("replica \(plane.replica): no gradients from every peer for step \(step) within \(Int(peerTimeout)) s; a replica is gone")
             }
             try plane.pump(timeoutMilliseconds: 50)
         }

@@ -146,12 +146,11 @@ struct StudentCommand: ParsableCommand {
     func run() throws {
         compute.apply()
         StopSignal.install()
-        var options = StudentTrainer.Options(coordinator: worker.coordinator, name: worker.resolvedName, keysDirectory: worker.keys)
+        var options = StudentDataPlane.Options(coordinator: worker.coordinator, name: worker.resolvedName, keysDirectory: worker.keys)
         options.bind = bind
         options.advertiseHost = advertise
         options.connectTimeout = worker.connectTimeout
-        options.peerTimeout = peerTimeout
-        let student = try StudentTrainer(options)
+        let student = try StudentTrainer(options, peerTimeout: peerTimeout)
         let server = try metrics.serve(student.metrics.registry, daemon: "student \(worker.resolvedName)")
         defer { server?.stop() }
         let summary: StudentTrainer.Summary
