@@ -5,6 +5,11 @@
 #   slurm-cluster.sh down DIR          stop every daemon it started and wait until none is left
 # Needs root and Debian's slurmctld, slurmd, slurm-client and munge (ops/setup --test installs them).
 set -euo pipefail
+# Close every descriptor inherited beyond 0-2: the daemons started below would inherit them, and a caller that
+# watches one (Foundation's Process waits for its end of a socket to close) would wait as long as they run.
+for fd in $(ls /proc/$$/fd); do
+  [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null || true
+done
 action=${1:?up|down}
 dir=${2:?work directory}
 nodes=${3:-3}
@@ -80,17 +85,18 @@ CONF
 if ! pgrep -x munged >/dev/null; then
   mkdir -p /run/munge /var/log/munge /var/lib/munge
   chown munge:munge /run/munge /var/log/munge /var/lib/munge
-  runuser -u munge -- /usr/sbin/munged
+  # No inherited descriptors: a daemon holding our stdout open would keep a caller reading it waiting forever.
+  runuser -u munge -- /usr/sbin/munged </dev/null >/dev/null 2>&1
   # Ours to stop at "down".
   for _ in $(seq 1 50); do [ -s /run/munge/munged.pid ] && break; sleep 0.1; done
   cp /run/munge/munged.pid "$dir/pids/munged.pid"
 fi
 
-slurmctld -D -i -f "$conf" > "$dir/log/slurmctld.out" 2>&1 &
+slurmctld -D -i -f "$conf" </dev/null > "$dir/log/slurmctld.out" 2>&1 &
 echo $! > "$dir/pids/slurmctld.pid"
 for n in $(seq 1 "$nodes"); do
   mkdir -p "$dir/spool/n$n"
-  slurmd -D -N "n$n" -f "$conf" > "$dir/log/slurmd-n$n.out" 2>&1 &
+  slurmd -D -N "n$n" -f "$conf" </dev/null > "$dir/log/slurmd-n$n.out" 2>&1 &
   echo $! > "$dir/pids/slurmd-n$n.pid"
 done
 

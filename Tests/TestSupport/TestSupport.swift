@@ -31,15 +31,24 @@ public enum TestSupport {
         let timer = DispatchWorkItem { if process.isRunning { process.terminate() } }
         DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: timer)
         // Drain both pipes concurrently so a chatty child never blocks on a full pipe.
-        let errData = LockedData()
-        let errReader = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
-        errReader.start()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let outData = LockedData(), errData = LockedData()
+        for (pipe, data) in [(out, outData), (err, errData)] {
+            Thread {
+                while true {
+                    let chunk = pipe.fileHandleForReading.availableData
+                    if chunk.isEmpty { break }
+                    data.append(chunk)
+                }
+                data.finish()
+            }.start()
+        }
         process.waitUntilExit()
         timer.cancel()
-        while !errData.isSet { usleep(1000) }
+        // A daemon the child left behind may hold the pipes open: what was written by now is what counts.
+        let deadline = Date().addingTimeInterval(5)
+        while !(outData.isSet && errData.isSet) && Date() < deadline { usleep(1000) }
         return ProcessResult(status: process.terminationStatus,
-                             stdout: String(decoding: outData, as: UTF8.self),
+                             stdout: String(decoding: outData.value, as: UTF8.self),
                              stderr: String(decoding: errData.value, as: UTF8.self))
     }
 
@@ -121,8 +130,10 @@ public struct TestSupportError: Error, CustomStringConvertible {
 /// Data handed from the stderr reader thread to the test thread.
 final class LockedData: @unchecked Sendable {  // every access goes through `lock`
     private let lock = NSLock()
-    private var data: Data?
-    func set(_ d: Data) { lock.lock(); data = d; lock.unlock() }
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return data != nil }
-    var value: Data { lock.lock(); defer { lock.unlock() }; return data ?? Data() }
+    private var data = Data()
+    private var finished = false
+    func append(_ d: Data) { lock.lock(); data.append(d); lock.unlock() }
+    func finish() { lock.lock(); finished = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return finished }
+    var value: Data { lock.lock(); defer { lock.unlock() }; return data }
 }
