@@ -65,7 +65,7 @@ let package = Package(
         .testTarget(name: "WireProtocolTests", dependencies: ["WireProtocol", "CDistilleryProto"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "TestSupport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "WireProtocol", "ZeroMQ"]),
-        .testTarget(name: "JobsTests", dependencies: ["Jobs", "Compression", "TestSupport"]),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs", "Compression", "Datasets", "TestSupport"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Jobs", "NeuralNet", "Datasets", "Compute", "Wire", "Compression", "TestSupport"]),
         .testTarget(name: "MonitoringTests", dependencies: ["Monitoring", "TestSupport"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "NeuralNet", "Training", "Datasets", "Compute", "SafeTensors", "TestSupport"]),

@@ -18,8 +18,9 @@ struct TeacherPreparation {
                 throw JobError(file: "job \(spec.name)", line: nil, "teacher '\(teacher.name)': no checkpoint at \(teacher.checkpoint) and no 'train:' to make one")
             }
             let network = try Sequential(model, seed: spec.seed &+ UInt64(index + 1))
+            let augmentation = teacher.trainAugmentation ?? spec.data.augmentation
             let config = TrainingConfig(epochs: teacher.trainEpochs, batchSize: 128, optimizer: .adam, learningRate: 0.002,
-                                        schedule: .cosine(minimum: 0), seed: spec.seed &+ UInt64(index + 1), augmentation: spec.data.augmentation)
+                                        schedule: .cosine(minimum: 0), seed: spec.seed &+ UInt64(index + 1), augmentation: augmentation)
             Terminal.status("training teacher '\(teacher.name)' (\(model), \(teacher.trainEpochs) epochs) -> \(teacher.checkpoint)")
             let trainer = Trainer(model: network, config: config, normalization: context.normalization)
             let reports = trainer.fit(context.split.train, test: context.split.test, shouldStop: shouldStop, onStep: { p in
@@ -30,7 +31,7 @@ struct TeacherPreparation {
             })
             guard reports.count == teacher.trainEpochs else { return }
             var metadata = ["distillery.data": spec.data.source.description, "distillery.epochs": "\(reports.count)",
-                            "distillery.job": spec.name, "distillery.augment": "translate=\(spec.data.augmentation.translate),flip=\(spec.data.augmentation.horizontalFlip)"]
+                            "distillery.job": spec.name, "distillery.augment": "translate=\(augmentation.translate),flip=\(augmentation.horizontalFlip)"]
             if let normalization = context.normalization { metadata["distillery.normalize"] = normalization.text }
             try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: teacher.checkpoint).deletingLastPathComponent().path,
                                                     withIntermediateDirectories: true)

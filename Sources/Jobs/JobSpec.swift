@@ -24,6 +24,8 @@ public struct JobSpec: Sendable, Equatable {
         /// Trained first when the checkpoint is missing.
         public var trainModel: ModelSpec?
         public var trainEpochs: Int
+        /// The augmentation it is trained on (nil: the job's, as the distillation sees the data).
+        public var trainAugmentation: Augmentation? = nil
         /// Workers that may serve this member (empty: any).
         public var workers: [String]
         /// The member's input normalisation (none, auto or MEAN,STD); nil: what its checkpoint records, none for
@@ -306,12 +308,7 @@ public struct JobSpec: Sendable, Equatable {
         let source: DataSource
         do { source = try DataSource(name) } catch { throw s.error("dataset", "\(error)") }
         let shardSize = try s.int("shard_size", default: 1024, range: 1...1_000_000)
-        var augmentation = Augmentation()
-        if let a = try s.section("augment") {
-            augmentation.translate = try a.int("translate", default: 0, range: 0...64)
-            augmentation.horizontalFlip = try a.bool("flip", default: false)
-            try a.finish()
-        }
+        let augmentation = try s.section("augment").map(parseAugment) ?? Augmentation()
         let normalize = try s.string("normalize", default: "none")
         if normalize != "none" && normalize != "auto" {
             do { _ = try Normalization(parsing: normalize) } catch { throw s.error("normalize", "use none, auto or MEAN,STD: \(error)") }
@@ -323,15 +320,24 @@ public struct JobSpec: Sendable, Equatable {
                            limit: limit, testLimit: testLimit)
     }
 
+    /// `{translate: N, flip: BOOL}`.
+    private static func parseAugment(_ a: YAMLSection) throws -> Augmentation {
+        let augmentation = Augmentation(translate: try a.int("translate", default: 0, range: 0...64), horizontalFlip: try a.bool("flip", default: false))
+        try a.finish()
+        return augmentation
+    }
+
     private static func parseTeacher(_ t: YAMLSection, resolve: (String) -> String) throws -> Teacher {
         let name = try t.string("name")
         let checkpoint = resolve(try t.string("checkpoint"))
         var model: ModelSpec?
         var epochs = 0
+        var augmentation: Augmentation?
         if let train = try t.section("train") {
             let text = try train.string("model")
             do { model = try ModelSpec(text) } catch { throw train.error("model", "\(error)") }
             epochs = try train.int("epochs", default: 5, range: 1...10_000)
+            augmentation = try train.section("augment").map(parseAugment)
             try train.finish()
         }
         let workers = try t.strings("workers")
@@ -343,7 +349,8 @@ public struct JobSpec: Sendable, Equatable {
             throw t.error("train", "an ONNX teacher cannot be trained here; export it from its framework (or drop 'train:')")
         }
         try t.finish()
-        return Teacher(name: name, checkpoint: checkpoint, trainModel: model, trainEpochs: epochs, workers: workers, normalize: normalize)
+        return Teacher(name: name, checkpoint: checkpoint, trainModel: model, trainEpochs: epochs, trainAugmentation: augmentation,
+                       workers: workers, normalize: normalize)
     }
 
     private static func parseStudent(_ s: YAMLSection) throws -> Student {

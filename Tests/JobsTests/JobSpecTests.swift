@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 @testable import Jobs
 import Compression
+import Datasets
 
 @Suite struct JobSpecTests {
     static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -77,6 +78,17 @@ import Compression
         #expect(parsed.teachers[0].checkpoint == "/jobs/torch.onnx" && parsed.teachers[0].normalize == "0.2860,0.3530")
         let trained = JobSpecTests.minimal.replacingOccurrences(of: "checkpoint: t.safetensors", with: "checkpoint: torch.onnx\n    train: {model: \"mlp:784-10\"}")
         #expect { try JobSpec.parse(trained, file: "tiny.yaml") } throws: { "\($0)".contains("an ONNX teacher cannot be trained here") }
+    }
+
+    @Test func teachersMayTrainOnTheirOwnAugmentation() throws {
+        let own = JobSpecTests.minimal.replacingOccurrences(of: "checkpoint: t.safetensors",
+                                                             with: "checkpoint: t.safetensors\n    train: {model: \"mlp:784-10\", epochs: 2, augment: {translate: 2}}")
+        let teacher = try JobSpec.parse(own, file: "tiny.yaml").teachers[0]
+        #expect(teacher.trainAugmentation == Augmentation(translate: 2) && teacher.trainEpochs == 2)
+        let plain = JobSpecTests.minimal.replacingOccurrences(of: "checkpoint: t.safetensors", with: "checkpoint: t.safetensors\n    train: {model: \"mlp:784-10\"}")
+        #expect(try JobSpec.parse(plain, file: "tiny.yaml").teachers[0].trainAugmentation == nil)
+        let typo = own.replacingOccurrences(of: "{translate: 2}", with: "{translat: 2}")
+        #expect { try JobSpec.parse(typo, file: "tiny.yaml") } throws: { "\($0)".contains("did you mean 'translate'?") }
     }
 
     /// Each mistake is reported with the file, the line it is on, and a hint.
