@@ -10,6 +10,10 @@ public struct TrainingBatch {
     public var epoch: Int
     /// Positions in `epoch`'s sample order.
     public var positions: Range<Int>
+    /// The samples (indices into the training set) at those positions.
+    public var indices: [Int]
+    /// Whether the images were augmented (else each sample's image is the same every epoch).
+    public var augmented: Bool
 }
 
 /// Where a distilling student's soft targets come from: teachers in this process, or a cluster's teacher workers.
@@ -22,17 +26,28 @@ public protocol SoftTargetSource: AnyObject {
     func finish()
 }
 
-/// The ensemble run here on each batch the student sees.
+/// The ensemble run here on each batch the student sees. Without augmentation a sample's image never changes, so
+/// its targets are computed once and kept for later epochs (as the cluster's students cache them).
 public final class InProcessTeachers: SoftTargetSource {
     public let teachers: [any Classifier]
     public let temperature: Float
     public let rule: Ensemble.Rule
+    private var cache: [Int: [Float]] = [:]
 
     public init(_ teachers: [any Classifier], temperature: Float, rule: Ensemble.Rule = .probabilities) {
         self.teachers = teachers; self.temperature = temperature; self.rule = rule
     }
 
-    public func targets(for batch: TrainingBatch) -> Tensor? { softTargets(batch.images) }
+    public func targets(for batch: TrainingBatch) -> Tensor? {
+        guard !batch.augmented else { return softTargets(batch.images) }
+        if batch.indices.allSatisfy({ cache[$0] != nil }) {
+            return Tensor(shape: [batch.indices.count, batch.logits.shape[1]], scalars: batch.indices.flatMap { cache[$0]! })
+        }
+        let targets = softTargets(batch.images)
+        let classes = targets.shape[1]
+        for (row, index) in batch.indices.enumerated() { cache[index] = Array(targets.scalars[(row * classes)..<((row + 1) * classes)]) }
+        return targets
+    }
 
     public func softTargets(_ images: Tensor) -> Tensor {
         Ensemble.softTargets(teachers.map { $0.logits(images) }, temperature: temperature, rule: rule)

@@ -43,13 +43,15 @@ public final class Trainer {
     /// One optimizer step on a batch; returns the hard-label loss and how many predictions were right, or nil
     /// when `lossGradient` gave none. `lossGradient` replaces cross-entropy as what is minimised (the distiller
     /// passes its KD loss).
-    public func step(images: Tensor, labels: [Int32], epoch: Int = 0, positions: Range<Int> = 0..<0,
+    public func step(images: Tensor, labels: [Int32], epoch: Int = 0, positions: Range<Int> = 0..<0, indices: [Int] = [],
                      lossGradient: LossGradient? = nil) -> (loss: Float, correct: Int)? {
         let logits = model.forward(images, training: true)
         let result = CrossEntropy.compute(logits: logits, labels: labels)
         var gradient = result.gradient
         if let lossGradient {
-            guard let g = lossGradient(TrainingBatch(images: images, labels: labels, logits: logits, epoch: epoch, positions: positions)) else { return nil }
+            let batch = TrainingBatch(images: images, labels: labels, logits: logits, epoch: epoch, positions: positions, indices: indices,
+                                      augmented: !config.augmentation.isIdentity)
+            guard let g = lossGradient(batch) else { return nil }
             gradient = g
         }
         model.backward(gradient)
@@ -82,7 +84,7 @@ public final class Trainer {
                 let batch = train.batch(indices, augmentation: config.augmentation,
                                         augmentationSeed: augmentationSeed(epoch: epoch), normalization: normalization)
                 guard let (loss, right) = step(images: batch.images, labels: batch.labels, epoch: epoch, positions: positions,
-                                               lossGradient: lossGradient) else { return reports }
+                                               indices: indices, lossGradient: lossGradient) else { return reports }
                 lossSum += Double(loss) * Double(indices.count)
                 correct += right
                 seen += indices.count

@@ -73,4 +73,44 @@ import Testing
         #expect(steps == 3 && failing.finished)
         #expect(other.namedParameters.map(\.parameter.value) != before)
     }
+
+    /// Counts the samples it is asked about.
+    final class CountingTeacher: Classifier {
+        let inner: Sequential
+        var samples = 0
+        init(_ inner: Sequential) { self.inner = inner }
+        var classes: Int { inner.classes }
+        var inputSize: Int { inner.inputSize }
+        var parameterCount: Int { inner.parameterCount }
+        var summary: String { inner.summary }
+        func logits(_ images: Tensor) -> Tensor {
+            samples += images.shape[0]
+            return inner.logits(images)
+        }
+    }
+
+    @Test func withoutAugmentationTeachersRunOncePerSampleAndTheResultIsUnchanged() throws {
+        let data = TrainerTests.blobs(90, seed: 4)
+        let config = TrainingConfig(epochs: 3, batchSize: 20, optimizer: .adam, learningRate: 0.01, seed: 3)
+        let teacher = CountingTeacher(try Sequential(ModelSpec("mlp:8-5-3"), seed: 1))
+        let cached = try Sequential(ModelSpec("mlp:8-6-3"), seed: 5)
+        try Distiller(student: cached, teachers: [teacher], config: config, normalization: nil, temperature: 2, alpha: 0.5).fit(data, test: nil)
+        #expect(teacher.samples == 90)
+        // The same distillation asking the teachers every time: the same weights, but for the last bits a teacher's
+        // GEMM may round differently in batches of other samples.
+        final class Uncached: SoftTargetSource {
+            let inner: InProcessTeachers
+            init(_ inner: InProcessTeachers) { self.inner = inner }
+            func targets(for batch: TrainingBatch) -> Tensor? { inner.softTargets(batch.images) }
+            var failure: String? { nil }
+            func finish() {}
+        }
+        let fresh = try Sequential(ModelSpec("mlp:8-6-3"), seed: 5)
+        try Distiller(student: fresh, source: Uncached(InProcessTeachers([teacher.inner], temperature: 2)), config: config,
+                      normalization: nil, temperature: 2, alpha: 0.5).fit(data, test: nil)
+        for (a, b) in zip(cached.namedParameters, fresh.namedParameters) {
+            let gap = zip(a.parameter.value.scalars, b.parameter.value.scalars).map { abs($0 - $1) }.max() ?? 0
+            #expect(gap < 1e-4, "\(a.name): cached and recomputed targets trained weights \(gap) apart")
+        }
+    }
 }
