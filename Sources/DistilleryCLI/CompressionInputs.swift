@@ -18,15 +18,17 @@ struct TeacherOptions: ParsableArguments {
     @Option(help: "Temperature with --teacher.")
     var temperature: Float = 2
 
-    @Option(help: "Soft-target weight with --teacher.")
-    var alpha: Float = 0.5
+    @Option(help: "Soft-target weight while fine-tuning (default: the job's alpha with --job, 0.5 with --teacher).")
+    var alpha: Float?
 
     @Flag(help: "With --job: run the job's teachers in this process instead of through a local cluster (coordinator and teacher processes).")
     var inProcess = false
 
+    @OptionGroup var overrides: JobOverrideOptions
+
     func validate() throws {
         guard temperature > 0, temperature.isFinite else { throw ValidationError("--temperature must be positive, got \(temperature)") }
-        guard (0...1).contains(alpha) else { throw ValidationError("--alpha must be in 0...1, got \(alpha)") }
+        if let alpha, !(0...1).contains(alpha) { throw ValidationError("--alpha must be in 0...1, got \(alpha)") }
     }
 }
 
@@ -39,10 +41,10 @@ struct CompressionInputs {
     /// The job's teachers and training settings, when a job was given.
     var job: JobContext?
 
-    init(model path: String, job jobPath: String?, data: DataOptions) throws {
+    init(model path: String, job jobPath: String?, overrides: [String] = [], data: DataOptions) throws {
         // The model first: a broken file is reported before any data is read.
         let contents = try CompressedCheckpoint.load(URL(fileURLWithPath: path))
-        let context = try jobPath.map { try JobContext.load(path: $0) }
+        let context = try jobPath.map { try JobContext.load(path: $0, overrides: overrides) }
         try self.init(contents: contents, context: context, split: context?.split ?? data.load())
     }
 
@@ -77,12 +79,13 @@ struct CompressionInputs {
     }
 
     /// Fine-tuning on the job's teachers (hard labels when there is no job).
-    func jobTuner(learningRate: Float, seed: UInt64, onEpoch: @escaping (EpochReport) -> Void) throws -> FineTuner {
-        try tuner(teacherPaths: [], temperature: 1, alpha: 0, throughCluster: true, learningRate: learningRate, seed: seed, onEpoch: onEpoch)
+    func jobTuner(learningRate: Float, seed: UInt64, alpha: Double? = nil, onEpoch: @escaping (EpochReport) -> Void) throws -> FineTuner {
+        try tuner(teacherPaths: [], temperature: 1, alpha: alpha.map(Float.init), throughCluster: true, learningRate: learningRate, seed: seed, onEpoch: onEpoch)
     }
 
-    /// With a job, its teachers serve through a local cluster (`throughCluster`) or run in this process.
-    func tuner(teacherPaths: [String], temperature: Float, alpha: Float, throughCluster: Bool, learningRate: Float, seed: UInt64,
+    /// With a job, its teachers serve through a local cluster (`throughCluster`) or run in this process; `alpha` nil
+    /// is the job's (0.5 for --teacher files).
+    func tuner(teacherPaths: [String], temperature: Float, alpha: Float?, throughCluster: Bool, learningRate: Float, seed: UInt64,
                onEpoch: @escaping (EpochReport) -> Void) throws -> FineTuner {
         var config = job?.studentConfig ?? TrainingConfig(batchSize: 128, seed: seed)
         config.optimizer = .adam
@@ -92,13 +95,13 @@ struct CompressionInputs {
         var teachers: FineTuner.Teachers?
         if let job, teacherPaths.isEmpty, throughCluster {
             let cluster = ClusterFineTuning(context: job)
-            teachers = .init(temperature: Float(job.spec.temperature), alpha: Float(job.spec.alpha), source: cluster.source)
+            teachers = .init(temperature: Float(job.spec.temperature), alpha: alpha ?? Float(job.spec.alpha), source: cluster.source)
         } else if let job, teacherPaths.isEmpty {
             let models = try job.spec.teachers.map { try TeacherModel.load($0, context: job).forStudent(normalization) }
-            teachers = .init(models: models, temperature: Float(job.spec.temperature), alpha: Float(job.spec.alpha), rule: job.spec.combine)
+            teachers = .init(models: models, temperature: Float(job.spec.temperature), alpha: alpha ?? Float(job.spec.alpha), rule: job.spec.combine)
         } else if !teacherPaths.isEmpty {
             teachers = .init(models: try teacherPaths.map { try TeacherModel.load($0, fittingTo: split.train).forStudent(normalization) },
-                             temperature: temperature, alpha: alpha)
+                             temperature: temperature, alpha: alpha ?? 0.5)
         }
         return FineTuner(train: split.train, test: split.test, config: config, normalization: normalization, teachers: teachers,
                          shouldStop: { StopSignal.isRequested }, onEpoch: onEpoch)

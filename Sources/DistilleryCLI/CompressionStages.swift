@@ -60,7 +60,7 @@ struct CompressionStages {
         let seed = inputs.contents.metadata["distillery.seed"].flatMap(UInt64.init) ?? spec.seed
         if let stage = spec.prune {
             Terminal.status("pruning the student by \(stage.method.rawValue) to \(formatted(stage.sparsity * 100, 1)) % sparsity")
-            let tuner = try inputs.jobTuner(learningRate: Float(stage.learningRate), seed: seed) { r in
+            let tuner = try inputs.jobTuner(learningRate: Float(stage.learningRate), seed: seed, alpha: stage.alpha) { r in
                 Terminal.status("  fine-tune epoch \(r.epoch + 1): test_acc \(formatted(r.test?.accuracy ?? 0))")
             }
             let result = try PruningRun(method: stage.method, sparsity: stage.sparsity, rounds: stage.rounds, rewind: stage.rewind,

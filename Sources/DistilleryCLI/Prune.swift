@@ -83,7 +83,7 @@ struct Prune: ParsableCommand {
     func run() throws {
         compute.apply()
         StopSignal.install()
-        let inputs = try CompressionInputs(model: model, job: teacherOptions.job, data: dataOptions)
+        let inputs = try CompressionInputs(model: model, job: teacherOptions.job, overrides: teacherOptions.overrides.settings, data: dataOptions)
         let network = inputs.contents.model
         guard inputs.contents.quantized == nil else { throw ValidationError("\(model) is quantized: prune the float student, then quantize") }
         let seed = self.seed ?? inputs.contents.metadata["distillery.seed"].flatMap(UInt64.init) ?? 0

@@ -68,7 +68,7 @@ struct Quantize: ParsableCommand {
 
     func run() throws {
         compute.apply()
-        let inputs = try CompressionInputs(model: model, job: teacherOptions.job, data: dataOptions)
+        let inputs = try CompressionInputs(model: model, job: teacherOptions.job, overrides: teacherOptions.overrides.settings, data: dataOptions)
         guard inputs.contents.quantized == nil else { throw ValidationError("\(model) is already quantized") }
         let network = inputs.contents.model
         let quantized: QuantizedModel

@@ -78,6 +78,8 @@ public struct JobSpec: Sendable, Equatable {
         public var learningRate: Double
         /// Magnitude methods: sparsity raised over the fine-tuning.
         public var gradual: Bool = false
+        /// The soft-target weight while fine-tuning (nil: the distillation's alpha).
+        public var alpha: Double? = nil
     }
 
     /// After pruning: quantize to int8.
@@ -258,6 +260,7 @@ public struct JobSpec: Sendable, Equatable {
                                rounds: try s.has("rounds") ? s.int("rounds", default: 1, range: 1...10_000) : nil, rewind: rewind,
                                learningRate: try s.double("lr", default: 0.001, range: 1e-8...10))
         stage.gradual = try s.bool("gradual", default: false)
+        stage.alpha = try s.has("alpha") ? s.double("alpha", range: 0...1) : nil
         try s.finish()
         return stage
     }

@@ -14,11 +14,12 @@ import Datasets
         #expect(job.name == "fashion-ensemble")
         #expect(job.teachers.map(\.name) == ["cnn-a", "cnn-b", "cnn-c"])
         #expect(job.teachers[0].trainModel?.text == "cnn:1x28x28:c32bn-p-c64bn-p-f128-d0.3-10")
-        #expect(job.teachers[0].checkpoint == JobSpecTests.repositoryRoot.appendingPathComponent("runs/teachers/cnn-a.safetensors").path)
+        #expect(job.teachers[0].checkpoint == JobSpecTests.repositoryRoot.appendingPathComponent("runs/teachers/full-cnn-a.safetensors").path)
+        #expect(job.teachers.allSatisfy { $0.trainEpochs == 40 && $0.trainAugmentation == Augmentation(translate: 2) })
         #expect(job.temperature == 2 && job.alpha == 0.5 && job.combine == .probabilities)
         #expect(job.student.model.text == "cnn:1x28x28:c8-p-c16-p-f32-10" && job.student.replicas == 2 && job.student.baseline)
         #expect(job.softTargets == .float16 && job.cacheSoftTargets)
-        #expect(job.data.augmentation.translate == 2 && !job.data.augmentation.horizontalFlip)
+        #expect(job.data.augmentation.isIdentity)
         #expect(job.cluster.plaintext && job.cluster.localTeachers == 2 && job.cluster.leaseMilliseconds == 10000)
         let quick = try JobSpec.load(JobSpecTests.repositoryRoot.appendingPathComponent("cluster/jobs/fashion-quick.yaml").path)
         #expect(quick.student.model == job.student.model && quick.teachers.count == 3 && quick.student.baseline)
@@ -54,12 +55,12 @@ import Datasets
     @Test func compressionStagesParse() throws {
         let job = try JobSpec.parse(JobSpecTests.minimal + """
 
-            prune: {method: lottery, sparsity: 0.9, rounds: 4, rewind: 500, finetune_epochs: 3}
+            prune: {method: lottery, sparsity: 0.9, rounds: 4, rewind: 500, finetune_epochs: 3, alpha: 0.7}
             quantize: {mode: qat, per_channel: false, calibration: percentile, epochs: 1}
             report: {methods: [synflow, random], sparsities: [0.5, 0.95]}
             """, file: "tiny.yaml")
         let prune = try #require(job.prune)
-        #expect(prune.method == .lottery && prune.sparsity == 0.9 && prune.rounds == 4 && prune.rewind == .step(500) && prune.finetuneEpochs == 3)
+        #expect(prune.method == .lottery && prune.sparsity == 0.9 && prune.rounds == 4 && prune.rewind == .step(500) && prune.finetuneEpochs == 3 && prune.alpha == 0.7)
         let quantize = try #require(job.quantize)
         #expect(quantize.mode == "qat" && !quantize.perChannel && quantize.calibration == .percentile && quantize.epochs == 1)
         #expect(job.report == JobSpec.ReportStage(methods: [.synflow, .random], sparsities: [0.5, 0.95], finetuneEpochs: 1))
