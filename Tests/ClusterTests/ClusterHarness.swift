@@ -161,6 +161,7 @@ final class ClusterHarness {
     }
 
     /// Polls `probe` until it returns a value; throws after `timeout` seconds.
+    @discardableResult
     func waitFor<T>(_ what: String, timeout: Double, _ probe: () throws -> T?) throws -> T {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
