@@ -17,7 +17,7 @@ public struct CurveKeyPair: Sendable, Equatable {
     public static func generate() throws -> CurveKeyPair {
         var publicKey = [CChar](repeating: 0, count: 41), secretKey = [CChar](repeating: 0, count: 41)
         try check(zmq_curve_keypair(&publicKey, &secretKey), "zmq_curve_keypair")
-        return try CurveKeyPair(publicKey: String(cString: publicKey), secretKey: String(cString: secretKey))
+        return try CurveKeyPair(publicKey: String(nulTerminated: publicKey), secretKey: String(nulTerminated: secretKey))
     }
 
     /// True for a 40-character string that decodes as Z85 to 32 bytes.
@@ -36,7 +36,7 @@ public struct CurveKeyPair: Sendable, Equatable {
     static func z85(_ raw: [UInt8]) -> String? {
         guard raw.count == 32 else { return nil }
         var out = [CChar](repeating: 0, count: 41)
-        return zmq_z85_encode(&out, raw, 32) != nil ? String(cString: out) : nil
+        return zmq_z85_encode(&out, raw, 32) != nil ? String(nulTerminated: out) : nil
     }
 
     /// Writes NAME.key (the public key, shareable) and NAME.secret (both keys, mode 0600) in `directory`.

@@ -40,7 +40,7 @@ public final class Socket {
         var buffer = [CChar](repeating: 0, count: 256)
         var size = buffer.count
         _ = zmq_getsockopt(handle, ZMQ_LAST_ENDPOINT, &buffer, &size)
-        return String(cString: buffer)
+        return String(nulTerminated: buffer)
     }
 
     /// Sends a multipart message. Returns false if it would block and `dontWait` is set.

@@ -119,7 +119,7 @@ final class ClusterHarness {
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(["DISTILLERY_THREADS": "1"]) { $1 }
         let log = directory.appendingPathComponent("\(name).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle
         process.standardError = handle
