@@ -53,7 +53,7 @@ public final class ControlChannel {
     /// The next valid message, if one is waiting.
     public func receive() throws -> ReceivedMessage? {
         while let frames = try socket.receive(dontWait: true) {
-            let bytes = frames.reduce(0) { $0 + $1.count }
+            let bytes = frames.byteCount
             do {
                 let message = try ReceivedMessage.parse(frames)
                 lastHeard = monotonicSeconds()

@@ -125,7 +125,7 @@ public final class Coordinator {
 
     private func handle(_ frames: [ReceivedFrame]) {
         guard let routingID = frames.first?.bytes else { return }
-        let bytes = frames.reduce(0) { $0 + $1.count }
+        let bytes = frames.byteCount
         let message: ReceivedMessage
         do {
             message = try ReceivedMessage.parse(frames, fromRouter: true)

@@ -50,12 +50,12 @@ public final class CoordinatorState {
         return Set(rows.compactMap { $0.first?.int.map(UInt64.init) })
     }
 
-    /// Records that `replica` holds `item`; returns whether this was news and whether every replica now has it.
     /// Runs `body` as one transaction: every receipt it records is committed (and fsynced) together.
     public func batch<T>(_ body: () throws -> T) throws -> T {
         try db.transaction(body)
     }
 
+    /// Records that `replica` holds `item`; returns whether this was news and whether every replica now has it.
     public func recordReceipt(item: UInt64, replica: Int) throws -> (new: Bool, complete: Bool) {
         try db.transaction {
             try db.execute("INSERT OR IGNORE INTO receipts VALUES (?, ?, ?)", [.integer(Int64(item)), .integer(Int64(replica)), .real(Date().timeIntervalSince1970)])

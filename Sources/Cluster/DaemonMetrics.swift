@@ -16,7 +16,7 @@ public struct WireMetrics: Sendable {
 
     func sent(_ frames: [OutgoingFrame]) {
         messagesSent.increment()
-        bytesSent.increment(by: Int64(frames.reduce(0) { $0 + $1.byteCount }))
+        bytesSent.increment(by: Int64(frames.byteCount))
     }
 
     func received(bytes: Int, accepted: Bool) {

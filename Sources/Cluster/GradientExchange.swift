@@ -38,23 +38,21 @@ public final class GradientExchange {
         self.peers = peers
     }
 
-    /// Bytes of gradient messages sent to peers so far.
-    public private(set) var bytesSent = 0
-
-    /// Sends this replica's contribution for `step`.
-    public func publish(step: UInt64, samples: Int) throws {
-        guard replicas > 1 else { return }
+    /// Sends this replica's contribution for `step`; returns the bytes sent to all peers together.
+    @discardableResult
+    public func publish(step: UInt64, samples: Int) throws -> Int {
+        guard replicas > 1 else { return 0 }
         let tensors = parameters.map { name, p in
             WireTensor(name: name, values: p.isTrainable ? p.grad.scalars : p.value.scalars, shape: p.value.shape)
         }
         let message = WireMessage(Envelope(jobID: jobID, sender: sender, kind: .gradients(step: step, replica: UInt32(replica), samples: UInt32(samples))),
                                   tensors: tensors)
         let frames = message.frames()
-        bytesSent += frames.reduce(0) { $0 + $1.byteCount } * peers.count
         for r in peers.keys.sorted() where try !peers[r]!.send(frames, dontWait: true) {
             throw ClusterError("replica \(r) is not taking gradients (its queue is full or it is gone)")
         }
         inbox[step, default: [:]][replica] = Contribution(samples: samples, tensors: parameters.map { _, p in p.isTrainable ? p.grad.scalars : p.value.scalars })
+        return frames.byteCount * peers.count
     }
 
     /// Takes a peer's Gradients message; returns a reason when it is refused.

@@ -37,6 +37,6 @@ extension SlurmTask {
             var addr = sin.pointee.sin_addr
             return inet_ntop(AF_INET, &addr, &text, socklen_t(INET_ADDRSTRLEN)) != nil
         }
-        return ok ? String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : nil
+        return ok ? text.withUnsafeBufferPointer { String(cString: $0.baseAddress!) } : nil
     }
 }

@@ -174,7 +174,7 @@ public final class StudentDataPlane {
     }
 
     private func handleData(_ frames: [ReceivedFrame]) {
-        let bytes = frames.reduce(0) { $0 + $1.count }
+        let bytes = frames.byteCount
         let message: ReceivedMessage
         do { message = try ReceivedMessage.parse(frames) } catch {
             metrics.wire.received(bytes: bytes, accepted: false)

@@ -96,9 +96,8 @@ public final class StudentTrainer {
                     metrics.kl.set(Double(result.kl))
                     metrics.crossEntropy.set(Double(result.crossEntropy))
                 }
-                let sentBefore = exchange.bytesSent
-                try exchange.publish(step: step, samples: samples)
-                metrics.gradientBytes.increment(by: Int64(exchange.bytesSent - sentBefore))
+                let sent = try exchange.publish(step: step, samples: samples)
+                metrics.gradientBytes.increment(by: Int64(sent))
                 try waitForPeers(step: step)
                 exchange.average(step: step)
                 optimizer.step(model.trainableParameters)

@@ -26,15 +26,12 @@ final class ClusterFineTuning {
                                                             "--bind", "tcp://127.0.0.1:*", "--state", "\(work)/state"]
                                                            + settings.flatMap { ["--set", $0] }, threads: 1)
         let endpoint = try cluster.waitForEndpoint("\(work)/state/endpoint", coordinator: coordinator)
-        let keys = spec.cluster.plaintext ? nil : spec.cluster.keys
         let cores = ComputeThreads.defaultCount
-        for i in 0..<spec.cluster.localTeachers {
-            try cluster.start("teacher-\(i + 1)", ["teacher", "--coordinator", endpoint, "--name", "teacher-\(i + 1)"] + (keys.map { ["--keys", $0] } ?? []),
-                              threads: max(1, cores / spec.cluster.localTeachers))
-        }
+        try cluster.startTeachers(spec, coordinator: endpoint, threads: max(1, cores / spec.cluster.localTeachers))
         let source: ClusterSoftTargets
         do {
-            source = try ClusterSoftTargets(coordinator: endpoint, name: "fine-tuning", keysDirectory: keys, shouldStop: { StopSignal.isRequested })
+            source = try ClusterSoftTargets(coordinator: endpoint, name: "fine-tuning", keysDirectory: spec.cluster.plaintext ? nil : spec.cluster.keys,
+                                            shouldStop: { StopSignal.isRequested })
         } catch {
             cluster.stop()
             throw error

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Cluster
 import Foundation
+import Jobs
 
 /// The processes of `distillery run`: this binary started as coordinator, teachers and students on
 /// 127.0.0.1, each logging to its own file.
@@ -67,6 +68,19 @@ final class LocalCluster {
     func tail(_ member: Member, lines: Int = 15) -> String {
         let text = (try? String(contentsOfFile: member.log, encoding: .utf8)) ?? ""
         return text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+    }
+
+    /// `--keys DIR` for the job's workers, nothing for a plaintext job.
+    static func keyArguments(_ spec: JobSpec) -> [String] {
+        spec.cluster.plaintext ? [] : ["--keys", spec.cluster.keys!]
+    }
+
+    /// The job's `cluster.local_teachers` teacher workers, named teacher-1..., each with `threads` threads.
+    func startTeachers(_ spec: JobSpec, coordinator endpoint: String, threads: Int) throws {
+        for i in 0..<spec.cluster.localTeachers {
+            try start("teacher-\(i + 1)", ["teacher", "--coordinator", endpoint, "--name", "teacher-\(i + 1)"] + Self.keyArguments(spec),
+                      threads: threads)
+        }
     }
 
     /// The endpoint a coordinator started here writes to its state directory once it listens.

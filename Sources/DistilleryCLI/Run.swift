@@ -86,12 +86,10 @@ struct Run: ParsableCommand {
         let studentThreads = max(1, cores / (spec.cluster.localTeachers + spec.student.replicas))
         let coordinator = try cluster.start("coordinator", ["coordinator", "--job", job, "--bind", bind, "--state", state] + overrides.arguments, threads: 1)
         let endpoint = try cluster.waitForEndpoint("\(state)/endpoint", coordinator: coordinator)
-        let keys = spec.cluster.plaintext ? [] : ["--keys", spec.cluster.keys!]
-        for i in 0..<spec.cluster.localTeachers {
-            try cluster.start("teacher-\(i + 1)", ["teacher", "--coordinator", endpoint, "--name", "teacher-\(i + 1)"] + keys, threads: teacherThreads)
-        }
+        try cluster.startTeachers(spec, coordinator: endpoint, threads: teacherThreads)
         for r in 0..<spec.student.replicas {
-            try cluster.start("student-\(r + 1)", ["student", "--coordinator", endpoint, "--name", "student-\(r + 1)"] + keys, threads: studentThreads)
+            try cluster.start("student-\(r + 1)", ["student", "--coordinator", endpoint, "--name", "student-\(r + 1)"] + LocalCluster.keyArguments(spec),
+                              threads: studentThreads)
         }
         Terminal.status("cluster up: coordinator \(endpoint), \(spec.cluster.localTeachers) teacher and \(spec.student.replicas) student processes (\(teacherThreads) and \(studentThreads) threads); logs in \(cluster.logDirectory)")
         var lastLine = 0.0

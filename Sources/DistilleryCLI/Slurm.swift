@@ -36,9 +36,10 @@ struct SlurmCommand: ParsableCommand {
 
     func run() throws {
         let task = try SlurmTask(environment: ProcessInfo.processInfo.environment)
-        let context = try JobContext.load(path: job)
-        let cluster = context.spec.cluster
-        let replicas = context.spec.student.replicas
+        // The spec only: the daemon this task becomes reads the data itself.
+        let spec = try JobSpec.load(job)
+        let cluster = spec.cluster
+        let replicas = spec.student.replicas
         let role = try task.role(teachers: teachers ?? (task.tasks - 1 - replicas), replicas: replicas)
         let coordinator = "tcp://\(try SlurmTask.address(of: task.coordinatorNode)):\(task.coordinatorPort)"
         let keys = cluster.plaintext ? [] : ["--keys", cluster.keys!]

@@ -78,3 +78,12 @@ public final class ReceivedFrame: @unchecked Sendable {  // immutable after rece
         return String(cString: value)
     }
 }
+
+/// Bytes of a multipart message's frames together (before ZMTP framing), for wire metrics.
+public extension Array where Element == OutgoingFrame {
+    var byteCount: Int { reduce(0) { $0 + $1.byteCount } }
+}
+
+public extension Array where Element == ReceivedFrame {
+    var byteCount: Int { reduce(0) { $0 + $1.count } }
+}
