@@ -1,6 +1,7 @@
 #include "cdnnl.h"
 
 #include <malloc.h>
+#include <stdlib.h>
 #include <oneapi/dnnl/dnnl.h>
 #if defined(__x86_64__)
 #include <xmmintrin.h>
@@ -20,11 +21,49 @@ int cdnnl_sgemm(char transa, char transb, int64_t m, int64_t n, int64_t k,
     return (int)dnnl_sgemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+int cdnnl_has_int8_dot_product(void) {
+    static int known = -1;
+    if (known < 0) {
+        const unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+        // The VNNI bits of dnnl_cpu_isa_avx512_core_vnni (0x67, and the ISAs above it) and dnnl_cpu_isa_avx2_vnni (0x407).
+        known = (isa & 0x40u) || (isa & 0x400u);
+    }
+    return known;
+}
+
+static int gemm_u8s8s32(char transa, char transb, int64_t m, int64_t n, int64_t k,
+                        const uint8_t *a, int64_t lda, uint8_t ao, const int8_t *b, int64_t ldb,
+                        int32_t *c, int64_t ldc) {
+    const int32_t no_offset = 0;
+    return (int)dnnl_gemm_u8s8s32(transa, transb, 'F', m, n, k, 1.0f, a, lda, ao, b, ldb, 0, 0.0f, c, ldc, &no_offset);
+}
+
 int cdnnl_gemm_u8s8s32(char transa, char transb, int64_t m, int64_t n, int64_t k,
                        const uint8_t *a, int64_t lda, uint8_t ao, const int8_t *b, int64_t ldb,
                        int32_t *c, int64_t ldc) {
-    const int32_t no_offset = 0;
-    return (int)dnnl_gemm_u8s8s32(transa, transb, 'F', m, n, k, 1.0f, a, lda, ao, b, ldb, 0, 0.0f, c, ldc, &no_offset);
+    if (cdnnl_has_int8_dot_product() || m <= 0 || n <= 0) return gemm_u8s8s32(transa, transb, m, n, k, a, lda, ao, b, ldb, c, ldc);
+    // Without VNNI, oneDNN adds each pair of u8 x s8 products in int16 (vpmaddubsw), which saturates past 32767
+    // (2 x 255 x 127 = 64770). A's low 7 bits and its top bit each keep a pair within 2 x 127 x 128, so two exact
+    // products recombine exactly: (A - ao) B = A_lo B + 128 A_hi B - ao 1 B.
+    const int64_t rows = (transa == 'N' || transa == 'n') ? m : k;
+    const size_t bytes = (size_t)(rows * lda);
+    uint8_t *lo = malloc(bytes), *hi = malloc(bytes);
+    int32_t *high = malloc((size_t)(m * n) * sizeof(int32_t)), *columns = calloc((size_t)n, sizeof(int32_t));
+    int status = 5;  // dnnl_out_of_memory
+    if (lo && hi && high && columns) {
+        for (size_t i = 0; i < bytes; i++) { lo[i] = a[i] & 127u; hi[i] = a[i] >> 7; }
+        status = gemm_u8s8s32(transa, transb, m, n, k, lo, lda, 0, b, ldb, c, ldc);
+        if (status == 0) status = gemm_u8s8s32(transa, transb, m, n, k, hi, lda, 0, b, ldb, high, n);
+        if (status == 0) {
+            const int transposed = transb == 'T' || transb == 't';
+            for (int64_t p = 0; p < k; p++)
+                for (int64_t j = 0; j < n; j++) columns[j] += transposed ? b[j * ldb + p] : b[p * ldb + j];
+            for (int64_t i = 0; i < m; i++)
+                for (int64_t j = 0; j < n; j++) c[i * ldc + j] += 128 * high[i * n + j] - (int32_t)ao * columns[j];
+        }
+    }
+    free(lo); free(hi); free(high); free(columns);
+    return status;
 }
 
 void cdnnl_set_num_threads(int threads) { omp_set_num_threads(threads); }

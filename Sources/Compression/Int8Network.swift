@@ -28,8 +28,9 @@ public final class Int8Network {
     let input: ActivationQuantization
     let steps: [Step]
     public let classes: Int
-    /// oneDNN's int8 convolution where it has one; off, every conv runs as im2row + GEMM (tests compare the two).
-    var useConvolutionPrimitives = true
+    /// oneDNN's int8 convolution where it has one (and the processor has VNNI, else it rounds the weights to 7 bits);
+    /// off, every conv runs as im2row + GEMM (tests compare the two).
+    var useConvolutionPrimitives = Int8GEMM.hasDotProductInstructions
 
     public init(_ model: QuantizedModel) throws {
         let network = model.float

@@ -3,6 +3,11 @@ import CDNNL
 /// Integer GEMM on oneDNN (VNNI where the processor has it): C(m, n) int32 = (op(A) - aZero) x op(B),
 /// A uint8 with its zero point, B int8 (symmetric, zero point 0), row-major.
 public enum Int8GEMM {
+    /// Whether the processor multiplies int8 with VNNI. Without it oneDNN's int8 kernels can saturate: the GEMM
+    /// below stays exact at twice the work, and oneDNN's int8 convolution (which halves the weights to avoid the
+    /// saturation) is not used.
+    public static let hasDotProductInstructions = cdnnl_has_int8_dot_product() != 0
+
     public static func u8s8s32(
         _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
         a: UnsafePointer<UInt8>, lda: Int, aZero: UInt8, b: UnsafePointer<Int8>, ldb: Int,

@@ -9,7 +9,12 @@ int cdnnl_sgemm(char transa, char transb, int64_t m, int64_t n, int64_t k,
                 float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
                 float beta, float *c, int64_t ldc);
 
-/// Row-major C(int32) = (op(A) - ao) * op(B) with A uint8 and B int8, accumulated exactly in int32.
+/// Whether oneDNN runs int8 products on VNNI (AVX-512 VNNI or AVX-VNNI): without it, its u8 x s8 kernels can
+/// saturate an int16 intermediate, so exact results need the work-around in cdnnl_gemm_u8s8s32.
+int cdnnl_has_int8_dot_product(void);
+
+/// Row-major C(int32) = (op(A) - ao) * op(B) with A uint8 and B int8, accumulated exactly in int32 on any x86-64
+/// (two products of 7-bit halves of A where the processor has no VNNI).
 int cdnnl_gemm_u8s8s32(char transa, char transb, int64_t m, int64_t n, int64_t k,
                        const uint8_t *a, int64_t lda, uint8_t ao, const int8_t *b, int64_t ldb,
                        int32_t *c, int64_t ldc);
