@@ -1133,7 +1133,7 @@ const ProtobufCMessageDescriptor distillery__hello__descriptor =
   (ProtobufCMessageInit) distillery__hello__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor distillery__welcome__field_descriptors[8] =
+static const ProtobufCFieldDescriptor distillery__welcome__field_descriptors[10] =
 {
   {
     "worker_id",
@@ -1231,13 +1231,39 @@ static const ProtobufCFieldDescriptor distillery__welcome__field_descriptors[8] 
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "assignment_key",
+    9,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_BYTES,
+    offsetof(Distillery__Welcome, has_assignment_key),
+    offsetof(Distillery__Welcome, assignment_key),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "peer_keys",
+    10,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Distillery__Welcome, n_peer_keys),
+    offsetof(Distillery__Welcome, peer_keys),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned distillery__welcome__field_indices_by_name[] = {
+  8,   /* field[8] = assignment_key */
   3,   /* field[3] = credits */
   2,   /* field[2] = heartbeat_interval_ms */
   5,   /* field[5] = job_directory */
   4,   /* field[4] = job_yaml */
   1,   /* field[1] = lease_ms */
+  9,   /* field[9] = peer_keys */
   7,   /* field[7] = peers */
   6,   /* field[6] = replica */
   0,   /* field[0] = worker_id */
@@ -1245,7 +1271,7 @@ static const unsigned distillery__welcome__field_indices_by_name[] = {
 static const ProtobufCIntRange distillery__welcome__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor distillery__welcome__descriptor =
 {
@@ -1255,7 +1281,7 @@ const ProtobufCMessageDescriptor distillery__welcome__descriptor =
   "Distillery__Welcome",
   "distillery",
   sizeof(Distillery__Welcome),
-  8,
+  10,
   distillery__welcome__field_descriptors,
   distillery__welcome__field_indices_by_name,
   1,  distillery__welcome__number_ranges,
@@ -1415,7 +1441,7 @@ const ProtobufCMessageDescriptor distillery__shard_range__descriptor =
   (ProtobufCMessageInit) distillery__shard_range__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor distillery__work_assignment__field_descriptors[8] =
+static const ProtobufCFieldDescriptor distillery__work_assignment__field_descriptors[10] =
 {
   {
     "work_id",
@@ -1513,21 +1539,47 @@ static const ProtobufCFieldDescriptor distillery__work_assignment__field_descrip
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "token",
+    9,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_BYTES,
+    offsetof(Distillery__WorkAssignment, has_token),
+    offsetof(Distillery__WorkAssignment, token),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "destination_keys",
+    10,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Distillery__WorkAssignment, n_destination_keys),
+    offsetof(Distillery__WorkAssignment, destination_keys),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned distillery__work_assignment__field_indices_by_name[] = {
   5,   /* field[5] = augmentation_seed */
+  9,   /* field[9] = destination_keys */
   7,   /* field[7] = destinations */
   1,   /* field[1] = epoch */
   4,   /* field[4] = member */
   3,   /* field[3] = ranges */
   2,   /* field[2] = shard */
   6,   /* field[6] = temperature */
+  8,   /* field[8] = token */
   0,   /* field[0] = work_id */
 };
 static const ProtobufCIntRange distillery__work_assignment__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor distillery__work_assignment__descriptor =
 {
@@ -1537,7 +1589,7 @@ const ProtobufCMessageDescriptor distillery__work_assignment__descriptor =
   "Distillery__WorkAssignment",
   "distillery",
   sizeof(Distillery__WorkAssignment),
-  8,
+  10,
   distillery__work_assignment__field_descriptors,
   distillery__work_assignment__field_indices_by_name,
   1,  distillery__work_assignment__number_ranges,
@@ -1595,7 +1647,7 @@ const ProtobufCMessageDescriptor distillery__work_done__descriptor =
   (ProtobufCMessageInit) distillery__work_done__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor distillery__soft_targets__field_descriptors[7] =
+static const ProtobufCFieldDescriptor distillery__soft_targets__field_descriptors[8] =
 {
   {
     "work_id",
@@ -1681,6 +1733,18 @@ static const ProtobufCFieldDescriptor distillery__soft_targets__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "token",
+    8,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_BYTES,
+    offsetof(Distillery__SoftTargets, has_token),
+    offsetof(Distillery__SoftTargets, token),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned distillery__soft_targets__field_indices_by_name[] = {
   1,   /* field[1] = epoch */
@@ -1689,12 +1753,13 @@ static const unsigned distillery__soft_targets__field_indices_by_name[] = {
   6,   /* field[6] = ranges */
   2,   /* field[2] = shard */
   4,   /* field[4] = temperature */
+  7,   /* field[7] = token */
   0,   /* field[0] = work_id */
 };
 static const ProtobufCIntRange distillery__soft_targets__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor distillery__soft_targets__descriptor =
 {
@@ -1704,7 +1769,7 @@ const ProtobufCMessageDescriptor distillery__soft_targets__descriptor =
   "Distillery__SoftTargets",
   "distillery",
   sizeof(Distillery__SoftTargets),
-  7,
+  8,
   distillery__soft_targets__field_descriptors,
   distillery__soft_targets__field_indices_by_name,
   1,  distillery__soft_targets__number_ranges,
@@ -2019,7 +2084,7 @@ const ProtobufCMessageDescriptor distillery__progress__descriptor =
   (ProtobufCMessageInit) distillery__progress__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCEnumValue distillery__error__code__enum_values_by_number[9] =
+static const ProtobufCEnumValue distillery__error__code__enum_values_by_number[10] =
 {
   { "CODE_UNSPECIFIED", "DISTILLERY__ERROR__CODE__CODE_UNSPECIFIED", 0 },
   { "CODE_MALFORMED", "DISTILLERY__ERROR__CODE__CODE_MALFORMED", 1 },
@@ -2030,11 +2095,12 @@ static const ProtobufCEnumValue distillery__error__code__enum_values_by_number[9
   { "CODE_UNAUTHORIZED", "DISTILLERY__ERROR__CODE__CODE_UNAUTHORIZED", 6 },
   { "CODE_MODEL_MISMATCH", "DISTILLERY__ERROR__CODE__CODE_MODEL_MISMATCH", 7 },
   { "CODE_INTERNAL", "DISTILLERY__ERROR__CODE__CODE_INTERNAL", 8 },
+  { "CODE_UNKNOWN_WORKER", "DISTILLERY__ERROR__CODE__CODE_UNKNOWN_WORKER", 9 },
 };
 static const ProtobufCIntRange distillery__error__code__value_ranges[] = {
-{0, 0},{0, 9}
+{0, 0},{0, 10}
 };
-static const ProtobufCEnumValueIndex distillery__error__code__enum_values_by_name[9] =
+static const ProtobufCEnumValueIndex distillery__error__code__enum_values_by_name[10] =
 {
   { "CODE_CHECKSUM", 5 },
   { "CODE_INTERNAL", 8 },
@@ -2043,6 +2109,7 @@ static const ProtobufCEnumValueIndex distillery__error__code__enum_values_by_nam
   { "CODE_MODEL_MISMATCH", 7 },
   { "CODE_UNAUTHORIZED", 6 },
   { "CODE_UNKNOWN_KIND", 3 },
+  { "CODE_UNKNOWN_WORKER", 9 },
   { "CODE_UNSPECIFIED", 0 },
   { "CODE_UNSUPPORTED_VERSION", 2 },
 };
@@ -2053,9 +2120,9 @@ const ProtobufCEnumDescriptor distillery__error__code__descriptor =
   "Code",
   "Distillery__Error__Code",
   "distillery",
-  9,
+  10,
   distillery__error__code__enum_values_by_number,
-  9,
+  10,
   distillery__error__code__enum_values_by_name,
   1,
   distillery__error__code__value_ranges,
@@ -2112,7 +2179,7 @@ const ProtobufCMessageDescriptor distillery__error__descriptor =
   (ProtobufCMessageInit) distillery__error__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor distillery__goodbye__field_descriptors[2] =
+static const ProtobufCFieldDescriptor distillery__goodbye__field_descriptors[3] =
 {
   {
     "reason",
@@ -2138,15 +2205,28 @@ static const ProtobufCFieldDescriptor distillery__goodbye__field_descriptors[2] 
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "ending",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Distillery__Goodbye, has_ending),
+    offsetof(Distillery__Goodbye, ending),
+    &distillery__ending__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned distillery__goodbye__field_indices_by_name[] = {
+  2,   /* field[2] = ending */
   0,   /* field[0] = reason */
   1,   /* field[1] = returned_work_ids */
 };
 static const ProtobufCIntRange distillery__goodbye__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor distillery__goodbye__descriptor =
 {
@@ -2156,7 +2236,7 @@ const ProtobufCMessageDescriptor distillery__goodbye__descriptor =
   "Distillery__Goodbye",
   "distillery",
   sizeof(Distillery__Goodbye),
-  2,
+  3,
   distillery__goodbye__field_descriptors,
   distillery__goodbye__field_indices_by_name,
   1,  distillery__goodbye__number_ranges,
@@ -2495,10 +2575,10 @@ const ProtobufCMessageDescriptor distillery__envelope__descriptor =
 static const ProtobufCEnumValue distillery__protocol_version__enum_values_by_number[2] =
 {
   { "PROTOCOL_VERSION_UNSPECIFIED", "DISTILLERY__PROTOCOL_VERSION__PROTOCOL_VERSION_UNSPECIFIED", 0 },
-  { "PROTOCOL_VERSION_CURRENT", "DISTILLERY__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT", 1 },
+  { "PROTOCOL_VERSION_CURRENT", "DISTILLERY__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT", 2 },
 };
 static const ProtobufCIntRange distillery__protocol_version__value_ranges[] = {
-{0, 0},{0, 2}
+{0, 0},{2, 1},{0, 2}
 };
 static const ProtobufCEnumValueIndex distillery__protocol_version__enum_values_by_name[2] =
 {
@@ -2516,7 +2596,7 @@ const ProtobufCEnumDescriptor distillery__protocol_version__descriptor =
   distillery__protocol_version__enum_values_by_number,
   2,
   distillery__protocol_version__enum_values_by_name,
-  1,
+  2,
   distillery__protocol_version__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
@@ -2616,5 +2696,37 @@ const ProtobufCEnumDescriptor distillery__tensor_encoding__descriptor =
   distillery__tensor_encoding__enum_values_by_name,
   1,
   distillery__tensor_encoding__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue distillery__ending__enum_values_by_number[4] =
+{
+  { "ENDING_UNSPECIFIED", "DISTILLERY__ENDING__ENDING_UNSPECIFIED", 0 },
+  { "ENDING_COMPLETE", "DISTILLERY__ENDING__ENDING_COMPLETE", 1 },
+  { "ENDING_FAILED", "DISTILLERY__ENDING__ENDING_FAILED", 2 },
+  { "ENDING_SUSPENDED", "DISTILLERY__ENDING__ENDING_SUSPENDED", 3 },
+};
+static const ProtobufCIntRange distillery__ending__value_ranges[] = {
+{0, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex distillery__ending__enum_values_by_name[4] =
+{
+  { "ENDING_COMPLETE", 1 },
+  { "ENDING_FAILED", 2 },
+  { "ENDING_SUSPENDED", 3 },
+  { "ENDING_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor distillery__ending__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "distillery.Ending",
+  "Ending",
+  "Distillery__Ending",
+  "distillery",
+  4,
+  distillery__ending__enum_values_by_number,
+  4,
+  distillery__ending__enum_values_by_name,
+  1,
+  distillery__ending__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };

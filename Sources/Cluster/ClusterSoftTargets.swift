@@ -15,9 +15,11 @@ public final class ClusterSoftTargets: SoftTargetSource {
     /// Runs once the job is over (a launcher stops its processes here).
     public var onFinish: (() -> Void)?
 
-    public init(coordinator: String, name: String, keysDirectory: String?, connectTimeout: Double = 120,
+    /// `keyName`: under CURVE, the student key this process presents (local jobs: student-1).
+    public init(coordinator: String, name: String, keysDirectory: String?, keyName: String? = nil, connectTimeout: Double = 120,
                 shouldStop: @escaping () -> Bool = { false }) throws {
         var options = StudentDataPlane.Options(coordinator: coordinator, name: name, keysDirectory: keysDirectory)
+        options.keyName = keyName
         options.connectTimeout = connectTimeout
         plane = try StudentDataPlane(options, metrics: StudentMetrics(), log: DaemonLog("fine-tuning \(name)"))
         plane.shouldStop = shouldStop

@@ -6,14 +6,15 @@ public struct ClusterError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// A worker's DEALER connection to the coordinator: hello and welcome, heartbeats on schedule, and
-/// every received message validated (a bad one is logged and dropped, never acted on).
+/// A worker's DEALER connection to the coordinator: hello and welcome, heartbeats on schedule (also while the
+/// worker is busy loading), and every received message validated (a bad one is counted and dropped, never acted on).
 public final class ControlChannel {
     public let context: Context
     public let name: String
     let socket: Socket
     private let coordinator: String
     private let log: DaemonLog
+    let refusals: RefusalLog
     public var jobID = "-"
     public var heartbeatInterval = 0.5
     /// Silence from the coordinator longer than this ends the worker.
@@ -22,6 +23,8 @@ public final class ControlChannel {
     /// Where this channel counts its bytes and messages, when the daemon keeps metrics.
     var wire: WireMetrics?
     public private(set) var lastHeard = monotonicSeconds()
+    /// Messages that arrived while the worker was busy (`keepAlive`), handed out first by `receive`.
+    private var pending: [ReceivedMessage] = []
 
     public init(coordinator: String, name: String, security: ClusterSecurity, context: Context,
                 coordinatorTimeout: Double, log: DaemonLog) throws {
@@ -30,6 +33,7 @@ public final class ControlChannel {
         self.coordinator = coordinator
         self.coordinatorTimeout = coordinatorTimeout
         self.log = log
+        refusals = RefusalLog(log)
         socket = try Socket(context, .dealer)
         // A stable identity: after a partition the coordinator's ROUTER hands the route over to us.
         try socket.set(.routingID("\(name)-\(UInt32.random(in: 0...UInt32.max))"))
@@ -46,12 +50,17 @@ public final class ControlChannel {
         let frames = WireMessage(Envelope(jobID: jobID, sender: name, kind: kind)).frames()
         wire?.sent(frames)
         if try !socket.send(frames, dontWait: true) {
-            log.warning("the coordinator at \(coordinator) is not reachable; a message was dropped")
+            refusals.refused("a message to an unreachable coordinator", "the coordinator at \(coordinator) is not taking messages; one was dropped")
         }
     }
 
     /// The next valid message, if one is waiting.
     public func receive() throws -> ReceivedMessage? {
+        if !pending.isEmpty { return pending.removeFirst() }
+        return try receiveFromSocket()
+    }
+
+    private func receiveFromSocket() throws -> ReceivedMessage? {
         while let frames = try socket.receive(dontWait: true) {
             let bytes = frames.byteCount
             do {
@@ -61,7 +70,7 @@ public final class ControlChannel {
                 return message
             } catch {
                 wire?.received(bytes: bytes, accepted: false)
-                log.warning("dropped a bad message on the control channel: \(error)")
+                refusals.refused("a bad message on the control channel", "\(error)".escapedForLog)
             }
         }
         return nil
@@ -74,17 +83,42 @@ public final class ControlChannel {
         guard now - lastHeartbeat >= heartbeatInterval else { return false }
         lastHeartbeat = now
         try send(.heartbeat(heartbeat()))
+        refusals.flush(now: now)
         if now - lastHeard > coordinatorTimeout {
             throw ClusterError("the coordinator at \(coordinator) has been silent for \(Int(coordinatorTimeout)) s")
         }
         return true
     }
 
+    /// Counts from now the silence that ends the worker (the coordinator said it stops and will be back).
+    public func restartSilenceClock() { lastHeard = monotonicSeconds() }
+
+    /// Runs `work` (loading a data set or models: seconds, with nothing to say to the coordinator) on another
+    /// thread while this one keeps the heartbeats going, so a short lease survives a slow start. Messages that
+    /// arrive meanwhile are kept for `receive`. `work` must not touch this channel.
+    public func keepAlive<T>(_ heartbeat: Heartbeat, during work: () throws -> T) throws -> T {
+        try withoutActuallyEscaping(work) { work in
+            let outcome = BackgroundOutcome<T>()
+            let job = UncheckedSendable(work)
+            let thread = Thread {
+                outcome.finish(Result { try job.value() })
+            }
+            thread.stackSize = 8 << 20
+            thread.start()
+            while !outcome.isFinished {
+                _ = try? Poller.readable([socket], timeoutMilliseconds: 20)
+                while let message = try receiveFromSocket() { pending.append(message) }
+                try heartbeatIfDue(heartbeat)
+            }
+            return try outcome.result!.get()
+        }
+    }
+
     /// Says hello and waits for the welcome, answering nothing else meanwhile.
     public func handshake(_ hello: Hello, timeout: Double, shouldStop: () -> Bool) throws -> Welcome {
         try send(.hello(hello))
         let deadline = monotonicSeconds() + timeout
-        var resend = monotonicSeconds() + 2
+        var resend = monotonicSeconds() + 1
         while monotonicSeconds() < deadline {
             if shouldStop() { throw ClusterError("stopped before the coordinator answered") }
             _ = try Poller.readable([socket], timeoutMilliseconds: 100)
@@ -94,10 +128,10 @@ public final class ControlChannel {
                     jobID = message.envelope.jobID
                     heartbeatInterval = Double(w.heartbeatIntervalMilliseconds) / 1000
                     return w
-                case let .error(code, text):
-                    throw ClusterError("the coordinator refused us (\(code)): \(text)")
-                case let .goodbye(reason, _):
-                    throw ClusterError("the coordinator said goodbye: \(reason)")
+                case let .error(code, text) where code != .unknownWorker:
+                    throw ClusterError("the coordinator refused us (\(code)): \(text.escapedForLog)")
+                case let .goodbye(g) where g.ending != .suspended:
+                    throw ClusterError("the coordinator said goodbye: \(g.reason.escapedForLog)")
                 default:
                     continue
                 }
@@ -105,9 +139,25 @@ public final class ControlChannel {
             // A hello sent while the coordinator was restarting may be lost with its old connection.
             if monotonicSeconds() > resend {
                 try send(.hello(hello))
-                resend = monotonicSeconds() + 2
+                resend = monotonicSeconds() + 1
             }
         }
         throw ClusterError("no welcome from the coordinator at \(coordinator) within \(Int(timeout)) s (is it running? do --keys match the job?)")
     }
+}
+
+/// The result of work done on another thread, handed back under a lock.
+final class BackgroundOutcome<T>: @unchecked Sendable {  // every access to `stored` goes through `lock`
+    private let lock = NSLock()
+    private var stored: Result<T, Error>?
+    func finish(_ result: Result<T, Error>) { lock.lock(); stored = result; lock.unlock() }
+    var isFinished: Bool { lock.lock(); defer { lock.unlock() }; return stored != nil }
+    var result: Result<T, Error>? { lock.lock(); defer { lock.unlock() }; return stored }
+}
+
+/// A closure run on exactly one other thread while its caller waits for it, so nothing it captures is touched
+/// by two threads at once.
+struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }

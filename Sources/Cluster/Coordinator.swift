@@ -9,11 +9,25 @@ import Wire
 public final class Coordinator {
     public enum Outcome: Equatable, Sendable { case complete, failed(String), stopped }
 
+    public struct Options: Sendable {
+        /// After the job ends, how long late workers are still told so (a worker that connects just after the end
+        /// would otherwise wait its whole connect timeout).
+        public var drainSeconds: Double = 3
+        /// Stop draining once this many workers have been told (a Slurm step knows its tasks).
+        public var expectedWorkers: Int?
+        public init() {}
+    }
+
     struct Worker {
         var id: String
         var routingID: [UInt8]
         var role: Role
         var name: String
+        /// Who the connection authenticated as (the allow-list name under CURVE), else the name it registered with:
+        /// what its assignment tokens are bound to.
+        var identity: String
+        /// Its CURVE public key (a student's data endpoint serves with it).
+        var publicKey: String?
         var members: Set<Int> = []
         var leaseDeadline: Double
         var credits = 0
@@ -30,26 +44,41 @@ public final class Coordinator {
     let log = DaemonLog("coordinator")
     public let metrics = CoordinatorMetrics()
     let state: CoordinatorState
+    private let lock: StateLock
     var scheduler: Scheduler
+    let options: Options
     private let context = Context()
     private let socket: Socket
-    private let security: ClusterSecurity
+    let security: ClusterSecurity
+    let tokens: AssignmentToken
+    let refusals: RefusalLog
     var workers: [[UInt8]: Worker] = [:]
-    private var roster: [Int: String]
-    private var nextWorkerNumber: [Role: Int] = [:]
-    private let memberHashes: [String]
+    var roster: [Int: String]
+    /// When each replica's holder was last heard (coordinator start for a roster read from the state): a newcomer
+    /// may take a replica over only after its holder has been silent for a lease.
+    var replicaLastSeen: [Int: Double] = [:]
+    var nextWorkerNumber: [Role: Int] = [:]
+    /// Every worker connection that ever said hello (by routing id), for knowing when all have heard the end.
+    var everRegistered: Set<[UInt8]> = []
+    let memberHashes: [String]
     let started = monotonicSeconds()
     private var lastLeaseCheck = 0.0
     private var lastGaugeUpdate = 0.0
+    var pendingFailure: String?
     public let endpoint: String
 
     /// Binds `bind` (a port of "*" picks a free one; `endpoint` tells which) and loads or creates the
-    /// state in `stateDirectory`.
-    public init(job: JobContext, bind: String, stateDirectory: String) throws {
+    /// state in `stateDirectory`, which no other live coordinator may hold.
+    public init(job: JobContext, bind: String, stateDirectory: String, options: Options = Options()) throws {
         self.job = job
+        self.options = options
+        lock = try StateLock(directory: stateDirectory)
         state = try CoordinatorState(directory: stateDirectory, jobYAML: job.yaml, replicas: job.spec.student.replicas)
         scheduler = Scheduler(plan: job.plan, done: try state.completedItems())
         roster = try state.roster()
+        tokens = AssignmentToken(key: try state.assignmentKey())
+        refusals = RefusalLog(log)
+        for replica in roster.keys { replicaLastSeen[replica] = started }
         memberHashes = try job.spec.teachers.map { teacher in
             guard FileManager.default.fileExists(atPath: teacher.checkpoint) else {
                 throw JobError(file: "job \(job.spec.name)", line: nil, "teacher '\(teacher.name)': no checkpoint at \(teacher.checkpoint) (distillery run trains missing teachers first)")
@@ -62,9 +91,10 @@ public final class Coordinator {
         try socket.set(.maxMessageSize(Int64(WireLimits.standard.maximumHeaderBytes)))
         // A worker that reconnects under its old identity (after a partition) takes over its route.
         try socket.set(.routerHandover(true))
-        try security.secureServer(socket, context: context)
+        try security.secureServer(socket, context: context, admitting: [.teacher, .student, .operator])
         try socket.bind(bind)
         endpoint = socket.lastEndpoint
+        lock.describeOwner("listening on \(endpoint)")
         log.info("job \(job.spec.name): \(job.plan.itemCount) work items (\(job.plan.shardsPerEpoch) shards x \(job.plan.members.count) members x \(job.plan.teacherEpochs) epochs), \(scheduler.done.count) already done; listening on \(endpoint)\(security.isEncrypted ? " (CURVE)" : " (plain TCP)")")
         // Written last: a launcher that sees this file may connect.
         try? FileManager.default.removeItem(atPath: "\(stateDirectory)/endpoint")
@@ -73,11 +103,15 @@ public final class Coordinator {
 
     /// Serves until the job completes or fails, or `shouldStop` turns true.
     public func run(shouldStop: () -> Bool) throws -> Outcome {
-        defer { security.stop() }
+        defer {
+            refusals.flush(all: true)
+            security.stop()
+        }
         while true {
             if shouldStop() {
-                broadcastGoodbye("coordinator stopped")
-                log.info("stopped; state kept for a restart")
+                // Like kill -9 for the job: workers wait for a coordinator on this state and register again.
+                broadcastGoodbye("the coordinator stopped; the job resumes when a coordinator starts on its state", ending: .suspended)
+                log.info("stopped; state kept: a coordinator started on the same --state resumes the job")
                 return .stopped
             }
             if try Poller.readable([socket], timeoutMilliseconds: 50)[0] {
@@ -99,12 +133,34 @@ public final class Coordinator {
             if now - lastGaugeUpdate > 0.5 {
                 lastGaugeUpdate = now
                 updateGauges()
+                refusals.flush(now: now)
             }
             if scheduler.isComplete && studentsFinished {
                 try state.setStatus("complete")
-                broadcastGoodbye("job complete")
+                broadcastGoodbye("job complete", ending: .complete)
                 log.info("job complete: \(scheduler.done.count) items, \(state.duplicateReceipts) duplicate deliveries ignored")
+                drain(Goodbye(reason: "job complete", ending: .complete), shouldStop: shouldStop)
                 return .complete
+            }
+        }
+    }
+
+    /// After the end: answers every message (a worker that came late, or missed the broadcast) with the job's
+    /// ending, for `options.drainSeconds` or until `options.expectedWorkers` workers have heard it or were seen
+    /// before (a dead one never will).
+    private func drain(_ goodbye: Goodbye, shouldStop: () -> Bool) {
+        var told = everRegistered.union(workers.keys)
+        let deadline = monotonicSeconds() + options.drainSeconds
+        while monotonicSeconds() < deadline && !shouldStop() && told.count < (options.expectedWorkers ?? Int.max) {
+            guard (try? Poller.readable([socket], timeoutMilliseconds: 50)[0]) == true else { continue }
+            while let frames = try? socket.receive(dontWait: true), let routingID = frames.first?.bytes {
+                guard let message = try? ReceivedMessage.parse(frames, fromRouter: true) else { continue }
+                if case .statusRequest = message.envelope.kind {
+                    send(.statusReply(json: statusJSON(now: monotonicSeconds())), to: routingID)
+                } else {
+                    told.insert(routingID)
+                    send(.goodbye(goodbye), to: routingID)
+                }
             }
         }
     }
@@ -117,7 +173,8 @@ public final class Coordinator {
     private func fail(_ reason: String) throws -> Outcome {
         log.error("job failed: \(reason)")
         try state.setStatus("failed: \(reason)")
-        broadcastGoodbye("job failed: \(reason)")
+        broadcastGoodbye("job failed: \(reason)", ending: .failed)
+        drain(Goodbye(reason: "job failed: \(reason)", ending: .failed), shouldStop: { false })
         return .failed(reason)
     }
 
@@ -131,7 +188,7 @@ public final class Coordinator {
             message = try ReceivedMessage.parse(frames, fromRouter: true)
         } catch let error as WireError {
             metrics.wire.received(bytes: bytes, accepted: false)
-            log.warning("refused a message from \(describe(routingID)): \(error.message)")
+            refusals.refused("bad messages", "from \(describe(routingID)): \(error.message.escapedForLog)")
             send(error.reply(jobID: job.spec.name, sender: "coordinator").envelope.kind, to: routingID)
             return
         } catch {
@@ -146,7 +203,7 @@ public final class Coordinator {
         default: metrics.wire.received(bytes: bytes, accepted: forThisJob && fromWorker)
         }
         guard forThisJob else {
-            send(.error(code: .malformed, message: "this coordinator runs job '\(job.spec.name)', not '\(envelope.jobID)'"), to: routingID)
+            send(.error(code: .malformed, message: "this coordinator runs job '\(job.spec.name)', not '\(envelope.jobID.escapedForLog)'"), to: routingID)
             return
         }
         let now = monotonicSeconds()
@@ -155,15 +212,16 @@ public final class Coordinator {
             return
         }
         if case let .hello(hello) = envelope.kind {
-            handleHello(hello, name: envelope.sender, routingID: routingID, now: now)
+            handleHello(hello, message: message, routingID: routingID, now: now)
             return
         }
         guard var worker = workers[routingID] else {
-            send(.error(code: .unauthorized, message: "unknown worker: say hello first"), to: routingID)
+            send(.error(code: .unknownWorker, message: "unknown worker: say hello first"), to: routingID)
             return
         }
         worker.leaseDeadline = now + leaseSeconds
         workers[routingID] = worker
+        if let replica = worker.replica { replicaLastSeen[replica] = now }
         switch envelope.kind {
         case .heartbeat:
             metrics.heartbeats.increment()
@@ -178,99 +236,19 @@ public final class Coordinator {
         case let .checkpoint(c):
             if c.isFinal {
                 workers[routingID]?.finished = true
-                log.info("\(worker.id) finished\(c.path.isEmpty ? "" : ": \(c.path)")")
+                log.info("\(worker.id) finished\(c.path.isEmpty ? "" : ": \(c.path.escapedForLog)")")
             }
-        case let .goodbye(reason, returned):
+        case let .goodbye(g):
             workers[routingID] = nil
             // Everything it held goes back, the items it names among them.
             let held = scheduler.release(worker: worker.id)
             metrics.requeued.increment(by: Int64(held.count))
-            log.info("\(worker.id) left (\(reason)); \(returned.count) items handed back, \(held.count) re-queued")
+            log.info("\(worker.id) left (\(g.reason.escapedForLog)); \(g.returnedWorkIDs.count) items handed back, \(held.count) re-queued")
             if worker.role == .student && !worker.finished {
-                pendingFailure = "student replica \(worker.replica ?? -1) left before the end (\(reason))"
+                pendingFailure = "student replica \(worker.replica ?? -1) left before the end (\(g.reason.escapedForLog))"
             }
         default:
             send(.error(code: .unknownKind, message: "the coordinator does not accept this message kind"), to: routingID)
-        }
-    }
-
-    private var pendingFailure: String?
-
-    private func handleHello(_ hello: Hello, name: String, routingID: [UInt8], now: Double) {
-        var worker = workers[routingID] ?? Worker(id: "", routingID: routingID, role: hello.role, name: name, leaseDeadline: now + leaseSeconds)
-        if worker.id.isEmpty {
-            let number = nextWorkerNumber[hello.role, default: 1]
-            nextWorkerNumber[hello.role] = number + 1
-            worker.id = "\(hello.role == .teacher ? "teacher" : "student")-\(number)"
-        }
-        worker.leaseDeadline = now + leaseSeconds
-        switch hello.role {
-        case .teacher:
-            var members: Set<Int> = []
-            for model in hello.models {
-                guard let index = job.plan.members.firstIndex(of: model.member) else {
-                    send(.error(code: .modelMismatch, message: "member '\(model.member)' is not in job '\(job.spec.name)'"), to: routingID)
-                    return
-                }
-                guard model.sha256 == memberHashes[index] else {
-                    send(.error(code: .modelMismatch, message: "member '\(model.member)': your checkpoint's SHA-256 \(model.sha256.prefix(12)) differs from the job's \(memberHashes[index].prefix(12)) (\(job.spec.teachers[index].checkpoint))"), to: routingID)
-                    return
-                }
-                members.insert(index)
-            }
-            worker.members = members
-            // A teacher that says hello again has dropped what it held (it re-registers after a
-            // coordinator restart): its items go back to the queue and its credits start over.
-            let released = scheduler.release(worker: worker.id)
-            metrics.requeued.increment(by: Int64(released.count))
-            if !released.isEmpty { log.info("\(worker.id) registered again; \(released.count) items it held re-queued") }
-            worker.credits = 0
-            workers[routingID] = worker
-            if !members.isEmpty { log.info("\(worker.id) (\(name)) serves \(members.sorted().map { job.plan.members[$0] }.joined(separator: ", "))") }
-            send(.welcome(welcome(worker.id)), to: routingID)
-        case .student:
-            guard let endpoint = hello.dataEndpoint else {
-                send(.error(code: .malformed, message: "a student's hello needs its data endpoint"), to: routingID)
-                return
-            }
-            if let replica = roster.first(where: { $0.value == endpoint })?.key {
-                worker.replica = replica
-            } else if roster.count < job.spec.student.replicas {
-                let replica = (0..<job.spec.student.replicas).first { roster[$0] == nil }!
-                do { try state.addToRoster(replica: replica, endpoint: endpoint) } catch {
-                    log.error("cannot record the roster: \(error)")
-                    return
-                }
-                roster[replica] = endpoint
-                worker.replica = replica
-            } else {
-                send(.error(code: .unauthorized, message: "all \(job.spec.student.replicas) student replicas of this job are taken"), to: routingID)
-                return
-            }
-            // Replaces a stale entry of the same replica (a student that reconnected).
-            workers = workers.filter { $0.value.role != .student || $0.value.replica != worker.replica || $0.key == routingID }
-            workers[routingID] = worker
-            log.info("\(worker.id) (\(name)) is replica \(worker.replica!) at \(endpoint)")
-            welcomeStudentsWhenAllJoined()
-        default:
-            send(.error(code: .malformed, message: "only teachers and students say hello to a coordinator"), to: routingID)
-        }
-    }
-
-    private func welcome(_ id: String, replica: Int? = nil) -> Welcome {
-        let peers = replica == nil ? [] : (0..<job.spec.student.replicas).map { roster[$0]! }
-        return Welcome(workerID: id, leaseMilliseconds: UInt32(job.spec.cluster.leaseMilliseconds),
-                       heartbeatIntervalMilliseconds: UInt32(job.spec.cluster.heartbeatMilliseconds),
-                       credits: UInt32(job.spec.cluster.credits), jobYAML: job.yaml, jobDirectory: job.directory,
-                       replica: replica.map(UInt32.init), peers: peers)
-    }
-
-    /// Students learn their peers only when every replica has joined.
-    private func welcomeStudentsWhenAllJoined() {
-        guard roster.count == job.spec.student.replicas else { return }
-        for (routingID, worker) in workers where worker.role == .student && !worker.welcomed {
-            send(.welcome(welcome(worker.id, replica: worker.replica)), to: routingID)
-            workers[routingID]?.welcomed = true
         }
     }
 
@@ -285,6 +263,13 @@ public final class Coordinator {
             return
         }
         guard let replica = worker.replica else { return }
+        // A receipt counts only for an item handed out (its soft targets carried a token of this coordinator's),
+        // or one already complete (a duplicate); one for an item never assigned is forged progress.
+        guard scheduler.owner[id] != nil || scheduler.done.contains(id) else {
+            metrics.refusedReceipts.increment()
+            refusals.refused("receipts for items never assigned", "item \(id) from \(worker.id)")
+            return
+        }
         do {
             let receipt = try state.recordReceipt(item: id, replica: replica)
             if receipt.complete { scheduler.complete(id) }
@@ -305,7 +290,7 @@ public final class Coordinator {
 
     // MARK: leases and assignment
 
-    private var leaseSeconds: Double { Double(job.spec.cluster.leaseMilliseconds) / 1000 }
+    var leaseSeconds: Double { Double(job.spec.cluster.leaseMilliseconds) / 1000 }
 
     private func checkLeases(_ now: Double) -> String? {
         if let failure = pendingFailure { return failure }
@@ -328,9 +313,10 @@ public final class Coordinator {
         return nil
     }
 
-    /// How far along the timeline teachers may run ahead of the slowest student.
+    /// How far along the timeline teachers may run ahead of the slowest student (0 until every replica has a
+    /// registered student: assignments name every replica's endpoint and key).
     private var timelineLimit: Int {
-        guard roster.count == job.spec.student.replicas else { return 0 }
+        guard roster.count == job.spec.student.replicas, registeredStudents.allSatisfy({ $0 != nil }) else { return 0 }
         let positions = workers.values.filter { $0.role == .student }.map { w -> Int in
             guard let p = w.progress else { return 0 }
             return Int(p.epoch) * job.plan.sampleCount + Int(p.samplesDone)
@@ -343,17 +329,20 @@ public final class Coordinator {
         let limit = timelineLimit
         guard limit > 0 else { return }
         let destinations = (0..<job.spec.student.replicas).compactMap { roster[$0] }
+        let destinationKeys = registeredStudents.compactMap { $0?.publicKey }
         let now = monotonicSeconds()
         for (routingID, worker) in workers where worker.role == .teacher && worker.credits > 0 && !worker.members.isEmpty {
             var credits = worker.credits
             while credits > 0, let id = scheduler.next(members: worker.members, timelineLimit: limit) {
                 let item = job.plan.item(id)!
                 let positions = job.plan.positions(shard: item.shard)
+                let member = job.plan.members[item.member]
                 let assignment = WorkAssignment(
                     workID: id, epoch: UInt32(item.epoch), shard: UInt32(item.shard),
                     ranges: [ShardRange(UInt64(positions.lowerBound), UInt64(positions.upperBound))],
-                    member: job.plan.members[item.member], augmentationSeed: job.augmentationSeed(epoch: item.epoch),
-                    temperature: Float(job.spec.temperature), destinations: destinations)
+                    member: member, augmentationSeed: job.augmentationSeed(epoch: item.epoch),
+                    temperature: Float(job.spec.temperature), destinations: destinations,
+                    token: tokens.token(worker: worker.identity, workID: id, member: member), destinationKeys: destinationKeys)
                 scheduler.assign(id, to: worker.id)
                 send(.workAssignment(assignment), to: routingID)
                 metrics.assignments.increment()
@@ -369,16 +358,16 @@ public final class Coordinator {
 
     // MARK: output
 
-    private func send(_ kind: MessageKind, to routingID: [UInt8]) {
+    func send(_ kind: MessageKind, to routingID: [UInt8]) {
         let frames = WireMessage(Envelope(jobID: job.spec.name, sender: "coordinator", kind: kind)).frames(to: routingID)
         metrics.wire.sent(frames)
         do { try socket.send(frames, dontWait: true) } catch {
-            log.warning("cannot send to \(describe(routingID)): \(error)")
+            refusals.refused("sends that failed", "to \(describe(routingID)): \(error)")
         }
     }
 
-    private func broadcastGoodbye(_ reason: String) {
-        for routingID in workers.keys { send(.goodbye(reason: reason, returnedWorkIDs: []), to: routingID) }
+    private func broadcastGoodbye(_ reason: String, ending: JobEnding) {
+        for routingID in workers.keys { send(.goodbye(Goodbye(reason: reason, ending: ending)), to: routingID) }
     }
 
     private func describe(_ routingID: [UInt8]) -> String {

@@ -41,7 +41,24 @@ public final class CoordinatorState {
             } else {
                 try db.execute("INSERT INTO meta VALUES ('job_sha256', ?), ('status', 'running'), ('duplicates', '0')", [.text(hash)])
             }
+            // Kept across restarts: tokens of assignments still queued at teachers stay valid for the students.
+            if try db.query("SELECT value FROM meta WHERE key = 'assignment_key'").isEmpty {
+                let key = AssignmentToken.randomKey().map { String(format: "%02x", $0) }.joined()
+                try db.execute("INSERT INTO meta VALUES ('assignment_key', ?)", [.text(key)])
+            }
         }
+    }
+
+    /// The secret that signs this job's work assignments (students check the tokens with it).
+    public func assignmentKey() throws -> [UInt8] {
+        guard let hex = try db.query("SELECT value FROM meta WHERE key = 'assignment_key'").first?.first?.string,
+              hex.count == 64, case let bytes = stride(from: 0, to: 64, by: 2).compactMap({ i -> UInt8? in
+                  let start = hex.index(hex.startIndex, offsetBy: i)
+                  return UInt8(hex[start..<hex.index(start, offsetBy: 2)], radix: 16)
+              }), bytes.count == 32 else {
+            throw SQLiteError(db.path, "the assignment key in the state is missing or damaged", nil)
+        }
+        return bytes
     }
 
     /// Items every replica has received.
@@ -78,6 +95,19 @@ public final class CoordinatorState {
 
     public func addToRoster(replica: Int, endpoint: String) throws {
         try db.execute("INSERT INTO roster VALUES (?, ?)", [.integer(Int64(replica)), .text(endpoint)])
+    }
+
+    /// A new student takes over a replica whose holder is gone: it starts from scratch, so what the old one
+    /// received no longer counts. Returns the receipts dropped.
+    @discardableResult
+    public func replaceInRoster(replica: Int, endpoint: String) throws -> Int {
+        try db.transaction {
+            try db.execute("UPDATE roster SET endpoint = ? WHERE replica = ?", [.text(endpoint), .integer(Int64(replica))])
+            try db.execute("DELETE FROM receipts WHERE replica = ?", [.integer(Int64(replica))])
+            let dropped = db.changes
+            try db.execute("DELETE FROM epochs WHERE replica = ?", [.integer(Int64(replica))])
+            return dropped
+        }
     }
 
     public func recordEpoch(_ r: EpochRecord) throws {

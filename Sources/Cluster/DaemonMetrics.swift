@@ -31,7 +31,7 @@ public final class CoordinatorMetrics: Sendable {
     let teachers: Gauge, students: Gauge
     let itemsTotal: Gauge, itemsDone: Gauge, itemsHeld: Gauge, itemsOpen: Gauge
     let assignments: Counter, assignmentLatency: ValueHistogram
-    let heartbeats: Counter, leaseExpiries: Counter, requeued: Counter, duplicateReceipts: Gauge
+    let heartbeats: Counter, leaseExpiries: Counter, requeued: Counter, duplicateReceipts: Gauge, refusedReceipts: Counter
     let progress: Gauge, samplesPerSecond: Gauge, etaSeconds: Gauge
 
     public init() {
@@ -50,6 +50,7 @@ public final class CoordinatorMetrics: Sendable {
         leaseExpiries = r.counter("lease_expiries", "Workers dropped because their lease ran out (silent for lease_ms)")
         requeued = r.counter("items_requeued", "Work items put back in the queue (lease lost, worker left, delivery never confirmed)")
         duplicateReceipts = r.gauge("duplicate_receipts", "Deliveries a student acknowledged again (ignored by the ledger)")
+        refusedReceipts = r.counter("receipts_refused", "Receipts for items never assigned (forged progress), not recorded")
         progress = r.gauge("progress", unit: "ratio", "Fraction of the job's work items done")
         samplesPerSecond = r.gauge("samples_per_second", "Samples the students train per second (the slowest replica)")
         etaSeconds = r.gauge("eta", unit: "seconds", "Estimated time to the end of the job")

@@ -20,7 +20,8 @@ public final class GradientExchange {
     private let jobID: String
     private let sender: String
 
-    public init(replica: Int, peers endpoints: [String], parameters: [(name: String, parameter: Parameter)],
+    /// `peerKeys`: under CURVE, each replica's public key (its data endpoint serves with it), by replica index.
+    public init(replica: Int, peers endpoints: [String], peerKeys: [String] = [], parameters: [(name: String, parameter: Parameter)],
                 context: Context, security: ClusterSecurity, jobID: String, sender: String) throws {
         self.replica = replica
         replicas = endpoints.count
@@ -31,7 +32,7 @@ public final class GradientExchange {
         for (r, endpoint) in endpoints.enumerated() where r != replica {
             let socket = try Socket(context, .push)
             try socket.set(.linger(2000))
-            try security.secureClient(socket)
+            try security.secureClient(socket, serverKey: r < peerKeys.count ? peerKeys[r] : nil)
             try socket.connect(endpoint)
             peers[r] = socket
         }
@@ -72,6 +73,9 @@ public final class GradientExchange {
         inbox[step, default: [:]][r] = Contribution(samples: samples, tensors: tensors)
         return nil
     }
+
+    /// The bytes of one replica's gradients message (its tensors), for the data endpoint's message limit.
+    public var messageBytes: Int { parameters.reduce(0) { $0 + $1.parameter.value.count * MemoryLayout<Float>.size } }
 
     public func isComplete(step: UInt64) -> Bool { replicas == 1 || (inbox[step]?.count ?? 0) == replicas }
 

@@ -16,7 +16,16 @@ public struct JobContext: @unchecked Sendable {
 
     public init(yaml: String, directory: String, file: String = "job.yaml") throws {
         let spec = try JobSpec.parse(yaml, file: file, baseDirectory: directory)
-        var split = try spec.data.source.load()
+        var split: DataSplit
+        do { split = try spec.data.source.load() } catch {
+            throw JobError(file: file, line: spec.data.line, "data.dataset: \(error)")
+        }
+        let classes = spec.student.model.classes
+        for (part, images) in [("training", split.train), ("test", split.test)] {
+            if let index = images.labels.firstIndex(where: { Int($0) >= classes }) {
+                throw JobError(file: file, line: spec.data.line, "data.dataset: \(split.name): \(part) sample \(index) has label \(images.labels[index]), but the student has \(classes) classes (0...\(classes - 1))")
+            }
+        }
         split.train = split.train.prefix(spec.data.limit)
         split.test = split.test.prefix(spec.data.testLimit)
         try self.init(spec: spec, yaml: yaml, directory: directory, split: split)

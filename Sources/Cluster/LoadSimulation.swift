@@ -26,7 +26,7 @@ public final class LoadSimulation {
     private let shardSize: Int, sampleCount: Int
 
     public init(coordinator: String, teachers count: Int, member: Member, shardSize: Int, sampleCount: Int) throws {
-        let security = try ClusterSecurity(keysDirectory: nil)
+        let security = try ClusterSecurity(keysDirectory: nil, keyName: nil)
         let log = DaemonLog("load")
         let context = Context()
         self.context = context

@@ -3,9 +3,11 @@ import Wire
 
 /// Asks a coordinator for its status: what `distillery status` and `distillery run` show.
 public enum StatusClient {
-    public static func fetch(coordinator: String, keysDirectory: String?, timeout: Double = 5) throws -> (json: String, status: ClusterStatus) {
+    /// `keyName`: under CURVE, whose pair to present (an operator's key: its allow-list role is for status only).
+    public static func fetch(coordinator: String, keysDirectory: String?, keyName: String = "operator",
+                             timeout: Double = 5) throws -> (json: String, status: ClusterStatus) {
         let context = Context()
-        let security = try ClusterSecurity(keysDirectory: keysDirectory)
+        let security = try ClusterSecurity(keysDirectory: keysDirectory, keyName: keyName)
         let socket = try Socket(context, .dealer)
         defer { socket.close(); security.stop() }
         try socket.set(.linger(0))
@@ -22,7 +24,7 @@ public enum StatusClient {
                 let status = try JSONDecoder().decode(ClusterStatus.self, from: Data(json.utf8))
                 return (json, status)
             case let .error(_, text):
-                throw ClusterError("the coordinator at \(coordinator) refused the status request: \(text)")
+                throw ClusterError("the coordinator at \(coordinator) refused the status request: \(text.escapedForLog)")
             default:
                 continue
             }

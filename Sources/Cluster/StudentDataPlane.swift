@@ -13,6 +13,8 @@ public final class StudentDataPlane {
         public var coordinator: String
         public var name: String
         public var keysDirectory: String?
+        /// Whose key pair in the keys directory this student presents and serves with (default: its name).
+        public var keyName: String?
         /// Where the data endpoint binds; a port of "*" picks a free one.
         public var bind = "tcp://127.0.0.1:*"
         /// The host other machines reach this endpoint at, when binding a wildcard address.
@@ -35,7 +37,12 @@ public final class StudentDataPlane {
     public private(set) var job: JobContext!
     public private(set) var replica = 0
     public private(set) var peers: [String] = []
+    /// Under CURVE: each replica's public key, by replica index.
+    public private(set) var peerKeys: [String] = []
     private(set) var store: SoftTargetStore!
+    /// Checks that a delivery's teacher was assigned its item.
+    private var tokens: AssignmentToken!
+    private let refusals: RefusalLog
     private var orders: [Int: [Int]] = [:]
     /// The coordinator's goodbye, once it came.
     public private(set) var goodbye: String?
@@ -52,11 +59,15 @@ public final class StudentDataPlane {
         self.options = options
         self.metrics = metrics
         self.log = log
-        security = try ClusterSecurity(keysDirectory: options.keysDirectory)
+        refusals = RefusalLog(log)
+        if let problem = WorkerName.problem(options.name) { throw ClusterError(problem) }
+        security = try ClusterSecurity(keysDirectory: options.keysDirectory, keyName: options.keyName ?? options.name)
         data = try Socket(context, .pull)
-        try data.set(.receiveHighWaterMark(100_000))
-        try data.set(.maxMessageSize(Int64(WireLimits.standard.maximumTensorBytes)))
-        try security.secureServer(data, context: context)
+        // What a peer may queue here: a few messages per connection (a teacher ahead of us waits in its own send
+        // queue, and TCP holds the rest), each at most the job's largest message once the job is known.
+        try data.set(.receiveHighWaterMark(Self.queuedMessagesPerPeer))
+        try data.set(.maxMessageSize(Int64(Self.largestMessageBeforeTheJob)))
+        try security.secureServer(data, context: context, admitting: [.teacher, .student])
         try data.bind(options.bind)
         var endpoint = data.lastEndpoint
         if let host = options.advertiseHost, let port = endpoint.split(separator: ":").last {
@@ -68,21 +79,46 @@ public final class StudentDataPlane {
         channel.wire = metrics.wire
     }
 
+    /// Messages a peer may have waiting at the data endpoint at once (ZeroMQ's high-water mark, per connection).
+    static let queuedMessagesPerPeer: Int32 = 64
+    /// The largest message accepted before the job says how large its messages are.
+    static let largestMessageBeforeTheJob = 64 << 20
+    /// Data messages handled per `pump`, so a flood never keeps heartbeats and progress from going out.
+    static let messagesPerPump = 256
+
     private var hello: Hello { Hello(role: .student, dataEndpoint: dataEndpoint, threads: UInt32(ComputeThreads.current)) }
 
-    /// Says hello and takes the job, this replica's index and its peers from the welcome.
+    /// Says hello and takes the job, this replica's index and its peers from the welcome. The job's data loads while
+    /// heartbeats go on, so a short lease survives a slow start.
     public func join(classes: (JobContext) -> Int) throws {
         let welcome = try channel.handshake(hello, timeout: options.connectTimeout, shouldStop: shouldStop)
-        guard let yaml = welcome.jobYAML, let directory = welcome.jobDirectory, let r = welcome.replica else {
-            throw ClusterError("the coordinator's welcome carries no job or replica")
+        guard let yaml = welcome.jobYAML, let directory = welcome.jobDirectory, let r = welcome.replica,
+              let key = welcome.assignmentKey, !key.isEmpty else {
+            throw ClusterError("the coordinator's welcome carries no job, replica or assignment key")
         }
-        job = try JobContext(yaml: yaml, directory: directory, file: "\(directory)/(job from the coordinator)")
+        job = try channel.keepAlive(Heartbeat()) {
+            FaultInjection.delayLoading()
+            return try JobContext(yaml: yaml, directory: directory, file: "\(directory)/(job from the coordinator)")
+        }
         replica = Int(r)
         peers = welcome.peers
+        peerKeys = welcome.peerKeys
         guard peers.count == job.spec.student.replicas, peers[replica] == dataEndpoint else {
             throw ClusterError("the coordinator's roster \(peers) does not place us (\(dataEndpoint)) at replica \(replica)")
         }
+        guard !security.isEncrypted || peerKeys.count == peers.count else {
+            throw ClusterError("the coordinator's welcome has \(peerKeys.count) public keys for \(peers.count) replicas")
+        }
+        tokens = AssignmentToken(key: key)
         store = SoftTargetStore(plan: job.plan, classes: classes(job), temperature: Float(job.spec.temperature), rule: job.spec.combine)
+        try limitMessages(otherBytes: 0)
+    }
+
+    /// Lowers the data endpoint's message limit to the job's largest message (soft targets of a shard, or
+    /// `otherBytes`, e.g. a replica's gradients) plus the envelope; connections made from now on get it.
+    public func limitMessages(otherBytes: Int) throws {
+        let targets = job.plan.shardSize * store.classes * MemoryLayout<Float>.size
+        try data.set(.maxMessageSize(Int64(max(targets, otherBytes) + WireLimits.standard.maximumHeaderBytes)))
     }
 
     /// The sample order of an epoch (kept until `forget(epoch:)`).
@@ -134,39 +170,59 @@ public final class StudentDataPlane {
         try announce(CheckpointAnnouncement(step: step, epoch: UInt32(epochs), path: checkpoint ?? "", isFinal: true))
         let deadline = monotonicSeconds() + 10
         while goodbye == nil && monotonicSeconds() < deadline { try? pump(timeoutMilliseconds: 50) }
+        refusals.flush(all: true)
     }
 
     /// Leaves the job before its end (the coordinator re-queues nothing of ours: students hold no work).
     public func leave(reason: String) throws {
-        try channel.send(.goodbye(reason: reason, returnedWorkIDs: []))
+        try channel.send(.goodbye(Goodbye(reason: reason)))
     }
 
     /// Serves the control channel and the data endpoint once; throws when the job is over or stopped.
     public func pump(timeoutMilliseconds: Int) throws {
         if shouldStop() {
-            try? channel.send(.goodbye(reason: "stopped (SIGTERM)", returnedWorkIDs: []))
+            try? channel.send(.goodbye(Goodbye(reason: "stopped (SIGTERM)")))
             throw ClusterError("stopped by a signal")
         }
         _ = try Poller.readable([channel.socket, data], timeoutMilliseconds: timeoutMilliseconds)
         while let message = try channel.receive() { try handleControl(message) }
-        while let frames = try data.receive(dontWait: true) { handleData(frames) }
-        if try channel.heartbeatIfDue(Heartbeat(queueDepth: UInt32(store?.receivedCount ?? 0))) { metrics.heartbeats.increment() }
+        var handled = 0
+        while handled < Self.messagesPerPump, let frames = try data.receive(dontWait: true) {
+            handleData(frames)
+            handled += 1
+        }
+        if try channel.heartbeatIfDue(Heartbeat(queueDepth: UInt32(store?.receivedCount ?? 0))) {
+            metrics.heartbeats.increment()
+            refusals.flush()
+        }
         try reportIfDue()
     }
 
     private func handleControl(_ message: ReceivedMessage) throws {
         switch message.envelope.kind {
-        case let .goodbye(reason, _):
-            goodbye = reason
-            if reason != "job complete" { throw ClusterError("the coordinator ended the job: \(reason)") }
+        case let .goodbye(g):
+            switch g.ending {
+            case .complete:
+                goodbye = g.reason
+            case .suspended:
+                // The job stays resumable: keep what we have and wait for a coordinator on the same state.
+                log.info("coordinator: \(g.reason.escapedForLog); waiting up to \(Int(options.coordinatorTimeout)) s for it to come back")
+                channel.restartSilenceClock()
+            case .failed, nil:
+                goodbye = g.reason
+                throw ClusterError("the coordinator ended the job: \(g.reason.escapedForLog)")
+            }
         case let .error(code, text):
-            if code == .unauthorized {
+            switch code {
+            case .unknownWorker:
                 guard monotonicSeconds() - lastRegistration > 1 else { return }
                 lastRegistration = monotonicSeconds()
-                log.info("coordinator does not know us (\(text)); registering again")
+                log.info("coordinator does not know us (\(text.escapedForLog)); registering again")
                 try channel.send(.hello(hello))
-            } else {
-                log.warning("coordinator error (\(code)): \(text)")
+            case .unauthorized:
+                throw ClusterError("the coordinator refused us: \(text.escapedForLog)")
+            default:
+                log.warning("coordinator error (\(code)): \(text.escapedForLog)")
             }
         default:
             break
@@ -178,12 +234,12 @@ public final class StudentDataPlane {
         let message: ReceivedMessage
         do { message = try ReceivedMessage.parse(frames) } catch {
             metrics.wire.received(bytes: bytes, accepted: false)
-            log.warning("dropped a bad message on the data endpoint: \(error)")
+            refusals.refused("bad messages on the data endpoint", "\(error)".escapedForLog)
             return
         }
         guard message.envelope.jobID == job.spec.name else {
             metrics.wire.received(bytes: bytes, accepted: false)
-            log.warning("dropped a message for job '\(message.envelope.jobID)' on the data endpoint")
+            refusals.refused("messages for another job on the data endpoint", "job '\(message.envelope.jobID.escapedForLog)'")
             return
         }
         switch message.envelope.kind {
@@ -195,20 +251,34 @@ public final class StudentDataPlane {
             onGradients?(message, step, Int(r), Int(samples), bytes)
         default:
             metrics.wire.received(bytes: bytes, accepted: false)
-            log.warning("dropped a message of an unexpected kind on the data endpoint")
+            refusals.refused("messages of an unexpected kind on the data endpoint", "from '\(message.envelope.sender.escapedForLog)'")
         }
     }
 
-    /// False when the delivery was refused (it does not match its work item).
+    /// False when the delivery was refused: it does not match its work item, its teacher was not assigned the item,
+    /// or its values are not what the encoding promises.
     private func accept(_ s: SoftTargets, _ message: ReceivedMessage) -> Bool {
         guard let item = job.plan.item(s.workID), job.plan.members[item.member] == s.member, item.epoch == Int(s.epoch), item.shard == Int(s.shard),
               message.envelope.tensors.count == 1 else {
-            log.warning("dropped soft targets that do not match work item \(s.workID)")
+            refusals.refused("soft targets that match no work item", "item \(s.workID) of '\(s.member.escapedForLog)'")
+            return false
+        }
+        // The sender the connection authenticated (CURVE), else the name it registered with (plaintext).
+        let teacher = message.userID ?? message.envelope.sender
+        guard tokens.verify(s.token, worker: teacher, workID: s.workID, member: s.member) else {
+            refusals.refused("soft targets from a teacher not assigned the item", "item \(s.workID) from '\(teacher.escapedForLog)'")
             return false
         }
         let rows = job.plan.positions(shard: item.shard).count
-        guard message.envelope.tensors[0].shape == [rows, store.classes], let values = try? message.tensor(0), values.allSatisfy(\.isFinite) else {
-            log.warning("dropped soft targets for item \(s.workID): shape \(message.envelope.tensors[0].shape), expected [\(rows), \(store.classes)]")
+        let descriptor = message.envelope.tensors[0]
+        guard descriptor.shape == [rows, store.classes], let values = try? message.tensor(0) else {
+            refusals.refused("soft targets of the wrong shape", "item \(s.workID): shape \(descriptor.shape), expected [\(rows), \(store.classes)]")
+            return false
+        }
+        let probabilities = job.spec.combine == .probabilities
+        if let problem = SoftTargetMeaning.problem(values, classes: store.classes, probabilities: probabilities,
+                                                   tolerance: SoftTargetMeaning.tolerance(float16: descriptor.dtype == .float16)) {
+            refusals.refused("soft targets that are not \(probabilities ? "probabilities" : "finite logits")", "item \(s.workID) from '\(teacher.escapedForLog)': \(problem)")
             return false
         }
         store.add(itemID: s.workID, values: values) { epochOrder(item.epoch) }

@@ -41,12 +41,13 @@ public final class StudentTrainer {
         let job = plane.job!
         log.info("replica \(plane.replica) of \(job.spec.student.replicas) for job \(job.spec.name); data endpoint \(plane.dataEndpoint)")
         let model = try Sequential(job.spec.student.model, seed: job.spec.seed)
-        exchange = try GradientExchange(replica: plane.replica, peers: plane.peers, parameters: model.namedParameters,
+        exchange = try GradientExchange(replica: plane.replica, peers: plane.peers, peerKeys: plane.peerKeys, parameters: model.namedParameters,
                                         context: plane.context, security: plane.security, jobID: job.spec.name, sender: name)
+        try plane.limitMessages(otherBytes: exchange.messageBytes)
         plane.onGradients = { [unowned self] message, step, replica, samples, bytes in
             if let problem = exchange.receive(message, step: step, fromReplica: replica, samples: samples) {
                 metrics.wire.received(bytes: bytes, accepted: false)
-                log.warning("dropped gradients: \(problem)")
+                log.warning("dropped gradients: \(problem.escapedForLog)")
             } else {
                 metrics.wire.received(bytes: bytes, accepted: true)
                 metrics.gradientBytes.increment(by: Int64(bytes))

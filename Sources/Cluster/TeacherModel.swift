@@ -17,14 +17,21 @@ public struct TeacherModel {
     /// none for an ONNX model, which reads pixels in [0, 1] as the data set stores them.
     public static func load(_ path: String, normalize: String? = nil, fittingTo data: @autoclosure () -> LabeledImages) throws -> TeacherModel {
         let url = URL(fileURLWithPath: path)
+        let loaded: TeacherModel
         if url.pathExtension.lowercased() == "onnx" {
             let model = try OnnxModel.load(url)
-            return TeacherModel(model: model, normalization: try Normalization.setting(normalize ?? "none", fittingTo: data()),
-                                path: path, isONNX: true)
+            loaded = TeacherModel(model: model, normalization: try Normalization.setting(normalize ?? "none", fittingTo: data()),
+                                  path: path, isONNX: true)
+        } else {
+            let (model, metadata) = try Checkpoint.load(url)
+            let setting = normalize ?? metadata["distillery.normalize"] ?? "none"
+            loaded = TeacherModel(model: model, normalization: try Normalization.setting(setting, fittingTo: data()), path: path, isONNX: false)
         }
-        let (model, metadata) = try Checkpoint.load(url)
-        let setting = normalize ?? metadata["distillery.normalize"] ?? "none"
-        return TeacherModel(model: model, normalization: try Normalization.setting(setting, fittingTo: data()), path: path, isONNX: false)
+        // How the model reads the data's samples, settled now: a layout it cannot take is an error before any work.
+        do { try loaded.model.prepare(forSamplesOf: data().sampleShape) } catch let error as ClassifierInputError {
+            throw ClusterError("\(path): \(error)")
+        }
+        return loaded
     }
 
     /// A job's member, checked against the job's data and classes.

@@ -3,6 +3,7 @@ import Datasets
 import Foundation
 import Jobs
 import NeuralNet
+import Training
 import Wire
 
 /// The teacher daemon: loads its ensemble members, computes soft targets for the items the coordinator
@@ -13,12 +14,15 @@ public final class TeacherWorker {
         public var coordinator: String
         public var name: String
         public var keysDirectory: String?
+        /// Whose key pair in the keys directory this worker presents (default: its name).
+        public var keyName: String?
         /// Serve only these members (default: every member the job lets this worker serve).
         public var members: [String]?
         public var connectTimeout: Double = 120
         public var coordinatorTimeout: Double = 120
-        public init(coordinator: String, name: String, keysDirectory: String? = nil, members: [String]? = nil) {
-            self.coordinator = coordinator; self.name = name; self.keysDirectory = keysDirectory; self.members = members
+        public init(coordinator: String, name: String, keysDirectory: String? = nil, keyName: String? = nil, members: [String]? = nil) {
+            self.coordinator = coordinator; self.name = name; self.keysDirectory = keysDirectory; self.keyName = keyName
+            self.members = members
         }
     }
 
@@ -39,36 +43,41 @@ public final class TeacherWorker {
     private var members: [String: Member] = [:]
     private var queue: [WorkAssignment] = []
     private var credits = 0
-    private var destinations: [String: Socket] = [:]
+    /// PUSH sockets to the students' data endpoints, by endpoint (and the server key they were made for).
+    private var destinations: [String: (key: String?, socket: Socket)] = [:]
     private var cachedOrder: (epoch: Int, order: [Int])?
     public private(set) var itemsDone = 0
     private var lastRegistration = 0.0
 
     public init(_ options: Options) throws {
         self.options = options
+        if let problem = WorkerName.problem(options.name) { throw ClusterError(problem) }
         log = DaemonLog("teacher \(options.name)")
-        security = try ClusterSecurity(keysDirectory: options.keysDirectory)
+        security = try ClusterSecurity(keysDirectory: options.keysDirectory, keyName: options.keyName ?? options.name)
         channel = try ControlChannel(coordinator: options.coordinator, name: options.name, security: security,
                                      context: context, coordinatorTimeout: options.coordinatorTimeout, log: log)
         channel.wire = metrics.wire
     }
 
-    /// Serves until the coordinator says goodbye (returns its reason) or `shouldStop` turns true.
-    public func run(shouldStop: () -> Bool) throws -> String {
+    /// Serves until the coordinator ends the job (returns its goodbye) or `shouldStop` turns true (nil).
+    public func run(shouldStop: () -> Bool) throws -> Goodbye? {
         let welcome = try channel.handshake(Hello(role: .teacher, threads: UInt32(ComputeThreads.current)),
                                             timeout: options.connectTimeout, shouldStop: shouldStop)
-        try setUp(welcome)
+        try channel.keepAlive(Heartbeat()) {
+            FaultInjection.delayLoading()
+            try setUp(welcome)
+        }
         try register()
         while true {
             if shouldStop() {
                 let returned = queue.map(\.workID)
-                try? channel.send(.goodbye(reason: "stopped (SIGTERM)", returnedWorkIDs: returned))
+                try? channel.send(.goodbye(Goodbye(reason: "stopped (SIGTERM)", returnedWorkIDs: returned)))
                 log.info("stopping: \(returned.count) queued items handed back, \(itemsDone) done")
-                return "stopped"
+                return nil
             }
             _ = try Poller.readable([channel.socket], timeoutMilliseconds: queue.isEmpty ? 50 : 0)
             while let message = try channel.receive() {
-                if let reason = try handle(message) { return reason }
+                if let goodbye = try handle(message) { return goodbye }
             }
             if try channel.heartbeatIfDue(Heartbeat(queueDepth: UInt32(queue.count))) { metrics.heartbeats.increment() }
             metrics.queueDepth.set(Double(queue.count))
@@ -103,30 +112,39 @@ public final class TeacherWorker {
         try channel.send(.workRequest(credits: UInt32(credits)))
     }
 
-    /// Returns the coordinator's goodbye reason when the job is over.
-    private func handle(_ message: ReceivedMessage) throws -> String? {
+    /// Returns the coordinator's goodbye when the job is over.
+    private func handle(_ message: ReceivedMessage) throws -> Goodbye? {
         switch message.envelope.kind {
         case let .workAssignment(a):
             guard members[a.member] != nil else {
-                log.warning("assigned member '\(a.member)', which this worker does not hold; ignored")
+                log.warning("assigned member '\(a.member.escapedForLog)', which this worker does not hold; ignored")
                 return nil
             }
             queue.append(a)
-        case let .goodbye(reason, _):
-            log.info("coordinator: \(reason)")
-            return reason
+        case let .goodbye(g):
+            guard g.ending == .suspended else {
+                log.info("coordinator: \(g.reason.escapedForLog)")
+                return g
+            }
+            // The job stays resumable: wait for a coordinator on the same state (it re-queues what we hold).
+            log.info("coordinator: \(g.reason.escapedForLog); waiting up to \(Int(options.coordinatorTimeout)) s for it to come back")
+            queue.removeAll()
+            channel.restartSilenceClock()
         case let .error(code, text):
-            if code == .unauthorized {
+            switch code {
+            case .unknownWorker:
                 // The coordinator restarted and forgot us: register again (once for a burst of such
                 // replies to messages queued while it was down); it re-queued what we held.
                 guard monotonicSeconds() - lastRegistration > 1 else { return nil }
-                log.info("coordinator does not know us (\(text)); registering again")
+                log.info("coordinator does not know us (\(text.escapedForLog)); registering again")
                 queue.removeAll()
                 try register()
-            } else if code == .modelMismatch {
-                throw ClusterError("the coordinator refused our models: \(text)")
-            } else {
-                log.warning("coordinator error (\(code)): \(text)")
+            case .modelMismatch:
+                throw ClusterError("the coordinator refused our models: \(text.escapedForLog)")
+            case .unauthorized:
+                throw ClusterError("the coordinator refused us: \(text.escapedForLog)")
+            default:
+                log.warning("coordinator error (\(code)): \(text.escapedForLog)")
             }
         default:
             break
@@ -139,16 +157,19 @@ public final class TeacherWorker {
         let epoch = Int(a.epoch)
         if cachedOrder?.epoch != epoch { cachedOrder = (epoch, job.plan.order(epoch: epoch)) }
         let order = cachedOrder!.order
-        var indices: [Int] = []
+        var pieces: [Range<Int>] = []
         for r in a.ranges {
             guard r.begin < r.end, r.end <= UInt64(order.count) else {
                 log.warning("item \(a.workID): range \(r.begin)..<\(r.end) is outside the data set; ignored")
                 return
             }
-            indices += order[Int(r.begin)..<Int(r.end)]
+            // Passes cut where the in-process distillation's do, so both compute every row among the same rows.
+            pieces += TeacherPasses.pieces(Int(r.begin)..<Int(r.end), cuts: [job.plan.shardSize, job.spec.student.batchSize])
         }
+        let rows = pieces.reduce(0) { $0 + $1.count }
         let computeStarted = monotonicSeconds()
-        let outputs = softTargets(member, indices: indices, augmentationSeed: a.augmentationSeed, temperature: a.temperature)
+        let outputs = softTargets(member, passes: pieces.map { Array(order[$0]) }, rows: rows,
+                                  augmentationSeed: a.augmentationSeed, temperature: a.temperature)
         let computeSeconds = monotonicSeconds() - computeStarted
         let format: WireTensor.Format
         switch job.spec.softTargets {
@@ -158,50 +179,58 @@ public final class TeacherWorker {
         }
         let tensor = WireTensor(name: "targets", values: outputs.scalars, shape: outputs.shape, format: format)
         let body = SoftTargets(workID: a.workID, epoch: a.epoch, shard: a.shard, member: a.member, temperature: a.temperature,
-                               probabilities: job.spec.combine == .probabilities, ranges: a.ranges)
+                               probabilities: job.spec.combine == .probabilities, ranges: a.ranges, token: a.token)
         let message = WireMessage(Envelope(jobID: job.spec.name, sender: options.name, kind: .softTargets(body)), tensors: [tensor])
         let frames = message.frames()
-        for endpoint in a.destinations {
+        for (i, endpoint) in a.destinations.enumerated() {
+            let key = i < a.destinationKeys.count ? a.destinationKeys[i] : nil
+            if security.isEncrypted && key == nil {
+                log.warning("item \(a.workID): no public key for student \(endpoint.escapedForLog); not sent")
+                continue
+            }
             metrics.wire.sent(frames)
             metrics.softTargetBytes.increment(by: Int64(tensor.frame.count))
-            guard try !destination(endpoint).send(frames, dontWait: true) else { continue }
+            guard try !destination(endpoint, key: key).send(frames, dontWait: true) else { continue }
             // The coordinator re-queues items whose receipts never come.
             log.warning("student \(endpoint) is not taking soft targets; item \(a.workID) dropped for it")
         }
-        try channel.send(.workDone(workID: a.workID, samples: UInt32(indices.count)))
+        try channel.send(.workDone(workID: a.workID, samples: UInt32(rows)))
         try channel.send(.workRequest(credits: 1))
         itemsDone += 1
         metrics.itemsDone.increment()
-        metrics.samples.increment(by: Int64(indices.count))
+        metrics.samples.increment(by: Int64(rows))
         metrics.computeSeconds.increment(by: computeSeconds)
-        metrics.samplesPerSecond.set(Double(indices.count) / max(computeSeconds, 1e-9))
+        metrics.samplesPerSecond.set(Double(rows) / max(computeSeconds, 1e-9))
     }
 
-    /// Logits, or tempered probabilities when the ensemble averages probabilities.
-    private func softTargets(_ member: Member, indices: [Int], augmentationSeed: UInt64, temperature: Float) -> Tensor {
+    /// Logits, or tempered probabilities when the ensemble averages probabilities: one model pass per list of
+    /// sample indices, rows in order.
+    private func softTargets(_ member: Member, passes: [[Int]], rows: Int, augmentationSeed: UInt64, temperature: Float) -> Tensor {
         let classes = member.model.classes
-        var out = Tensor(zeros: [indices.count, classes])
-        let chunk = 512
-        for start in stride(from: 0, to: indices.count, by: chunk) {
-            let part = Array(indices[start..<min(start + chunk, indices.count)])
+        var out = Tensor(zeros: [rows, classes])
+        var start = 0
+        for part in passes {
             let batch = job.split.train.batch(part, augmentation: job.spec.data.augmentation,
                                               augmentationSeed: augmentationSeed, normalization: member.normalization)
             let logits = member.model.logits(batch.images)
-            let rows = job.spec.combine == .probabilities ? Softmax.probabilities(logits, temperature: temperature) : logits
-            out.scalars.replaceSubrange((start * classes)..<((start + part.count) * classes), with: rows.scalars)
+            let targets = job.spec.combine == .probabilities ? Softmax.probabilities(logits, temperature: temperature) : logits
+            out.scalars.replaceSubrange((start * classes)..<((start + part.count) * classes), with: targets.scalars)
+            start += part.count
         }
         return out
     }
 
-    private func destination(_ endpoint: String) throws -> Socket {
-        if let socket = destinations[endpoint] { return socket }
+    /// The socket to a student's data endpoint, made anew when the student's key changed (a replacement replica).
+    private func destination(_ endpoint: String, key: String?) throws -> Socket {
+        if let existing = destinations[endpoint], existing.key == key { return existing.socket }
+        destinations[endpoint]?.socket.close()
         let socket = try Socket(context, .push)
         // Queued soft targets still go out when we exit cleanly.
         try socket.set(.linger(5000))
         try socket.set(.sendHighWaterMark(10_000))
-        try security.secureClient(socket)
+        try security.secureClient(socket, serverKey: key)
         try socket.connect(endpoint)
-        destinations[endpoint] = socket
+        destinations[endpoint] = (key, socket)
         return socket
     }
 }

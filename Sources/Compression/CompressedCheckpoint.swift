@@ -106,7 +106,12 @@ public enum CompressedCheckpoint {
             let count = parameter.value.count, shape = parameter.value.shape
             let mask: [Bool]? = file["\(name).mask"] == nil ? nil : try unpackMask(entry("\(name).mask", .u8), count: count, source: source)
             if prunable.contains(name), weights != .f32 {
-                let stored = try entry("\(name).q", .i8).bytes.map { Int8(bitPattern: $0) }
+                let qEntry = try entry("\(name).q", .i8)
+                // Dense int8 keeps the weight's shape; under a mask, one value per kept weight.
+                guard mask != nil || qEntry.shape == shape else {
+                    throw SafeTensorsError(source, "tensor '\(name).q' is \(qEntry.shape), the model needs \(shape)")
+                }
+                let stored = qEntry.bytes.map { Int8(bitPattern: $0) }
                 let q = try scatter(stored, mask: mask, count: count, zero: Int8(0), name: name, source: source)
                 let scales = try entry("\(name).scale", .f32).floats()!
                 guard scales.count == 1 || scales.count == shape[0], scales.allSatisfy({ $0 > 0 && $0.isFinite }) else {
@@ -122,11 +127,14 @@ public enum CompressedCheckpoint {
                                                    bias: [], input: ActivationQuantization(scale: grid[0], zero: UInt8(grid[1]))))
             } else if mask != nil {
                 let values = try entry("\(name).values", .f32).floats()!
+                try Checkpoint.requireFinite(values, tensor: "\(name).values", source: source)
                 parameter.value = Tensor(shape: shape, scalars: try scatter(values, mask: mask, count: count, zero: Float(0), name: name, source: source))
             } else {
                 let e = try entry(name, .f32)
                 guard e.shape == shape else { throw SafeTensorsError(source, "tensor '\(name)' is \(e.shape), the model needs \(shape)") }
-                parameter.value = Tensor(shape: shape, scalars: e.floats()!)
+                let values = e.floats()!
+                try Checkpoint.requireFinite(values, tensor: name, source: source)
+                parameter.value = Tensor(shape: shape, scalars: values)
             }
         }
         let unused = Set(file.tensors.map(\.name)).subtracting(used)

@@ -11,8 +11,9 @@ public struct FineTuner {
         /// The soft targets of one fine-tuning run (its settings given): the models here, or a cluster job started for it.
         public var source: (TrainingConfig) throws -> any SoftTargetSource
 
-        public init(models: [any Classifier], temperature: Float, alpha: Float, rule: Ensemble.Rule = .probabilities) {
-            self.init(temperature: temperature, alpha: alpha) { _ in InProcessTeachers(models, temperature: temperature, rule: rule) }
+        /// `passCuts`: a job's shard size, so the teachers' arithmetic is the cluster's (`TeacherPasses`).
+        public init(models: [any Classifier], temperature: Float, alpha: Float, rule: Ensemble.Rule = .probabilities, passCuts: [Int] = []) {
+            self.init(temperature: temperature, alpha: alpha) { _ in InProcessTeachers(models, temperature: temperature, rule: rule, passCuts: passCuts) }
         }
 
         public init(temperature: Float, alpha: Float, source: @escaping (TrainingConfig) throws -> any SoftTargetSource) {

@@ -31,8 +31,16 @@ public enum DataSource: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// Loads both splits; labels must be integers in 0..<classes and counts must agree.
+    /// Loads both splits; labels must be integers in 0..<classes, counts must agree, and neither split is empty.
     public func load() throws -> DataSplit {
+        let split = try loadSplits()
+        for (part, images) in [("training", split.train), ("test", split.test)] where images.count == 0 {
+            throw DatasetError(description, "the \(part) split holds no images: there is nothing to \(part == "test" ? "measure" : "learn") on")
+        }
+        return split
+    }
+
+    private func loadSplits() throws -> DataSplit {
         switch self {
         case let .idx(prefix):
             var base = prefix

@@ -31,6 +31,7 @@ final class ClusterFineTuning {
         let source: ClusterSoftTargets
         do {
             source = try ClusterSoftTargets(coordinator: endpoint, name: "fine-tuning", keysDirectory: spec.cluster.plaintext ? nil : spec.cluster.keys,
+                                            keyName: "student-1",
                                             shouldStop: { StopSignal.isRequested })
         } catch {
             cluster.stop()

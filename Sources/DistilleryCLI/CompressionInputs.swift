@@ -57,7 +57,7 @@ struct CompressionInputs {
         job = context
         self.split = split
         normalization = try Normalization.setting(contents.metadata["distillery.normalize"] ?? "none", fittingTo: split.train)
-        try checkCompatible(contents.model, split.train, dataName: split.name)
+        try checkCompatible(contents.model, split)
     }
 
     /// The first `count` training images, normalised: calibration and saliency samples.
@@ -98,7 +98,8 @@ struct CompressionInputs {
             teachers = .init(temperature: Float(job.spec.temperature), alpha: alpha ?? Float(job.spec.alpha), source: cluster.source)
         } else if let job, teacherPaths.isEmpty {
             let models = try job.spec.teachers.map { try TeacherModel.load($0, context: job).forStudent(normalization) }
-            teachers = .init(models: models, temperature: Float(job.spec.temperature), alpha: alpha ?? Float(job.spec.alpha), rule: job.spec.combine)
+            teachers = .init(models: models, temperature: Float(job.spec.temperature), alpha: alpha ?? Float(job.spec.alpha), rule: job.spec.combine,
+                             passCuts: [job.plan.shardSize])
         } else if !teacherPaths.isEmpty {
             teachers = .init(models: try teacherPaths.map { try TeacherModel.load($0, fittingTo: split.train).forStudent(normalization) },
                              temperature: temperature, alpha: alpha ?? 0.5)

@@ -35,9 +35,11 @@ struct CoordinatorCommand: ParsableCommand {
         commandName: "coordinator",
         abstract: "Run a job's coordinator: shards the data, hands out work, tracks it to the end.",
         discussion: """
-        Teachers and students connect with --coordinator ADDR. The job state lives in SQLite under --state;
-        a coordinator restarted on the same directory resumes without redoing finished work. Exits 0 when the
-        job completes, 1 when it fails (a student replica lost), 0 after SIGTERM (state kept).
+        Teachers and students connect with --coordinator ADDR. The job state lives in SQLite under --state,
+        which one live coordinator holds at a time; a coordinator restarted on the same directory (after kill -9
+        or SIGTERM, on this machine or another) resumes without redoing finished work, and the workers that
+        waited for it register again. Exits 0 when the job completes, 1 when it fails (a student replica
+        lost), 0 after SIGTERM (state kept, job resumable).
         """
     )
 
@@ -53,14 +55,28 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(help: "Resolve the job's relative paths against this directory instead of the job file's (a job file written elsewhere).")
     var jobDirectory: String?
 
+    @Option(help: "After the job ends, seconds to keep telling late workers so.")
+    var drain: Double = 3
+
+    @Option(help: "Stop that early once this many workers have been told (a Slurm step knows its tasks).")
+    var expectWorkers: Int?
+
     @OptionGroup var metrics: MetricsOptions
     @OptionGroup var overrides: JobOverrideOptions
+
+    func validate() throws {
+        guard drain >= 0, drain <= 3600 else { throw ValidationError("--drain must be 0...3600 seconds, got \(drain)") }
+        if let expectWorkers, expectWorkers < 1 { throw ValidationError("--expect-workers must be at least 1") }
+    }
 
     func run() throws {
         StopSignal.install()
         let context = try JobContext.load(path: job, overrides: overrides.settings, directory: jobDirectory)
+        var options = Coordinator.Options()
+        options.drainSeconds = drain
+        options.expectedWorkers = expectWorkers
         let coordinator = try Coordinator(job: context, bind: bind ?? context.spec.cluster.coordinator,
-                                          stateDirectory: state ?? "\(context.spec.outputDirectory)/state")
+                                          stateDirectory: state ?? "\(context.spec.outputDirectory)/state", options: options)
         let server = try metrics.serve(coordinator.metrics.registry, daemon: "coordinator")
         defer { server?.stop() }
         switch try coordinator.run(shouldStop: { StopSignal.isRequested }) {
@@ -80,8 +96,11 @@ struct WorkerOptions: ParsableArguments {
     @Option(help: "This worker's name (default: HOST-PID); a job's teachers may restrict members to names.")
     var name: String?
 
-    @Option(help: "CURVE keys directory (client.secret, server.key); omit only for a job with cluster.plaintext: true.")
+    @Option(help: "CURVE keys directory (coordinator.key and this worker's KEY.secret); omit only for a job with cluster.plaintext: true.")
     var keys: String?
+
+    @Option(help: "Whose key pair in --keys to present (default: the worker's --name).")
+    var key: String?
 
     @Option(help: "Seconds to wait for the coordinator's welcome.")
     var connectTimeout: Double = 600
@@ -90,6 +109,8 @@ struct WorkerOptions: ParsableArguments {
 
     func validate() throws {
         guard coordinator.hasPrefix("tcp://") else { throw ValidationError("--coordinator must be tcp://HOST:PORT, got '\(coordinator)'") }
+        if let problem = WorkerName.problem(resolvedName) { throw ValidationError("--name: \(problem)") }
+        if let key, let problem = WorkerName.problem(key) { throw ValidationError("--key: \(problem)") }
     }
 }
 
@@ -112,13 +133,13 @@ struct TeacherCommand: ParsableCommand {
         compute.apply()
         StopSignal.install()
         var options = TeacherWorker.Options(coordinator: worker.coordinator, name: worker.resolvedName, keysDirectory: worker.keys,
-                                            members: members.map { $0.split(separator: ",").map(String.init) })
+                                            keyName: worker.key, members: members.map { $0.split(separator: ",").map(String.init) })
         options.connectTimeout = worker.connectTimeout
         let teacher = try TeacherWorker(options)
         let server = try metrics.serve(teacher.metrics.registry, daemon: "teacher \(worker.resolvedName)")
         defer { server?.stop() }
-        let reason = try teacher.run(shouldStop: { StopSignal.isRequested })
-        if reason.hasPrefix("job failed") { throw ExitCode(1) }
+        let goodbye = try teacher.run(shouldStop: { StopSignal.isRequested })
+        if goodbye?.ending == .failed { throw ExitCode(1) }
     }
 }
 
@@ -147,6 +168,7 @@ struct StudentCommand: ParsableCommand {
         compute.apply()
         StopSignal.install()
         var options = StudentDataPlane.Options(coordinator: worker.coordinator, name: worker.resolvedName, keysDirectory: worker.keys)
+        options.keyName = worker.key
         options.bind = bind
         options.advertiseHost = advertise
         options.connectTimeout = worker.connectTimeout

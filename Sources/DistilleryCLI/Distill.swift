@@ -80,7 +80,7 @@ struct Distill: ParsableCommand {
             throw ValidationError("teacher \(path) reads \(teacher.model.inputSize) values per sample; \(split.name) has \(split.train.sampleSize)")
         }
         let network = try Sequential(try ModelSpec(student), seed: training.seed)
-        try checkCompatible(network, split.train, dataName: split.name)
+        try checkCompatible(network, split)
         guard loaded.allSatisfy({ $0.model.classes == network.classes }) else {
             throw ValidationError("teachers and student must have the same number of classes")
         }
@@ -111,7 +111,7 @@ struct Distill: ParsableCommand {
         let network = try Sequential(spec.student.model, seed: spec.seed)
         let distiller = Distiller(student: network, teachers: teacherModels, config: context.studentConfig, normalization: context.normalization,
                                   temperature: Float(spec.temperature), alpha: Float(spec.alpha),
-                                  rule: spec.combine)
+                                  rule: spec.combine, passCuts: [context.plan.shardSize])
         let run = TrainingRun(epochs: spec.student.epochs, json: json)
         let reports = try distiller.fit(context.split.train, test: context.split.test, shouldStop: { StopSignal.isRequested },
                                     onStep: run.onStep, onEpoch: run.onEpoch)

@@ -62,7 +62,7 @@ struct Eval: ParsableCommand {
         let contents = try CompressedCheckpoint.load(URL(fileURLWithPath: path))
         let network = contents.model
         let normalization = try contents.metadata["distillery.normalize"].map { try Normalization(parsing: $0) }
-        try checkCompatible(network, split.test, dataName: split.name)
+        try checkCompatible(network, split)
         let result = Evaluation.run(try contents.inference(), on: split.test, normalization: normalization)
         return EvalSummary(model: path, spec: network.spec.text, data: split.name, accuracy: result.accuracy, loss: result.loss,
                            samples: result.samples, parameters: network.parameterCount, bytesOnDisk: fileSize(path), format: contents.format)

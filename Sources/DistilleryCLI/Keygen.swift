@@ -1,38 +1,86 @@
 import ArgumentParser
+import Cluster
 import Foundation
 import Wire
 
 struct Keygen: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write a CURVE keypair for encrypting cluster traffic.",
+        abstract: "Write CURVE key pairs for a cluster: the coordinator's and one per worker, with the allow-list.",
         discussion: """
-        Writes DIR/NAME.key (the public key: give it to peers, list it in allow-lists) and DIR/NAME.secret
-        (both keys, mode 0600). An allow-list file holds one 'PUBLIC_KEY [NAME]' per line.
+        Each pair is DIR/NAME.key (public) and DIR/NAME.secret (both keys, mode 0600). DIR/allow lists
+        'PUBLIC_KEY NAME ROLE [MEMBERS]' per worker key: what that key may do (teacher, student, or operator
+        for status; a teacher may be limited to some ensemble members). The coordinator needs
+        coordinator.secret and allow; each worker needs coordinator.key and its own NAME.secret (workers pick
+        theirs with --key NAME, default their --name); copy only those where they run.
+
+        Examples:
+          distillery keygen --out keys --teachers 2 --students 1
+              coordinator, teacher-1, teacher-2, student-1 and operator (names the local run and Slurm use)
+          distillery keygen --out keys --name gpu-box --role teacher --members bert-large
         """
     )
 
     @Option(help: "Directory to write the keys to (created if missing).")
     var out: String
 
-    @Option(help: "Base name of the key files.")
-    var name: String = "distillery"
+    @Option(help: "One key pair of this name (coordinator, or a worker's name with --role).")
+    var name: String?
+
+    @Option(help: "The role of --name's key in the allow-list: teacher, student or operator.")
+    var role: String?
+
+    @Option(help: "Ensemble members a teacher key may serve (comma-separated; default: any).")
+    var members: String?
+
+    @Option(help: "A whole set: the coordinator, this many teachers (teacher-1...), --students, and an operator key.")
+    var teachers: Int?
+
+    @Option(help: "Student replicas of the whole set (student-1...).")
+    var students: Int = 1
 
     @Flag(help: "Replace existing key files.")
     var force = false
 
     func validate() throws {
-        guard !name.isEmpty, !name.contains("/") else { throw ValidationError("--name must be a plain file name, got '\(name)'") }
+        guard (name == nil) != (teachers == nil) else { throw ValidationError("give either --name (one key pair) or --teachers N (a whole set)") }
+        if let name {
+            if let problem = WorkerName.problem(name) { throw ValidationError("--name: \(problem)") }
+            if name == "coordinator" {
+                guard role == nil else { throw ValidationError("the coordinator's key has no --role") }
+            } else {
+                guard let role, ClusterAllowList.Role(rawValue: role) != nil else {
+                    throw ValidationError("--role: give teacher, student or operator for a worker's key '\(name)'")
+                }
+            }
+            if members != nil && role != "teacher" { throw ValidationError("--members is for teacher keys") }
+        }
+        if let teachers { guard (1...1000).contains(teachers), (1...64).contains(students) else { throw ValidationError("--teachers 1...1000, --students 1...64") } }
     }
 
     func run() throws {
         let directory = URL(fileURLWithPath: out)
-        let secret = directory.appendingPathComponent("\(name).secret").path
-        if FileManager.default.fileExists(atPath: secret) && !force {
-            throw ValidationError("\(secret) exists; pass --force to replace it")
+        var wanted: [(name: String, role: ClusterAllowList.Role?, members: Set<String>?)] = []
+        if let name {
+            wanted = [(name, role.flatMap(ClusterAllowList.Role.init), members.map { Set($0.split(separator: ",").map(String.init)) })]
+        } else if let teachers {
+            wanted = [("coordinator", nil, nil)] + (1...teachers).map { ("teacher-\($0)", .teacher, nil) }
+                + (1...students).map { ("student-\($0)", .student, nil) } + [("operator", .operator, nil)]
         }
-        let keys = try CurveKeyPair.generate()
-        try keys.write(to: directory, name: name)
-        Terminal.line("wrote \(directory.appendingPathComponent("\(name).key").path) and \(secret)")
-        Terminal.line("public key: \(keys.publicKey)")
+        let allowPath = directory.appendingPathComponent("allow").path
+        var allow = FileManager.default.fileExists(atPath: allowPath) ? try ClusterAllowList.load(allowPath) : ClusterAllowList()
+        for key in wanted {
+            let secret = directory.appendingPathComponent("\(key.name).secret").path
+            if FileManager.default.fileExists(atPath: secret) && !force {
+                throw ValidationError("\(secret) exists; pass --force to replace it")
+            }
+            let pair = try CurveKeyPair.generate()
+            try pair.write(to: directory, name: key.name)
+            if let role = key.role { allow.set(.init(publicKey: pair.publicKey, name: key.name, role: role, members: key.members)) }
+            Terminal.line("wrote \(directory.appendingPathComponent("\(key.name).key").path) and \(secret)\(key.role.map { " (\($0.rawValue))" } ?? ""): public key \(pair.publicKey)")
+        }
+        if wanted.contains(where: { $0.role != nil }) {
+            try Data(allow.text.utf8).write(to: URL(fileURLWithPath: allowPath), options: .atomic)
+            Terminal.line("wrote \(allowPath) (\(allow.entries.count) worker keys)")
+        }
     }
 }

@@ -5,6 +5,11 @@ import Jobs
 
 /// The processes of `distillery run`: this binary started as coordinator, teachers and students on
 /// 127.0.0.1, each logging to its own file.
+struct LocalClusterError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
 final class LocalCluster {
     struct Member {
         var name: String
@@ -75,12 +80,51 @@ final class LocalCluster {
         spec.cluster.plaintext ? [] : ["--keys", spec.cluster.keys!]
     }
 
-    /// The job's `cluster.local_teachers` teacher workers, named teacher-1..., each with `threads` threads.
-    func startTeachers(_ spec: JobSpec, coordinator endpoint: String, threads: Int) throws {
+    /// The job's `cluster.local_teachers` teacher workers, named teacher-1..., each with `threads` threads; with
+    /// `metrics`, each serves them on its own port (see `metricsArguments`).
+    func startTeachers(_ spec: JobSpec, coordinator endpoint: String, threads: Int, metrics: String? = nil) throws {
         for i in 0..<spec.cluster.localTeachers {
-            try start("teacher-\(i + 1)", ["teacher", "--coordinator", endpoint, "--name", "teacher-\(i + 1)"] + Self.keyArguments(spec),
-                      threads: threads)
+            try start("teacher-\(i + 1)", ["teacher", "--coordinator", endpoint, "--name", "teacher-\(i + 1)"] + Self.keyArguments(spec)
+                      + Self.metricsArguments(metrics, index: 1 + i), threads: threads)
         }
+    }
+
+    /// `--metrics HOST:PORT` for the `index`-th daemon of a local run: its own port above a base one, or a free one
+    /// when the base port is 0.
+    static func metricsArguments(_ address: String?, index: Int) -> [String] {
+        guard let address, let colon = address.lastIndex(of: ":"), let base = Int(address[address.index(after: colon)...]) else { return [] }
+        return ["--metrics", "\(address[..<colon]):\(base == 0 ? 0 : base + index)"]
+    }
+
+    /// Waits until every daemon started with --metrics has said where it serves them ("metrics at http://HOST:PORT"),
+    /// then writes Prometheus' file-discovery targets for them: DIR/coordinator.yml, teachers.yml and students.yml,
+    /// as ops/prometheus.yml reads them. Returns the targets by file.
+    @discardableResult
+    func writeMetricsTargets(to directory: String, timeout: Double = 60) throws -> [String: [String]] {
+        var targets: [String: [String]] = ["coordinator": [], "teachers": [], "students": []]
+        let deadline = monotonicSeconds() + timeout
+        for member in members {
+            let file = member.name == "coordinator" ? "coordinator" : member.name.hasPrefix("teacher") ? "teachers" : "students"
+            while true {
+                let text = (try? String(contentsOfFile: member.log, encoding: .utf8)) ?? ""
+                if let line = text.split(separator: "\n").first(where: { $0.contains("metrics at http://") }),
+                   let address = line.components(separatedBy: "metrics at http://").last?.split(separator: "/").first {
+                    targets[file]!.append(String(address))
+                    break
+                }
+                guard member.process.isRunning, monotonicSeconds() < deadline else {
+                    throw LocalClusterError("\(member.name) did not report its metrics endpoint; its log ends:\n\(tail(member))")
+                }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+        }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for (file, list) in targets {
+            let text = "# Written by distillery run: this run's \(file) (ops/prometheus.yml reads prometheus-targets/\(file).yml).\n"
+                + "- targets: [\(list.map { "\"\($0)\"" }.joined(separator: ", "))]\n"
+            try text.write(toFile: "\(directory)/\(file).yml", atomically: true, encoding: .utf8)
+        }
+        return targets
     }
 
     /// The endpoint a coordinator started here writes to its state directory once it listens.

@@ -4,6 +4,7 @@ import Compute
 import Datasets
 import Foundation
 import Jobs
+import Monitoring
 import NeuralNet
 import Training
 
@@ -32,7 +33,14 @@ struct Run: ParsableCommand {
     @Flag(help: "Print the results as JSON on stdout.")
     var json = false
 
+    @Option(help: "Every daemon serves Prometheus metrics: the coordinator on HOST:PORT, teachers and students on the ports after it (port 0: free ones); targets in OUTPUT/prometheus-targets/ (default: the job's cluster.metrics).")
+    var metrics: String?
+
     @OptionGroup var overrides: JobOverrideOptions
+
+    func validate() throws {
+        if let metrics { _ = try MetricsServer.parse(metrics) }
+    }
 
     func run() throws {
         StopSignal.install()
@@ -84,14 +92,21 @@ struct Run: ParsableCommand {
         let cores = ComputeThreads.defaultCount
         let teacherThreads = max(1, cores / spec.cluster.localTeachers)
         let studentThreads = max(1, cores / (spec.cluster.localTeachers + spec.student.replicas))
-        let coordinator = try cluster.start("coordinator", ["coordinator", "--job", job, "--bind", bind, "--state", state] + overrides.arguments, threads: 1)
+        let metrics = self.metrics ?? spec.cluster.metrics
+        let coordinator = try cluster.start("coordinator", ["coordinator", "--job", job, "--bind", bind, "--state", state] + overrides.arguments
+                                            + LocalCluster.metricsArguments(metrics, index: 0), threads: 1)
         let endpoint = try cluster.waitForEndpoint("\(state)/endpoint", coordinator: coordinator)
-        try cluster.startTeachers(spec, coordinator: endpoint, threads: teacherThreads)
+        try cluster.startTeachers(spec, coordinator: endpoint, threads: teacherThreads, metrics: metrics)
         for r in 0..<spec.student.replicas {
-            try cluster.start("student-\(r + 1)", ["student", "--coordinator", endpoint, "--name", "student-\(r + 1)"] + LocalCluster.keyArguments(spec),
-                              threads: studentThreads)
+            try cluster.start("student-\(r + 1)", ["student", "--coordinator", endpoint, "--name", "student-\(r + 1)"] + LocalCluster.keyArguments(spec)
+                              + LocalCluster.metricsArguments(metrics, index: 1 + spec.cluster.localTeachers + r), threads: studentThreads)
         }
         Terminal.status("cluster up: coordinator \(endpoint), \(spec.cluster.localTeachers) teacher and \(spec.student.replicas) student processes (\(teacherThreads) and \(studentThreads) threads); logs in \(cluster.logDirectory)")
+        if metrics != nil {
+            let directory = "\(spec.outputDirectory)/prometheus-targets"
+            let targets = try cluster.writeMetricsTargets(to: directory)
+            Terminal.status("metrics: \(targets.values.joined().sorted().joined(separator: ", ")); Prometheus targets in \(directory) (put ops/prometheus.yml beside them)")
+        }
         var lastLine = 0.0
         while coordinator.isRunning {
             if StopSignal.isRequested {

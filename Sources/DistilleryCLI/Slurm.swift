@@ -42,7 +42,7 @@ struct SlurmCommand: ParsableCommand {
         let replicas = spec.student.replicas
         let role = try task.role(teachers: teachers ?? (task.tasks - 1 - replicas), replicas: replicas)
         let coordinator = "tcp://\(try SlurmTask.address(of: task.coordinatorNode)):\(task.coordinatorPort)"
-        let keys = cluster.plaintext ? [] : ["--keys", cluster.keys!]
+        let keys = cluster.plaintext ? [] : ["--keys", cluster.keys!] + (role.keyName.map { ["--key", $0] } ?? [])
         let metricsArguments = metrics ? ["--metrics", "0.0.0.0:\(task.metricsPort)"] : []
         let threads = task.cpusPerTask.map { ["--threads", "\($0)"] } ?? []
         let worker = ["--coordinator", coordinator, "--name", task.workerName(role), "--connect-timeout", "\(connectTimeout)"] + keys
@@ -53,7 +53,9 @@ struct SlurmCommand: ParsableCommand {
             guard task.node == task.coordinatorNode else {
                 throw ValidationError("task 0 runs on \(task.node), not on the step's first node \(task.coordinatorNode): keep Slurm's default block distribution")
             }
-            let command = try CoordinatorCommand.parse(["--job", job, "--bind", "tcp://0.0.0.0:\(task.coordinatorPort)"]
+            // Every other task of the step is a worker: tell each the job's end, however late it connects.
+            let command = try CoordinatorCommand.parse(["--job", job, "--bind", "tcp://0.0.0.0:\(task.coordinatorPort)",
+                                                        "--drain", "\(connectTimeout)", "--expect-workers", "\(task.tasks - 1)"]
                                                        + (state.map { ["--state", $0] } ?? []) + metricsArguments)
             try command.run()
         case .teacher:
@@ -63,6 +65,18 @@ struct SlurmCommand: ParsableCommand {
             let advertise = try SlurmTask.address(of: task.node)
             let command = try StudentCommand.parse(worker + ["--bind", "tcp://0.0.0.0:*", "--advertise", advertise] + threads + metricsArguments)
             try command.run()
+        }
+    }
+}
+
+extension SlurmTask.Role {
+    /// The key pair a task of this role presents under CURVE: what `distillery keygen --teachers N --students M` names
+    /// (teacher-1..., student-1...).
+    var keyName: String? {
+        switch self {
+        case .coordinator: return nil
+        case let .teacher(i): return "teacher-\(i + 1)"
+        case let .student(i): return "student-\(i + 1)"
         }
     }
 }

@@ -12,6 +12,9 @@ struct Status: ParsableCommand {
     @Option(help: "CURVE keys directory, for a job without cluster.plaintext.")
     var keys: String?
 
+    @Option(help: "Whose key pair in --keys to present (an operator key).")
+    var key: String = "operator"
+
     @Flag(help: "Print the coordinator's status as JSON.")
     var json = false
 
@@ -27,7 +30,7 @@ struct Status: ParsableCommand {
         var answered = false, silent = 0
         repeat {
             do {
-                let (text, status) = try StatusClient.fetch(coordinator: coordinator, keysDirectory: keys, timeout: timeout)
+                let (text, status) = try StatusClient.fetch(coordinator: coordinator, keysDirectory: keys, keyName: key, timeout: timeout)
                 if json {
                     Terminal.line(text)
                 } else {
@@ -66,7 +69,7 @@ struct Status: ParsableCommand {
         let table = MarkdownTable(
             header: ["worker", "role", "name", "members / replica", "lease ms", "items done", "in flight", "epoch", "loss", "samples/s"],
             rows: s.workers.map { w in
-                [w.id, w.role, w.name, w.replica.map { "replica \($0)" } ?? w.members.joined(separator: ","), "\(w.leaseRemainingMs)",
+                [w.id.escapedForLog, w.role.escapedForLog, w.name.escapedForLog, w.replica.map { "replica \($0)" } ?? w.members.joined(separator: ","), "\(w.leaseRemainingMs)",
                  "\(w.itemsDone)", "\(w.inFlight)", w.epoch.map { "\($0 + 1)" } ?? "", w.loss.map { String(format: "%.4f", $0) } ?? "",
                  w.samplesPerSecond.map { String(format: "%.0f", $0) } ?? ""]
             },

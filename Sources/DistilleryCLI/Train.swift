@@ -43,7 +43,7 @@ struct Train: ParsableCommand {
         StopSignal.install()
         let split = try dataOptions.load()
         let network = try Sequential(try ModelSpec(model), seed: training.seed)
-        try checkCompatible(network, split.train, dataName: split.name)
+        try checkCompatible(network, split)
         let normalization = try Normalization.setting(normalize, fittingTo: split.train)
         if !json {
             Terminal.status("training \(network.spec) (\(network.parameterCount) parameters) on \(split.name): \(split.train.count) train, \(split.test.count) test samples")

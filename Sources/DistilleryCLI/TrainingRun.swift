@@ -29,7 +29,9 @@ struct TrainingRun {
         meta["distillery.epochs"] = "\(reports.count)"
         meta["distillery.created"] = ISO8601DateFormatter().string(from: Date())
         if let last = reports.last?.test { meta["distillery.test_accuracy"] = "\(last.accuracy)" }
-        try Checkpoint.save(network, metadata: meta, to: URL(fileURLWithPath: out))
+        let url = URL(fileURLWithPath: out)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Checkpoint.save(network, metadata: meta, to: url)
         let summary = TrainSummary(model: network.spec.text, out: out, epochs: reports.count, interrupted: interrupted,
                                    testAccuracy: reports.last?.test?.accuracy, testLoss: reports.last?.test?.loss,
                                    samplesPerSecond: reports.last?.samplesPerSecond, seconds: Date().timeIntervalSince(started))

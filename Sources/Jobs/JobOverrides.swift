@@ -7,9 +7,12 @@ public enum JobOverrides {
     /// `text` with every `settings` entry applied, as YAML text.
     public static func apply(_ settings: [String], to text: String, file: String) throws -> String {
         guard !settings.isEmpty else { return text }
+        try YAMLBounds.checkKeys(text, file: file)
         guard var root = try? Yams.compose(yaml: text), root.mapping != nil else {
             throw JobError(file: file, line: nil, "--set needs a job file whose top level is a mapping")
         }
+        // Serialising expands every alias: bound it first.
+        try YAMLBounds.checkExpansion(root, file: file)
         for setting in settings {
             guard let equals = setting.firstIndex(of: "="), equals != setting.startIndex else {
                 throw JobError(file: file, line: nil, "--set '\(setting)': give KEY=VALUE, e.g. distillation.temperature=4")
@@ -20,9 +23,11 @@ public enum JobOverrides {
             }
             let valueText = String(setting[setting.index(after: equals)...])
             let value: Node
+            try YAMLBounds.checkKeys(valueText, file: "--set '\(setting)'")
             do { value = try Yams.compose(yaml: valueText) ?? Node("") } catch {
                 throw JobError(file: file, line: nil, "--set '\(setting)': the value is not valid YAML")
             }
+            try YAMLBounds.checkExpansion(value, file: "--set '\(setting)'")
             root = try replacing(path[...], in: root, with: value, setting: setting, file: file)
         }
         return try Yams.serialize(node: root)

@@ -16,6 +16,8 @@ public struct JobSpec: Sendable, Equatable {
         /// Use only the first N training / test samples (quick runs).
         public var limit: Int? = nil
         public var testLimit: Int? = nil
+        /// Where the job file names the data set, for errors found when it loads.
+        public var line: Int? = nil
     }
 
     public struct Teacher: Sendable, Equatable {
@@ -66,6 +68,8 @@ public struct JobSpec: Sendable, Equatable {
         public var credits: Int = 2
         /// Teacher processes `distillery run` starts on this machine.
         public var localTeachers: Int = 1
+        /// `distillery run`: every daemon serves metrics, the coordinator at HOST:PORT, the others on the ports after.
+        public var metrics: String? = nil
     }
 
     /// After distillation: prune the student, fine-tuning with the job's teachers.
@@ -134,8 +138,10 @@ public struct JobSpec: Sendable, Equatable {
 
     public static func parse(_ text: String, file: String, baseDirectory: String = ".") throws -> JobSpec {
         let root: Node
+        try YAMLBounds.checkKeys(text, file: file)
         do {
             guard let node = try Yams.compose(yaml: text) else { throw JobError(file: file, line: nil, "the job file is empty") }
+            try YAMLBounds.checkExpansion(node, file: file)
             root = node
         } catch let error as JobError {
             throw error
@@ -146,6 +152,11 @@ public struct JobSpec: Sendable, Equatable {
         func resolve(_ p: String) -> String { p.hasPrefix("/") ? p : URL(fileURLWithPath: baseDirectory).appendingPathComponent(p).standardized.path }
 
         let name = try top.string("name")
+        // The name becomes paths (runs/NAME), log lines and the wire's job id.
+        let safe = name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0)) }
+        guard safe, (1...64).contains(name.count), name.first != ".", name.first != "-" else {
+            throw top.error("name", "\(name.debugDescription) is not a job name: use 1-64 letters, digits and . _ - (not starting with . or -)")
+        }
         let seed = UInt64(try top.int("seed", default: 0))
 
         guard let dataSection = try top.section("data") else { throw JobError(file: file, line: top.line, "job: missing required section 'data'") }
@@ -206,6 +217,13 @@ public struct JobSpec: Sendable, Equatable {
             }
             cluster.credits = try c.int("credits", default: 2, range: 1...64)
             cluster.localTeachers = try c.int("local_teachers", default: 1, range: 1...64)
+            if let metrics = try c.optionalString("metrics") {
+                guard let colon = metrics.lastIndex(of: ":"), let port = Int(metrics[metrics.index(after: colon)...]), (0...65535).contains(port),
+                      colon != metrics.startIndex else {
+                    throw c.error("metrics", "expected HOST:PORT, e.g. 127.0.0.1:9464 (port 0: free ports), got '\(metrics)'")
+                }
+                cluster.metrics = metrics
+            }
             try c.finish()
         }
         if !cluster.plaintext && cluster.keys == nil {
@@ -214,6 +232,10 @@ public struct JobSpec: Sendable, Equatable {
         var output = resolve("runs/\(name)")
         if let o = try top.section("output") {
             output = resolve(try o.string("dir"))
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory), !isDirectory.boolValue {
+                throw o.error("dir", "\(output) is a file, not a directory")
+            }
             try o.finish()
         }
         var job = JobSpec(name: name, seed: seed, data: data, teachers: teachers, temperature: temperature, alpha: alpha,
@@ -310,6 +332,7 @@ public struct JobSpec: Sendable, Equatable {
         }
         let source: DataSource
         do { source = try DataSource(name) } catch { throw s.error("dataset", "\(error)") }
+        let datasetLine = s.line(of: "dataset")
         let shardSize = try s.int("shard_size", default: 1024, range: 1...1_000_000)
         let augmentation = try s.section("augment").map(parseAugment) ?? Augmentation()
         let normalize = try s.string("normalize", default: "none")
@@ -320,7 +343,7 @@ public struct JobSpec: Sendable, Equatable {
         let testLimit = try s.has("test_limit") ? s.int("test_limit", default: 0, range: 1...100_000_000) : nil
         try s.finish()
         return DataSection(source: source, shardSize: shardSize, augmentation: augmentation, normalize: normalize,
-                           limit: limit, testLimit: testLimit)
+                           limit: limit, testLimit: testLimit, line: datasetLine)
     }
 
     /// `{translate: N, flip: BOOL}`.
@@ -333,12 +356,17 @@ public struct JobSpec: Sendable, Equatable {
     private static func parseTeacher(_ t: YAMLSection, resolve: (String) -> String) throws -> Teacher {
         let name = try t.string("name")
         let checkpoint = resolve(try t.string("checkpoint"))
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: checkpoint, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw t.error("checkpoint", "\(checkpoint) is a directory, not a checkpoint file")
+        }
         var model: ModelSpec?
         var epochs = 0
         var augmentation: Augmentation?
         if let train = try t.section("train") {
             let text = try train.string("model")
             do { model = try ModelSpec(text) } catch { throw train.error("model", "\(error)") }
+            if let problem = model?.memoryProblem { throw train.error("model", problem) }
             epochs = try train.int("epochs", default: 5, range: 1...10_000)
             augmentation = try train.section("augment").map(parseAugment)
             try train.finish()
@@ -360,6 +388,7 @@ public struct JobSpec: Sendable, Equatable {
         let modelText = try s.string("model")
         let model: ModelSpec
         do { model = try ModelSpec(modelText) } catch { throw s.error("model", "\(error)") }
+        if let problem = model.memoryProblem { throw s.error("model", problem) }
         let optimizer = try s.string("optimizer", default: "adam")
         guard optimizer == "adam" || optimizer == "sgd" else { throw s.error("optimizer", "unknown optimizer '\(optimizer)': use sgd or adam") }
         let learningRate = try s.double("lr", default: 1e-3, range: 1e-9...10)

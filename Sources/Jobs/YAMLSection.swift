@@ -25,6 +25,9 @@ final class YAMLSection {
         JobError(file: file, line: pairs.first { $0.key == key }?.line ?? line, "\(path).\(key): \(message)")
     }
 
+    /// The line of `key`, where it is present.
+    func line(of key: String) -> Int? { pairs.first { $0.key == key }?.line }
+
     func value(_ key: String) -> Node? {
         known.insert(key)
         return pairs.first { $0.key == key }?.value

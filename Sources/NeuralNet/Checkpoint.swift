@@ -25,6 +25,13 @@ public enum Checkpoint {
         return try restore(file, source: url.path)
     }
 
+    /// A weight that is NaN or infinite is a broken file (or a diverged run), never something to compute with.
+    public static func requireFinite(_ values: [Float], tensor: String, source: String) throws {
+        if let index = values.firstIndex(where: { !$0.isFinite }) {
+            throw SafeTensorsError(source, "tensor '\(tensor)' holds \(values[index]) at index \(index): a checkpoint's values must be finite")
+        }
+    }
+
     public static func restore(_ file: SafeTensorsFile, source: String) throws -> (model: Sequential, metadata: [String: String]) {
         guard let specText = file.metadata[specKey] else {
             throw SafeTensorsError(source, "no '\(specKey)' in __metadata__: not a Distillery checkpoint")
@@ -43,6 +50,7 @@ public enum Checkpoint {
             guard entry.dtype == .f32, entry.shape == parameter.value.shape, let values = entry.floats() else {
                 throw SafeTensorsError(source, "tensor '\(name)' is \(entry.dtype.rawValue) \(entry.shape), the model needs F32 \(parameter.value.shape)")
             }
+            try requireFinite(values, tensor: name, source: source)
             parameter.value = Tensor(shape: entry.shape, scalars: values)
             unused.remove(name)
         }

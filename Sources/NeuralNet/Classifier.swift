@@ -11,6 +11,25 @@ public protocol Classifier: AnyObject {
     var summary: String { get }
     /// images (batch, sample...) -> logits (batch, classes), in inference mode.
     func logits(_ images: Tensor) -> Tensor
+    /// Settles how the model reads samples stored as `sampleShape` ((c, h, w), or (features)), or throws naming
+    /// both layouts; never a silent reshape of one layout into another.
+    func prepare(forSamplesOf sampleShape: [Int]) throws
+}
+
+/// A model whose input does not fit the data's samples.
+public struct ClassifierInputError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+extension Classifier {
+    /// Our own networks flatten a (c, h, w) sample in that order, so any shape with their element count fits.
+    public func prepare(forSamplesOf sampleShape: [Int]) throws {
+        let values = sampleShape.reduce(1, *)
+        guard values == inputSize else {
+            throw ClassifierInputError("\(summary) reads \(inputSize) values per sample; the data's samples \(sampleShape) hold \(values)")
+        }
+    }
 }
 
 extension Sequential: Classifier {

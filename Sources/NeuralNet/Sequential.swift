@@ -7,6 +7,8 @@ public final class Sequential {
 
     /// Builds the spec's layers with weights drawn from `seed`; throws when the shapes do not chain.
     public init(_ spec: ModelSpec, seed: UInt64) throws {
+        // Before any allocation: a spec of a billion units must fail here, not in malloc.
+        if let problem = spec.memoryProblem { throw NeuralNetError(problem) }
         self.spec = spec
         var rng = SeededRandom(seed: seed, stream: 0x1A1E)
         var layers: [Layer] = []

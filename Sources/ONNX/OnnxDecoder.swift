@@ -186,7 +186,8 @@ public enum OnnxDecoder {
             }
             let offset = Int(fields["offset"] ?? "0") ?? -1
             let length = fields["length"].map { Int($0) ?? -1 } ?? (data.count - max(offset, 0))
-            guard offset >= 0, length >= 0, offset + length <= data.count else {
+            // Overflow-checked: an offset near Int.max must be an error, not a trap.
+            guard offset >= 0, length >= 0, case let (end, overflow) = offset.addingReportingOverflow(length), !overflow, end <= data.count else {
                 throw error("tensor '\(name)': offset \(fields["offset"] ?? "0") and length \(fields["length"] ?? "-") do not fit \(url.path) (\(data.count) bytes)")
             }
             return [UInt8](data[offset..<(offset + length)])

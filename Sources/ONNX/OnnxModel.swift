@@ -8,6 +8,8 @@ public final class OnnxModel: Classifier {
     public let runner: OnnxRunner
     public let classes: Int
     public let parameterCount: Int
+    /// How samples of the data are laid out for the graph's input (set by `prepare`).
+    public private(set) var layout = InputLayout.asStored
 
     public static func load(_ url: URL) throws -> OnnxModel {
         try OnnxModel(try OnnxDecoder.load(url), source: url.path)
@@ -31,6 +33,10 @@ public final class OnnxModel: Classifier {
         "onnx:\(URL(fileURLWithPath: runner.source).lastPathComponent) (\(model.graph.nodes.count) nodes, opset \(model.opset))"
     }
 
+    public func prepare(forSamplesOf sampleShape: [Int]) throws {
+        layout = try InputLayout(data: sampleShape, model: runner.sampleShape, source: runner.source)
+    }
+
     /// Batches larger than a fixed-batch model's run in pieces of its size, the last one padded with zeros.
     public func logits(_ images: Tensor) -> Tensor {
         let batch = images.rows, inputSize = inputSize
@@ -38,7 +44,7 @@ public final class OnnxModel: Classifier {
         var out = Tensor(zeros: [batch, classes])
         for start in stride(from: 0, to: batch, by: piece) {
             let rows = min(piece, batch - start)
-            var values = Array(images.scalars[(start * inputSize)..<((start + rows) * inputSize)])
+            var values = layout.arrange(images.scalars[(start * inputSize)..<((start + rows) * inputSize)])
             values += [Float](repeating: 0, count: (piece - rows) * inputSize)
             let result: OnnxValue
             do { result = try runner.run(OnnxValue(shape: [piece] + runner.sampleShape, floats: values)) } catch {

@@ -31,8 +31,8 @@ public final class Distiller {
 
     /// Teachers in this process.
     public convenience init(student: Sequential, teachers: [any Classifier], config: TrainingConfig, normalization: Normalization?,
-                            temperature: Float, alpha: Float, rule: Ensemble.Rule = .probabilities) {
-        self.init(student: student, source: InProcessTeachers(teachers, temperature: temperature, rule: rule), config: config,
+                            temperature: Float, alpha: Float, rule: Ensemble.Rule = .probabilities, passCuts: [Int] = []) {
+        self.init(student: student, source: InProcessTeachers(teachers, temperature: temperature, rule: rule, passCuts: passCuts), config: config,
                   normalization: normalization, temperature: temperature, alpha: alpha)
     }
 

@@ -25,6 +25,8 @@ public final class Renormalized: Classifier {
     public var parameterCount: Int { model.parameterCount }
     public var summary: String { model.summary }
 
+    public func prepare(forSamplesOf sampleShape: [Int]) throws { try model.prepare(forSamplesOf: sampleShape) }
+
     public func logits(_ images: Tensor) -> Tensor {
         var x = images
         inverse?.apply(to: &x)

@@ -26,27 +26,70 @@ public protocol SoftTargetSource: AnyObject {
     func finish()
 }
 
+/// Where teacher passes cut a run of epoch positions. oneDNN's GEMM may round a row differently with other rows
+/// beside it (its blocking depends on the batch's size, and differs between CPUs), so a teacher in the cluster
+/// (one pass per shard) and teachers in one process (one pass per student batch) both cut at every multiple of
+/// the shard size, the batch size and the pass limit: each row is then computed among the same rows on both sides.
+public enum TeacherPasses {
+    /// The most rows one pass computes.
+    public static let limit = 512
+
+    /// `positions` split at every multiple of any of `cuts` (and of `limit`).
+    public static func pieces(_ positions: Range<Int>, cuts: [Int]) -> [Range<Int>] {
+        let every = Set(cuts.filter { $0 > 0 } + [limit])
+        var out: [Range<Int>] = []
+        var start = positions.lowerBound
+        while start < positions.upperBound {
+            let next = every.map { ($0 * (start / $0 + 1)) }.min()!
+            let end = min(next, positions.upperBound)
+            out.append(start..<end)
+            start = end
+        }
+        return out
+    }
+}
+
 /// The ensemble run here on each batch the student sees. Without augmentation a sample's image never changes, so
 /// its targets are computed once and kept for later epochs (as the cluster's students cache them).
 public final class InProcessTeachers: SoftTargetSource {
     public let teachers: [any Classifier]
     public let temperature: Float
     public let rule: Ensemble.Rule
+    /// Where passes cut a batch besides its own bounds (`TeacherPasses`): a job's shard size, so that the arithmetic
+    /// is the cluster's.
+    public let passCuts: [Int]
     private var cache: [Int: [Float]] = [:]
 
-    public init(_ teachers: [any Classifier], temperature: Float, rule: Ensemble.Rule = .probabilities) {
-        self.teachers = teachers; self.temperature = temperature; self.rule = rule
+    public init(_ teachers: [any Classifier], temperature: Float, rule: Ensemble.Rule = .probabilities, passCuts: [Int] = []) {
+        self.teachers = teachers; self.temperature = temperature; self.rule = rule; self.passCuts = passCuts
     }
 
     public func targets(for batch: TrainingBatch) -> Tensor? {
-        guard !batch.augmented else { return softTargets(batch.images) }
+        guard !batch.augmented else { return softTargets(batch.images, positions: batch.positions) }
         if batch.indices.allSatisfy({ cache[$0] != nil }) {
             return Tensor(shape: [batch.indices.count, batch.logits.shape[1]], scalars: batch.indices.flatMap { cache[$0]! })
         }
-        let targets = softTargets(batch.images)
+        let targets = softTargets(batch.images, positions: batch.positions)
         let classes = targets.shape[1]
         for (row, index) in batch.indices.enumerated() { cache[index] = Array(targets.scalars[(row * classes)..<((row + 1) * classes)]) }
         return targets
+    }
+
+    /// images (rows, sample...) at `positions` of the epoch -> ensemble targets (rows, classes), pass by pass.
+    public func softTargets(_ images: Tensor, positions: Range<Int>) -> Tensor {
+        let pieces = TeacherPasses.pieces(positions, cuts: passCuts)
+        guard pieces.count > 1 else { return softTargets(images) }
+        let sample = images.count / max(images.rows, 1)
+        var scalars: [Float] = []
+        var classes = 0
+        for piece in pieces {
+            let rows = (piece.lowerBound - positions.lowerBound)..<(piece.upperBound - positions.lowerBound)
+            let part = Tensor(shape: [rows.count] + images.shape.dropFirst(), scalars: Array(images.scalars[(rows.lowerBound * sample)..<(rows.upperBound * sample)]))
+            let targets = softTargets(part)
+            classes = targets.shape[1]
+            scalars += targets.scalars
+        }
+        return Tensor(shape: [images.rows, classes], scalars: scalars)
     }
 
     public func softTargets(_ images: Tensor) -> Tensor {

@@ -1,7 +1,7 @@
 /// Frame 1 of every message: who sent it, for which job, what kind it is, and which tensors follow.
 public struct Envelope: Equatable, Sendable {
     /// The protocol version this build speaks.
-    public static let currentVersion: UInt32 = 1
+    public static let currentVersion: UInt32 = 2
 
     public var version: UInt32
     public var jobID: String

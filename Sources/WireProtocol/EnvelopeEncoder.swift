@@ -47,6 +47,11 @@ public enum EnvelopeEncoder {
         return d
     }
 
+    /// A protobuf-c `bytes` value over a copy of `values` in the arena.
+    private static func bytes(_ arena: CArena, _ values: [UInt8]) -> ProtobufCBinaryData {
+        ProtobufCBinaryData(len: values.count, data: arena.array(values))
+    }
+
     private static func ranges(_ values: [ShardRange], _ arena: CArena) -> UnsafeMutablePointer<UnsafeMutablePointer<Distillery__ShardRange>?>? {
         arena.array(values.map { r -> UnsafeMutablePointer<Distillery__ShardRange>? in
             var c = Distillery__ShardRange()
@@ -87,6 +92,8 @@ public enum EnvelopeEncoder {
             c.job_directory = arena.optionalString(w.jobDirectory)
             if let r = w.replica { c.has_replica = 1; c.replica = r }
             c.n_peers = w.peers.count; c.peers = arena.strings(w.peers)
+            if let key = w.assignmentKey { c.has_assignment_key = 1; c.assignment_key = bytes(arena, key) }
+            c.n_peer_keys = w.peerKeys.count; c.peer_keys = arena.strings(w.peerKeys)
             env.kind_case = DISTILLERY__ENVELOPE__KIND_WELCOME
             env.welcome = arena.new(c)
         case let .heartbeat(h):
@@ -114,6 +121,8 @@ public enum EnvelopeEncoder {
             c.has_augmentation_seed = 1; c.augmentation_seed = w.augmentationSeed
             c.has_temperature = 1; c.temperature = w.temperature
             c.n_destinations = w.destinations.count; c.destinations = arena.strings(w.destinations)
+            if !w.token.isEmpty { c.has_token = 1; c.token = bytes(arena, w.token) }
+            c.n_destination_keys = w.destinationKeys.count; c.destination_keys = arena.strings(w.destinationKeys)
             env.kind_case = DISTILLERY__ENVELOPE__KIND_WORK_ASSIGNMENT
             env.work_assignment = arena.new(c)
         case let .workDone(workID, samples):
@@ -133,6 +142,7 @@ public enum EnvelopeEncoder {
             c.has_temperature = 1; c.temperature = s.temperature
             c.has_probabilities = 1; c.probabilities = s.probabilities ? 1 : 0
             c.n_ranges = s.ranges.count; c.ranges = ranges(s.ranges, arena)
+            if !s.token.isEmpty { c.has_token = 1; c.token = bytes(arena, s.token) }
             env.kind_case = DISTILLERY__ENVELOPE__KIND_SOFT_TARGETS
             env.soft_targets = arena.new(c)
         case let .gradients(step, replica, samples):
@@ -178,11 +188,12 @@ public enum EnvelopeEncoder {
             c.message = arena.string(message)
             env.kind_case = DISTILLERY__ENVELOPE__KIND_ERROR
             env.error = arena.new(c)
-        case let .goodbye(reason, returned):
+        case let .goodbye(g):
             var c = Distillery__Goodbye()
             distillery__goodbye__init(&c)
-            c.reason = arena.string(reason)
-            c.n_returned_work_ids = returned.count; c.returned_work_ids = arena.array(returned)
+            c.reason = arena.string(g.reason)
+            c.n_returned_work_ids = g.returnedWorkIDs.count; c.returned_work_ids = arena.array(g.returnedWorkIDs)
+            if let ending = g.ending { c.has_ending = 1; c.ending = Distillery__Ending(rawValue: ending.rawValue) }
             env.kind_case = DISTILLERY__ENVELOPE__KIND_GOODBYE
             env.goodbye = arena.new(c)
         case .statusRequest:

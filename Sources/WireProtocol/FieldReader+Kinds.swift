@@ -27,7 +27,9 @@ extension FieldReader {
                                     jobYAML: try text(w.job_yaml, "welcome.job_yaml", maximum: limits.maximumTextBytes, required: false),
                                     jobDirectory: try text(w.job_directory, "welcome.job_directory", maximum: limits.maximumTextBytes, required: false),
                                     replica: w.has_replica != 0 ? w.replica : nil,
-                                    peers: try strings(w.n_peers, w.peers, "welcome.peers")))
+                                    peers: try strings(w.n_peers, w.peers, "welcome.peers"),
+                                    assignmentKey: w.has_assignment_key != 0 ? try bytes(w.assignment_key, "welcome.assignment_key") : nil,
+                                    peerKeys: try strings(w.n_peer_keys, w.peer_keys, "welcome.peer_keys")))
         case DISTILLERY__ENVELOPE__KIND_HEARTBEAT:
             let h = env.heartbeat.pointee
             return .heartbeat(Heartbeat(leaseMilliseconds: h.lease_ms, queueDepth: h.queue_depth, inFlight: h.in_flight))
@@ -44,7 +46,9 @@ extension FieldReader {
                 member: try identifier(w.member, "work_assignment.member"),
                 augmentationSeed: w.augmentation_seed,
                 temperature: try temperature(w.has_temperature, w.temperature, "work_assignment.temperature"),
-                destinations: try strings(w.n_destinations, w.destinations, "work_assignment.destinations")))
+                destinations: try strings(w.n_destinations, w.destinations, "work_assignment.destinations"),
+                token: w.has_token != 0 ? try bytes(w.token, "work_assignment.token") : [],
+                destinationKeys: try strings(w.n_destination_keys, w.destination_keys, "work_assignment.destination_keys")))
         case DISTILLERY__ENVELOPE__KIND_WORK_DONE:
             let w = env.work_done.pointee
             return .workDone(workID: try required(w.has_work_id, w.work_id, "work_done.work_id"), samples: w.samples)
@@ -57,7 +61,8 @@ extension FieldReader {
                 member: try identifier(s.member, "soft_targets.member"),
                 temperature: try temperature(s.has_temperature, s.temperature, "soft_targets.temperature"),
                 probabilities: s.probabilities != 0,
-                ranges: try ranges(s.n_ranges, s.ranges, "soft_targets.ranges")))
+                ranges: try ranges(s.n_ranges, s.ranges, "soft_targets.ranges"),
+                token: s.has_token != 0 ? try bytes(s.token, "soft_targets.token") : []))
         case DISTILLERY__ENVELOPE__KIND_GRADIENTS:
             let g = env.gradients.pointee
             return .gradients(step: try required(g.has_step, g.step, "gradients.step"),
@@ -86,8 +91,15 @@ extension FieldReader {
         case DISTILLERY__ENVELOPE__KIND_GOODBYE:
             let g = env.goodbye.pointee
             let n = try count(g.n_returned_work_ids, "goodbye.returned_work_ids")
-            return .goodbye(reason: try text(g.reason, "goodbye.reason", maximum: limits.maximumTextBytes, required: false) ?? "",
-                            returnedWorkIDs: (0..<n).map { g.returned_work_ids[$0] })
+            var ending: JobEnding?
+            if g.has_ending != 0 {
+                guard let known = JobEnding(rawValue: g.ending.rawValue) else {
+                    throw WireError(.malformed, "goodbye.ending: unknown value \(g.ending.rawValue)")
+                }
+                ending = known
+            }
+            return .goodbye(Goodbye(reason: try text(g.reason, "goodbye.reason", maximum: limits.maximumTextBytes, required: false) ?? "",
+                                    returnedWorkIDs: (0..<n).map { g.returned_work_ids[$0] }, ending: ending))
         case DISTILLERY__ENVELOPE__KIND_STATUS_REQUEST:
             return .statusRequest
         case DISTILLERY__ENVELOPE__KIND_STATUS_REPLY:

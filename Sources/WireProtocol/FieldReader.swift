@@ -28,6 +28,15 @@ struct FieldReader {
         try text(p, field, maximum: limits.maximumIdentifierBytes, required: false)
     }
 
+    /// A short binary field (a token or a key): at most the identifier limit.
+    func bytes(_ b: ProtobufCBinaryData, _ field: String) throws -> [UInt8] {
+        guard b.len <= limits.maximumIdentifierBytes else {
+            throw WireError(.malformed, "\(field) is \(b.len) bytes, over the \(limits.maximumIdentifierBytes)-byte limit")
+        }
+        guard b.len > 0, let data = b.data else { return [] }
+        return Array(UnsafeBufferPointer(start: data, count: b.len))
+    }
+
     func required<T>(_ has: protobuf_c_boolean, _ value: T, _ field: String) throws -> T {
         guard has != 0 else { throw WireError(.malformed, "missing required field \(field)") }
         return value

@@ -30,11 +30,17 @@ public struct Welcome: Equatable, Sendable {
     public var jobDirectory: String?
     public var replica: UInt32?
     public var peers: [String]
+    /// Students: the key that checks assignment tokens.
+    public var assignmentKey: [UInt8]?
+    /// Students, under CURVE: each replica's public key (Z85), by replica index.
+    public var peerKeys: [String]
     public init(workerID: String, leaseMilliseconds: UInt32, heartbeatIntervalMilliseconds: UInt32, credits: UInt32,
-                jobYAML: String? = nil, jobDirectory: String? = nil, replica: UInt32? = nil, peers: [String] = []) {
+                jobYAML: String? = nil, jobDirectory: String? = nil, replica: UInt32? = nil, peers: [String] = [],
+                assignmentKey: [UInt8]? = nil, peerKeys: [String] = []) {
         self.workerID = workerID; self.leaseMilliseconds = leaseMilliseconds
         self.heartbeatIntervalMilliseconds = heartbeatIntervalMilliseconds; self.credits = credits
         self.jobYAML = jobYAML; self.jobDirectory = jobDirectory; self.replica = replica; self.peers = peers
+        self.assignmentKey = assignmentKey; self.peerKeys = peerKeys
     }
 }
 
@@ -62,10 +68,16 @@ public struct WorkAssignment: Equatable, Sendable {
     public var augmentationSeed: UInt64 = 0
     public var temperature: Float = 1
     public var destinations: [String] = []
+    /// What the soft targets must carry back (an HMAC the students check).
+    public var token: [UInt8] = []
+    /// Under CURVE: each destination's public key (Z85).
+    public var destinationKeys: [String] = []
     public init(workID: UInt64, epoch: UInt32, shard: UInt32, ranges: [ShardRange], member: String,
-                augmentationSeed: UInt64 = 0, temperature: Float = 1, destinations: [String] = []) {
+                augmentationSeed: UInt64 = 0, temperature: Float = 1, destinations: [String] = [],
+                token: [UInt8] = [], destinationKeys: [String] = []) {
         self.workID = workID; self.epoch = epoch; self.shard = shard; self.ranges = ranges; self.member = member
         self.augmentationSeed = augmentationSeed; self.temperature = temperature; self.destinations = destinations
+        self.token = token; self.destinationKeys = destinationKeys
     }
 }
 
@@ -77,10 +89,33 @@ public struct SoftTargets: Equatable, Sendable {
     public var temperature: Float
     public var probabilities: Bool
     public var ranges: [ShardRange]
+    /// The assignment's token.
+    public var token: [UInt8]
     public init(workID: UInt64, epoch: UInt32, shard: UInt32, member: String, temperature: Float,
-                probabilities: Bool, ranges: [ShardRange]) {
+                probabilities: Bool, ranges: [ShardRange], token: [UInt8] = []) {
         self.workID = workID; self.epoch = epoch; self.shard = shard; self.member = member
-        self.temperature = temperature; self.probabilities = probabilities; self.ranges = ranges
+        self.temperature = temperature; self.probabilities = probabilities; self.ranges = ranges; self.token = token
+    }
+}
+
+/// How a coordinator's goodbye leaves the job.
+public enum JobEnding: UInt32, Sendable {
+    /// Every item delivered, every student replica finished.
+    case complete = 1
+    /// The job cannot go on; workers exit with an error.
+    case failed = 2
+    /// The coordinator stops, the job stays resumable: workers wait for a coordinator on the same state.
+    case suspended = 3
+}
+
+public struct Goodbye: Equatable, Sendable {
+    public var reason: String
+    /// Work the sender hands back unfinished.
+    public var returnedWorkIDs: [UInt64]
+    /// Set by a coordinator; nil from a worker that leaves.
+    public var ending: JobEnding?
+    public init(reason: String, returnedWorkIDs: [UInt64] = [], ending: JobEnding? = nil) {
+        self.reason = reason; self.returnedWorkIDs = returnedWorkIDs; self.ending = ending
     }
 }
 
@@ -123,7 +158,7 @@ public enum MessageKind: Equatable, Sendable {
     case checkpoint(CheckpointAnnouncement)
     case progress(Progress)
     case error(code: WireError.Code, message: String)
-    case goodbye(reason: String, returnedWorkIDs: [UInt64])
+    case goodbye(Goodbye)
     case statusRequest
     case statusReply(json: String)
 }

@@ -4,6 +4,8 @@ public struct WireError: Error, Equatable, CustomStringConvertible, Sendable {
     public enum Code: UInt32, Sendable {
         case malformed = 1, unsupportedVersion = 2, unknownKind = 3, invalidTensor = 4, checksum = 5
         case unauthorized = 6, modelMismatch = 7, internalError = 8
+        /// The coordinator does not know the worker (it restarted): say hello again.
+        case unknownWorker = 9
     }
 
     public let code: Code

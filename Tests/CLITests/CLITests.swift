@@ -106,6 +106,18 @@ import TestSupport
         #expect(again.status != 0 && again.stderr.contains("--force"))
         #expect(try String(contentsOfFile: secret, encoding: .utf8) == secretText)
         #expect(try distillery(["keygen", "--out", dir.path, "--name", "coordinator", "--force"]).status == 0)
+        // A whole set, then one more worker key: each listed in the allow file in its role.
+        let set = try TestSupport.temporaryDirectory().appendingPathComponent("set")
+        #expect(try distillery(["keygen", "--out", set.path, "--teachers", "2", "--students", "1"]).status == 0)
+        #expect(try distillery(["keygen", "--out", set.path, "--name", "gpu-box", "--role", "teacher", "--members", "bert,gpt"]).status == 0)
+        let allow = try String(contentsOf: set.appendingPathComponent("allow"), encoding: .utf8)
+        let lines = allow.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { $0.split(separator: " ").dropFirst().joined(separator: " ") }
+        #expect(lines == ["teacher-1 teacher *", "teacher-2 teacher *", "student-1 student", "operator operator", "gpu-box teacher bert,gpt"], "\(allow)")
+        for name in ["coordinator", "teacher-1", "teacher-2", "student-1", "operator", "gpu-box"] {
+            #expect(FileManager.default.fileExists(atPath: set.appendingPathComponent("\(name).secret").path), "\(name).secret")
+        }
+        #expect(try distillery(["keygen", "--out", set.path, "--name", "x", "--role", "coordinator"]).status != 0)
+        #expect(try distillery(["keygen", "--out", set.path, "--name", "bad\u{1B}name", "--role", "student"]).status != 0)
     }
 
     @Test func badInputFailsWithAClearMessage() throws {

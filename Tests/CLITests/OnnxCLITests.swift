@@ -49,6 +49,46 @@ import TestSupport
         }
     }
 
+    /// A channels-last model (batch, 8, 8, 3) on images stored (n, 8, 8, 3): transposed into the graph's layout, so
+    /// Distillery's accuracy is onnxruntime's; a layout that maps to neither is refused, naming both.
+    @Test func channelsLastInputsAreTransposedNotReshaped() throws {
+        let dir = try TestSupport.temporaryDirectory("onnx-layout")
+        let data = dir.appendingPathComponent("rgb.npz").path
+        guard let made = try TestSupport.python("""
+            import numpy as np, onnx, onnxruntime as ort
+            from onnx import helper, TensorProto, numpy_helper
+            rng = np.random.default_rng(3)
+            def make(n):
+                y = rng.integers(0, 3, n)
+                x = rng.uniform(0, 0.3, (n, 8, 8, 3)).astype(np.float32)
+                x[np.arange(n), :, :, y] += 0.6          # the class is the brightest channel
+                x[np.arange(n), y * 2, :, :] += 0.3      # and a bright row, so layouts cannot be confused
+                return x, y
+            xt, yt = make(600); xv, yv = make(300)
+            np.savez("\(data)", x_train=xt, y_train=yt, x_test=xv, y_test=yv)
+            w = np.linalg.lstsq(xt.reshape(600, -1), np.eye(3)[yt], rcond=None)[0].astype(np.float32)
+            def save(path, shape, perm):
+                nodes = [helper.make_node("Transpose", ["input"], ["t"], perm=perm)] if perm else []
+                nodes += [helper.make_node("Flatten", ["t" if perm else "input"], ["flat"]), helper.make_node("MatMul", ["flat", "w"], ["logits"])]
+                graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["n"] + shape)],
+                                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 3])], [numpy_helper.from_array(w, "w")])
+                onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+            save("\(dir.path)/nhwc.onnx", [8, 8, 3], None)
+            save("\(dir.path)/odd.onnx", [8, 3, 8], [0, 1, 3, 2])
+            s = ort.InferenceSession("\(dir.path)/nhwc.onnx", providers=["CPUExecutionProvider"])
+            print(float((s.run(None, {"input": xv})[0].argmax(1) == yv).mean()))
+            """, needs: ["numpy", "onnx", "onnxruntime"]) else { return }
+        try #require(made.status == 0, "\(made.stderr)")
+        let reference = try #require(Double(made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(reference > 0.9, "the channels-last model itself: \(reference)")
+        let eval = try cli.distillery(["eval", "--model", "\(dir.path)/nhwc.onnx", "--data", "npz:\(data)", "--json"])
+        try #require(eval.status == 0, "\(eval.stderr)")
+        let accuracy = try #require(try cli.json(eval.stdout)["accuracy"] as? Double)
+        #expect(abs(accuracy - reference) < 1e-9, "distillery \(accuracy), onnxruntime \(reference)")
+        let odd = try cli.distillery(["eval", "--model", "\(dir.path)/odd.onnx", "--data", "npz:\(data)"])
+        #expect(odd.status != 0 && odd.stderr.contains("(8, 3, 8)") && odd.stderr.contains("(c, h, w) = (3, 8, 8)"), "\(odd.stderr)")
+    }
+
     @Test func brokenAndUnsupportedOnnxFilesAreClearErrors() throws {
         let dir = try TestSupport.temporaryDirectory()
         let broken = dir.appendingPathComponent("broken.onnx")

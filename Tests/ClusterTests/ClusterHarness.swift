@@ -51,9 +51,18 @@ final class ClusterHarness {
             }
         }
         if s.encrypted {
+            // A key pair per worker name the tests use, each listed in its role, as `distillery keygen` writes them.
             let keys = directory.appendingPathComponent("keys")
-            try CurveKeyPair.generate().write(to: keys, name: "server")
-            try CurveKeyPair.generate().write(to: keys, name: "client")
+            try CurveKeyPair.generate().write(to: keys, name: "coordinator")
+            var allow = ClusterAllowList()
+            let names: [(String, ClusterAllowList.Role)] = ClusterHarness.teacherKeyNames.map { ($0, .teacher) }
+                + ClusterHarness.studentKeyNames.map { ($0, .student) } + [("operator", .operator)]
+            for (name, role) in names {
+                let pair = try CurveKeyPair.generate()
+                try pair.write(to: keys, name: name)
+                allow.set(.init(publicKey: pair.publicKey, name: name, role: role))
+            }
+            try allow.text.write(to: keys.appendingPathComponent("allow"), atomically: true, encoding: .utf8)
             keysDirectory = keys.path
         }
         let security = s.encrypted ? "keys: keys" : "plaintext: true"
@@ -75,6 +84,9 @@ final class ClusterHarness {
         jobPath = directory.appendingPathComponent("job.yaml").path
         try yaml.write(toFile: jobPath, atomically: true, encoding: .utf8)
     }
+
+    static let teacherKeyNames = ["teacher", "teacher-a", "teacher-b", "teacher-1", "teacher-2"]
+    static let studentKeyNames = ["student", "student-a", "student-b", "student-1", "student-2"]
 
     deinit {
         for p in processes.values where p.isRunning { kill(p.processIdentifier, SIGKILL) }
@@ -113,11 +125,12 @@ final class ClusterHarness {
     }
 
     @discardableResult
-    func start(_ name: String, _ arguments: [String], executable: String = ClusterHarness.binary) throws -> Process {
+    func start(_ name: String, _ arguments: [String], executable: String = ClusterHarness.binary,
+               environment: [String: String] = [:]) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(["DISTILLERY_THREADS": "1"]) { $1 }
+        process.environment = ProcessInfo.processInfo.environment.merging(["DISTILLERY_THREADS": "1"].merging(environment) { $1 }) { $1 }
         let log = directory.appendingPathComponent("\(name).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
@@ -142,12 +155,40 @@ final class ClusterHarness {
         return (process, endpoint)
     }
 
-    func startTeacher(_ name: String, coordinator: String, extra: [String] = []) throws -> Process {
-        try start(name, ["teacher", "--coordinator", coordinator, "--name", name] + keyArguments + extra)
+    func startTeacher(_ name: String, coordinator: String, extra: [String] = [], environment: [String: String] = [:]) throws -> Process {
+        try start(name, ["teacher", "--coordinator", coordinator, "--name", name] + keyArguments + extra, environment: environment)
     }
 
-    func startStudent(_ name: String, coordinator: String, extra: [String] = []) throws -> Process {
-        try start(name, ["student", "--coordinator", coordinator, "--name", name] + keyArguments + extra)
+    func startStudent(_ name: String, coordinator: String, extra: [String] = [], environment: [String: String] = [:]) throws -> Process {
+        try start(name, ["student", "--coordinator", coordinator, "--name", name] + keyArguments + extra, environment: environment)
+    }
+
+    /// The student's data endpoint, once its log names it.
+    func dataEndpoint(of student: String) throws -> String {
+        try waitFor("\(student)'s data endpoint", timeout: 60) { () -> String? in
+            log(student).components(separatedBy: "data endpoint ").dropFirst().first?.split(separator: "\n").first.map(String.init)
+        }
+    }
+
+    /// The parameters of a student checkpoint the job wrote (relative to the output directory).
+    func weights(_ file: String = "student.safetensors") throws -> [String: [Float]] {
+        let model = try Checkpoint.load(URL(fileURLWithPath: "\(output)/\(file)")).model
+        return Dictionary(uniqueKeysWithValues: model.namedParameters.map { ($0.name, $0.parameter.value.scalars) })
+    }
+
+    /// The job distilled in one process (`distill --job`): the reference a disturbed cluster run must equal bit for bit.
+    func referenceWeights() throws -> [String: [Float]] {
+        let run = try TestSupport.run(ClusterHarness.binary, ["distill", "--job", jobPath], environment: ["DISTILLERY_THREADS": "1"], timeout: 300)
+        guard run.status == 0 else { throw TestSupportError("distill --job failed: \(run.stderr.suffix(1500))") }
+        return try weights("student-in-process.safetensors")
+    }
+
+    /// The largest resident set a process has had so far (VmHWM), in bytes.
+    static func peakResidentBytes(_ process: Process) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kb = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return nil }
+        return kb * 1024
     }
 
     var keyArguments: [String] { keysDirectory.map { ["--keys", $0] } ?? [] }

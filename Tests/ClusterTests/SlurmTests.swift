@@ -47,19 +47,31 @@ import TestSupport
 
     // MARK: a real Slurm
 
+    /// A Slurm of three nodes in a directory of its own (not inside a job's, which its tear-down may delete first).
     final class Slurm {
         let directory: URL
         let environment: [String: String]
         static let script = SlurmTests.repository.appendingPathComponent("Tests/Slurm/slurm-cluster.sh").path
 
-        init(_ directory: URL) throws {
-            self.directory = directory
+        init() throws {
+            directory = try TestSupport.temporaryDirectory("slurm-cluster")
             let up = try TestSupport.run("/bin/bash", [Self.script, "up", directory.path, "3"], timeout: 60)
-            guard up.status == 0 else { throw TestSupportError("Slurm did not come up: \(up.stderr)") }
+            guard up.status == 0 else {
+                _ = try? TestSupport.run("/bin/bash", [Self.script, "down", directory.path], timeout: 60)
+                throw TestSupportError("Slurm did not come up: \(up.stderr)")
+            }
             environment = ["SLURM_CONF": up.stdout.trimmingCharacters(in: .whitespacesAndNewlines)]
         }
 
-        deinit { _ = try? TestSupport.run("/bin/bash", [Self.script, "down", directory.path], timeout: 60) }
+        /// Cancels its jobs and stops every daemon and job step it started; safe to call twice.
+        func down() {
+            _ = try? TestSupport.run("/bin/bash", [Self.script, "down", directory.path], timeout: 60)
+        }
+
+        deinit {
+            down()
+            if ProcessInfo.processInfo.environment["DISTILLERY_KEEP_TEST_DIRS"] != "1" { try? FileManager.default.removeItem(at: directory) }
+        }
 
         func run(_ command: String, _ arguments: [String]) throws -> ProcessResult {
             try TestSupport.run("/usr/bin/env", [command] + arguments, environment: environment, timeout: 60)
@@ -75,8 +87,9 @@ import TestSupport
             return id
         }
 
-        /// The job's state once it has ended (polling scontrol; sbatch --wait backs off too far).
-        func finalState(_ id: String, timeout: Double) throws -> String {
+        /// The job's state once it has ended (polling scontrol; sbatch --wait backs off too far). On a timeout the
+        /// error carries what an operator would look at: the job's record, the daemons' logs and the job's output.
+        func finalState(_ id: String, timeout: Double, output: String) throws -> String {
             let deadline = Date().addingTimeInterval(timeout)
             while Date() < deadline {
                 let text = try run("scontrol", ["show", "job", "-o", id]).stdout
@@ -86,8 +99,22 @@ import TestSupport
                 }
                 Thread.sleep(forTimeInterval: 0.2)
             }
+            let report = diagnostics(id, output: output)
             _ = try? run("scancel", [id])
-            throw TestSupportError("Slurm job \(id) did not end within \(timeout) s")
+            throw TestSupportError("Slurm job \(id) did not end within \(timeout) s\n\(report)")
+        }
+
+        func diagnostics(_ id: String, output: String) -> String {
+            func tail(_ path: String, _ lines: Int = 25) -> String {
+                let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? "(missing)"
+                return text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+            }
+            var parts = ["scontrol show job \(id):\n" + ((try? run("scontrol", ["show", "job", id]).stdout) ?? "(no answer)"),
+                         "squeue --steps:\n" + ((try? run("squeue", ["--steps"]).stdout) ?? "(no answer)"),
+                         "slurmctld.log:\n" + tail("\(directory.path)/log/slurmctld.log")]
+            for node in 1...3 { parts.append("slurmd-n\(node).log:\n" + tail("\(directory.path)/log/slurmd-n\(node).log")) }
+            parts.append("the job's output (every task's lines):\n" + tail(output, 80))
+            return parts.joined(separator: "\n--- ")
         }
     }
 
@@ -100,16 +127,25 @@ import TestSupport
         return true
     }
 
+    /// Command lines of running processes matching `pattern` (zombies left to a PID 1 that does not reap are not running).
+    func liveProcesses(matching pattern: String) throws -> String {
+        let listing = try TestSupport.run("/bin/ps", ["-eo", "stat=,args="]).stdout
+        let regex = try Regex(pattern)
+        return listing.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("Z") && $0.contains(regex) }
+            .joined(separator: "\n")
+    }
+
     @Test func aJobSubmittedToSlurmCompletesAndADeadReplicaFailsItWithTheReason() throws {
         guard try slurmAvailable() else { return }
         var settings = ClusterHarness.Settings()
         settings.epochs = 2
         let h = try ClusterHarness("slurm", settings)
-        let slurm = try Slurm(h.directory.appendingPathComponent("slurm"))
+        let slurm = try Slurm()
+        defer { slurm.down() }
 
         let output = h.directory.appendingPathComponent("job-ok.out").path
         let id = try slurm.submit(job: h.jobPath, output: output)
-        let state = try slurm.finalState(id, timeout: 240)
+        let state = try slurm.finalState(id, timeout: 240, output: output)
         let log = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
         #expect(state == "COMPLETED", "job \(id) ended \(state):\n\(log.suffix(3000))")
         #expect(FileManager.default.fileExists(atPath: "\(h.output)/student.safetensors"), "no student: \(log.suffix(2000))")
@@ -129,7 +165,7 @@ import TestSupport
             return pid
         }
         kill(pid, SIGKILL)
-        let state2 = try slurm.finalState(id2, timeout: 120)
+        let state2 = try slurm.finalState(id2, timeout: 120, output: output2)
         let log2 = (try? String(contentsOfFile: output2, encoding: .utf8)) ?? ""
         #expect(state2 == "FAILED", "job \(id2) ended \(state2):\n\(log2.suffix(3000))")
         #expect(log2.contains("student replica 0") && log2.contains("went silent"), "the reason is not reported:\n\(log2.suffix(3000))")
@@ -137,8 +173,25 @@ import TestSupport
 
         // Tear-down leaves no daemon and no task behind.
         let directory = slurm.directory.path
-        _ = try TestSupport.run("/bin/bash", [Slurm.script, "down", directory], timeout: 60)
-        let left = try TestSupport.run("/usr/bin/pgrep", ["-af", "slurmctld|slurmd|distillery slurm"]).stdout
-        #expect(!left.contains(directory) && !left.contains(h.jobPath) && !left.contains(h2.jobPath), "left running: \(left)")
+        slurm.down()
+        let left = try liveProcesses(matching: "slurmctld|slurmd|slurmstepd|distillery slurm")
+        #expect(!left.contains(directory) && !left.contains(h.jobPath) && !left.contains(h2.jobPath) && !left.contains("slurmstepd"), "left running: \(left)")
+    }
+
+    /// A step whose tasks hang (a job that never ends) is torn down whole: slurmstepd and its tasks with the daemons.
+    @Test func tearDownEndsJobStepsThatHang() throws {
+        guard try slurmAvailable() else { return }
+        let slurm = try Slurm()
+        defer { slurm.down() }
+        let script = slurm.directory.appendingPathComponent("hang.sbatch")
+        try "#!/bin/bash\nsrun sleep 600\n".write(to: script, atomically: true, encoding: .utf8)
+        let submitted = try slurm.run("sbatch", ["--parsable", "--nodes=2", "--ntasks=2", "--output=\(slurm.directory.path)/hang.out", script.path])
+        try #require(submitted.status == 0, "\(submitted.stderr)")
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, !(try liveProcesses(matching: "sleep 600").contains("sleep 600")) { Thread.sleep(forTimeInterval: 0.2) }
+        #expect(try liveProcesses(matching: "slurmstepd").contains("slurmstepd"))
+        slurm.down()
+        let left = try liveProcesses(matching: "slurmctld|slurmd|slurmstepd|sleep 600")
+        #expect(!left.contains(slurm.directory.path) && !left.contains("slurmstepd") && !left.contains("sleep 600"), "left running: \(left)")
     }
 }

@@ -2,8 +2,9 @@
 # A real Slurm cluster on this machine for the tests: munged, one slurmctld and NODES slurmd ("nodes" n1..nN,
 # all on 127.0.0.1 with a port each), everything under DIR.
 #   slurm-cluster.sh up DIR [NODES]    start it; prints the SLURM_CONF path once every node is idle
-#   slurm-cluster.sh down DIR          stop every daemon it started and wait until none is left
-# Needs root and Debian's slurmctld, slurmd, slurm-client and munge (ops/setup --test installs them).
+#   slurm-cluster.sh down DIR          cancel its jobs, stop every daemon it started (and each job step's slurmstepd
+#                                      and tasks), and wait until none is left
+# Needs root and Debian's slurmctld, slurmd, slurm-client and munge, and ss (iproute2) (ops/setup --test installs them).
 set -euo pipefail
 # Close every descriptor inherited beyond 0-2: the daemons started below would inherit them, and a caller that
 # watches one (Foundation's Process waits for its end of a socket to close) would wait as long as they run.
@@ -19,6 +20,20 @@ conf="$dir/slurm.conf"
 export SLURM_CONF="$conf"
 
 down() {
+  # Jobs first (their steps' slurmstepd and tasks outlive slurmd otherwise), while the controller still answers.
+  if [ -f "$conf" ] && [ -f "$dir/pids/slurmctld.pid" ] && kill -0 "$(cat "$dir/pids/slurmctld.pid")" 2>/dev/null; then
+    scancel --quiet --user="$(id -un)" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      [ -z "$(squeue -h -o %i 2>/dev/null)" ] && break
+      sleep 0.1
+    done
+  fi
+  # Every slurmstepd of this cluster listens on a socket in its spool directory: end it and what it started.
+  stepds=$(ss -xlpn 2>/dev/null | grep -F "$dir/spool/" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u || true)
+  for pid in $stepds; do
+    tree=$(descendants "$pid")
+    kill -KILL $tree "$pid" 2>/dev/null || true
+  done
   for f in "$dir"/pids/*.pid; do
     [ -f "$f" ] || continue
     pid=$(cat "$f")
@@ -37,6 +52,16 @@ down() {
     [ -f "$f" ] || continue
     kill -9 "$(cat "$f")" 2>/dev/null || true
     rm -f "$f"
+  done
+}
+
+# The pids of every process below $1.
+descendants() {
+  local children
+  children=$(pgrep -P "$1" 2>/dev/null || true)
+  for c in $children; do
+    echo "$c"
+    descendants "$c"
   done
 }
 

@@ -11,7 +11,7 @@ import Testing
         var env = Distillery__Envelope()
         distillery__envelope__init(&env)
         env.has_version = 1
-        env.version = 1
+        env.version = Envelope.currentVersion
         let job = strdup("job"), sender = strdup("s")
         defer { free(job); free(sender) }
         env.job_id = job
@@ -57,7 +57,7 @@ import Testing
     }
 
     @Test func versionKindAndRequiredFields() {
-        expectRejected(pack { $0.version = 2 }, .unsupportedVersion, "protocol version 2")
+        expectRejected(pack { $0.version = 1 }, .unsupportedVersion, "protocol version 1")
         expectRejected(pack { $0.has_version = 0 }, .malformed, "no version")
         expectRejected(pack { $0.kind_case = DISTILLERY__ENVELOPE__KIND__NOT_SET }, .unknownKind, "no kind")
         expectRejected(pack { $0.job_id = nil }, .malformed, "job_id")

@@ -48,15 +48,21 @@ typedef enum _Distillery__Error__Code {
   DISTILLERY__ERROR__CODE__CODE_CHECKSUM = 5,
   DISTILLERY__ERROR__CODE__CODE_UNAUTHORIZED = 6,
   DISTILLERY__ERROR__CODE__CODE_MODEL_MISMATCH = 7,
-  DISTILLERY__ERROR__CODE__CODE_INTERNAL = 8
+  DISTILLERY__ERROR__CODE__CODE_INTERNAL = 8,
+  /*
+   * The coordinator does not know this worker (it restarted): say hello again.
+   */
+  DISTILLERY__ERROR__CODE__CODE_UNKNOWN_WORKER = 9
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(DISTILLERY__ERROR__CODE)
 } Distillery__Error__Code;
 /*
  * The protocol version this schema defines; a peer answers a different major version with an Error.
+ * Version 2: work assignments carry a token that the soft targets must return (students refuse targets without
+ * one); per-worker CURVE keys travel with destinations and peers; a goodbye says how the job ended.
  */
 typedef enum _Distillery__ProtocolVersion {
   DISTILLERY__PROTOCOL_VERSION__PROTOCOL_VERSION_UNSPECIFIED = 0,
-  DISTILLERY__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT = 1
+  DISTILLERY__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT = 2
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(DISTILLERY__PROTOCOL_VERSION)
 } Distillery__ProtocolVersion;
 typedef enum _Distillery__Role {
@@ -91,6 +97,25 @@ typedef enum _Distillery__TensorEncoding {
   DISTILLERY__TENSOR_ENCODING__TENSOR_ENCODING_TOP_K = 2
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(DISTILLERY__TENSOR_ENCODING)
 } Distillery__TensorEncoding;
+/*
+ * How a coordinator's goodbye leaves the job.
+ */
+typedef enum _Distillery__Ending {
+  DISTILLERY__ENDING__ENDING_UNSPECIFIED = 0,
+  /*
+   * Every item delivered and every student replica finished.
+   */
+  DISTILLERY__ENDING__ENDING_COMPLETE = 1,
+  /*
+   * The job cannot go on (the reason says why); workers exit with an error.
+   */
+  DISTILLERY__ENDING__ENDING_FAILED = 2,
+  /*
+   * The coordinator stops but the job stays resumable: workers wait for a coordinator on the same state.
+   */
+  DISTILLERY__ENDING__ENDING_SUSPENDED = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(DISTILLERY__ENDING)
+} Distillery__Ending;
 
 /* --- messages --- */
 
@@ -190,10 +215,21 @@ struct  Distillery__Welcome
   uint32_t replica;
   size_t n_peers;
   char **peers;
+  /*
+   * Students: the key that checks work assignments' tokens (HMAC-SHA256), so soft targets are taken only from the
+   * teacher the coordinator assigned the item to.
+   */
+  protobuf_c_boolean has_assignment_key;
+  ProtobufCBinaryData assignment_key;
+  /*
+   * Students, under CURVE: every replica's public key (Z85), by replica index, for the gradient exchange.
+   */
+  size_t n_peer_keys;
+  char **peer_keys;
 };
 #define DISTILLERY__WELCOME__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&distillery__welcome__descriptor) \
-    , NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, 0,NULL }
+    , NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, 0,NULL, 0, {0,NULL}, 0,NULL }
 
 
 struct  Distillery__Heartbeat
@@ -259,10 +295,20 @@ struct  Distillery__WorkAssignment
    */
   size_t n_destinations;
   char **destinations;
+  /*
+   * HMAC-SHA256 over (assigned worker, work id, member): the teacher returns it with the soft targets.
+   */
+  protobuf_c_boolean has_token;
+  ProtobufCBinaryData token;
+  /*
+   * Under CURVE: each destination's public key (Z85), in the order of destinations.
+   */
+  size_t n_destination_keys;
+  char **destination_keys;
 };
 #define DISTILLERY__WORK_ASSIGNMENT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&distillery__work_assignment__descriptor) \
-    , 0, 0, 0, 0, 0, 0, 0,NULL, NULL, 0, 0, 0, 0, 0,NULL }
+    , 0, 0, 0, 0, 0, 0, 0,NULL, NULL, 0, 0, 0, 0, 0,NULL, 0, {0,NULL}, 0,NULL }
 
 
 struct  Distillery__WorkDone
@@ -297,10 +343,15 @@ struct  Distillery__SoftTargets
   protobuf_c_boolean probabilities;
   size_t n_ranges;
   Distillery__ShardRange **ranges;
+  /*
+   * The work assignment's token, as the coordinator gave it.
+   */
+  protobuf_c_boolean has_token;
+  ProtobufCBinaryData token;
 };
 #define DISTILLERY__SOFT_TARGETS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&distillery__soft_targets__descriptor) \
-    , 0, 0, 0, 0, 0, 0, NULL, 0, 0, 0, 0, 0,NULL }
+    , 0, 0, 0, 0, 0, 0, NULL, 0, 0, 0, 0, 0,NULL, 0, {0,NULL} }
 
 
 /*
@@ -395,10 +446,15 @@ struct  Distillery__Goodbye
    */
   size_t n_returned_work_ids;
   uint64_t *returned_work_ids;
+  /*
+   * Set by a coordinator; absent from a worker that leaves.
+   */
+  protobuf_c_boolean has_ending;
+  Distillery__Ending ending;
 };
 #define DISTILLERY__GOODBYE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&distillery__goodbye__descriptor) \
-    , NULL, 0,NULL }
+    , NULL, 0,NULL, 0, DISTILLERY__ENDING__ENDING_UNSPECIFIED }
 
 
 struct  Distillery__StatusRequest
@@ -906,6 +962,7 @@ extern const ProtobufCEnumDescriptor    distillery__protocol_version__descriptor
 extern const ProtobufCEnumDescriptor    distillery__role__descriptor;
 extern const ProtobufCEnumDescriptor    distillery__dtype__descriptor;
 extern const ProtobufCEnumDescriptor    distillery__tensor_encoding__descriptor;
+extern const ProtobufCEnumDescriptor    distillery__ending__descriptor;
 extern const ProtobufCMessageDescriptor distillery__tensor_descriptor__descriptor;
 extern const ProtobufCMessageDescriptor distillery__model_hash__descriptor;
 extern const ProtobufCMessageDescriptor distillery__hello__descriptor;
