@@ -23,7 +23,8 @@ final class ClusterFineTuning {
         let cluster = try LocalCluster(logDirectory: "\(spec.outputDirectory)/logs/\(name)")
         let settings = ["seed=\(config.seed)", "student.epochs=\(config.epochs)", "student.replicas=1", "student.batch_size=\(config.batchSize)"]
         let coordinator = try cluster.start("coordinator", ["coordinator", "--job", "\(work)/job.yaml", "--job-directory", context.directory,
-                                                            "--bind", "tcp://127.0.0.1:*", "--state", "\(work)/state"]
+                                                            "--bind", "tcp://127.0.0.1:*", "--state", "\(work)/state",
+                                                            "--expect-workers", "\(spec.cluster.localTeachers + 1)"]
                                                            + settings.flatMap { ["--set", $0] }, threads: 1)
         let endpoint = try cluster.waitForEndpoint("\(work)/state/endpoint", coordinator: coordinator)
         let cores = ComputeThreads.defaultCount

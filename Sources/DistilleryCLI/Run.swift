@@ -93,8 +93,10 @@ struct Run: ParsableCommand {
         let teacherThreads = max(1, cores / spec.cluster.localTeachers)
         let studentThreads = max(1, cores / (spec.cluster.localTeachers + spec.student.replicas))
         let metrics = self.metrics ?? spec.cluster.metrics
-        let coordinator = try cluster.start("coordinator", ["coordinator", "--job", job, "--bind", bind, "--state", state] + overrides.arguments
-                                            + LocalCluster.metricsArguments(metrics, index: 0), threads: 1)
+        // The coordinator knows its workers: once all have heard the job's end it need not wait for late ones.
+        let workers = spec.cluster.localTeachers + spec.student.replicas
+        let coordinator = try cluster.start("coordinator", ["coordinator", "--job", job, "--bind", bind, "--state", state, "--expect-workers", "\(workers)"]
+                                            + overrides.arguments + LocalCluster.metricsArguments(metrics, index: 0), threads: 1)
         let endpoint = try cluster.waitForEndpoint("\(state)/endpoint", coordinator: coordinator)
         try cluster.startTeachers(spec, coordinator: endpoint, threads: teacherThreads, metrics: metrics)
         for r in 0..<spec.student.replicas {

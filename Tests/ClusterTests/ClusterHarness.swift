@@ -201,6 +201,14 @@ final class ClusterHarness {
         try? StatusClient.fetch(coordinator: coordinator, keysDirectory: keysDirectory, timeout: 1).status
     }
 
+    /// Waits until more than `fewest` items are done and fewer than half: mid-job, for a fault to strike.
+    func waitForMidJob(_ coordinator: String, fewest: Int = 9, timeout: Double = 60) throws {
+        try waitFor("more than \(fewest) items done, under half", timeout: timeout) { () -> Bool? in
+            guard let s = status(coordinator) else { return nil }
+            return s.itemsDone > fewest && s.itemsDone < s.itemsTotal / 2 ? true : nil
+        }
+    }
+
     /// Polls `probe` until it returns a value; throws after `timeout` seconds.
     @discardableResult
     func waitFor<T>(_ what: String, timeout: Double, _ probe: () throws -> T?) throws -> T {

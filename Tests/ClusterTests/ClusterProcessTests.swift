@@ -175,10 +175,7 @@ import Wire
         let (first, endpoint) = try h.startCoordinator()
         _ = try h.startTeacher("teacher", coordinator: endpoint)
         _ = try h.startStudent("student", coordinator: endpoint)
-        try h.waitFor("some items to finish", timeout: 60) { () -> Bool? in
-            guard let s = h.status(endpoint) else { return nil }
-            return s.itemsDone >= 10 && s.itemsDone < s.itemsTotal / 2 ? true : nil
-        }
+        try h.waitForMidJob(endpoint)
         kill(first.processIdentifier, SIGKILL)
         first.waitUntilExit()
         Thread.sleep(forTimeInterval: 0.3)
@@ -220,10 +217,7 @@ import Wire
         let teacherA = try h.startTeacher("teacher-a", coordinator: endpoint)
         _ = try h.startTeacher("teacher-b", coordinator: endpoint)
         let student = try h.startStudent("student", coordinator: endpoint)
-        try h.waitFor("work in flight", timeout: 60) { () -> Bool? in
-            guard let s = h.status(endpoint) else { return nil }
-            return s.itemsDone > 2 && s.itemsDone < s.itemsTotal / 2 ? true : nil
-        }
+        try h.waitForMidJob(endpoint, fewest: 2)
         teacherA.terminate()
         #expect(try h.exitStatus("teacher-a", timeout: 20) == 0)
         #expect(h.log("teacher-a").contains("handed back"))

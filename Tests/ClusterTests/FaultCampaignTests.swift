@@ -24,10 +24,7 @@ import Wire
         _ = try h.startTeacher("teacher-a", coordinator: endpoint)
         _ = try h.startTeacher("teacher-b", coordinator: endpoint)
         let student = try h.startStudent("student", coordinator: endpoint)
-        try h.waitFor("some items to finish", timeout: 60) { () -> Bool? in
-            guard let s = h.status(endpoint) else { return nil }
-            return s.itemsDone >= 10 && s.itemsDone < s.itemsTotal / 2 ? true : nil
-        }
+        try h.waitForMidJob(endpoint)
         first.terminate()
         #expect(try h.exitStatus("coordinator", timeout: 20) == 0)
         #expect(h.log("coordinator").contains("resumes the job"))
@@ -53,10 +50,7 @@ import Wire
         let (first, endpoint) = try h.startCoordinator()
         let teacher = try h.startTeacher("teacher-a", coordinator: endpoint)
         let student = try h.startStudent("student", coordinator: endpoint)
-        try h.waitFor("some items to finish", timeout: 60) { () -> Bool? in
-            guard let s = h.status(endpoint) else { return nil }
-            return s.itemsDone >= 10 && s.itemsDone < s.itemsTotal / 2 ? true : nil
-        }
+        try h.waitForMidJob(endpoint)
         // The operator stops the coordinator and loses the workers (another allocation, say).
         first.terminate()
         #expect(try h.exitStatus("coordinator", timeout: 20) == 0)
