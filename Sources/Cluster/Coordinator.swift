@@ -107,6 +107,12 @@ public final class Coordinator {
             refusals.flush(all: true)
             security.stop()
         }
+        // Started again on a finished job's state: nothing to hand out, nobody to wait for.
+        if state.status == "complete" {
+            log.info("the job in this state is already complete")
+            drain(Goodbye(reason: "job complete", ending: .complete), shouldStop: shouldStop)
+            return .complete
+        }
         while true {
             if shouldStop() {
                 // Like kill -9 for the job: workers wait for a coordinator on this state and register again.

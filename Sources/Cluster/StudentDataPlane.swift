@@ -165,12 +165,20 @@ public final class StudentDataPlane {
 
     public func announce(_ checkpoint: CheckpointAnnouncement) throws { try channel.send(.checkpoint(checkpoint)) }
 
-    /// Tells the coordinator this replica is done and waits (briefly) for its goodbye.
+    /// Tells the coordinator this replica is done and waits for its goodbye, saying so again every second: a
+    /// coordinator stopped meanwhile (SIGTERM) and started again on its state learns it from the repeat. Throws when
+    /// the coordinator stays silent past the timeout or ends the job otherwise.
     public func finish(step: UInt64, epochs: Int, checkpoint: String?) throws {
-        try announce(CheckpointAnnouncement(step: step, epoch: UInt32(epochs), path: checkpoint ?? "", isFinal: true))
-        let deadline = monotonicSeconds() + 10
-        while goodbye == nil && monotonicSeconds() < deadline { try? pump(timeoutMilliseconds: 50) }
-        refusals.flush(all: true)
+        defer { refusals.flush(all: true) }
+        let announcement = CheckpointAnnouncement(step: step, epoch: UInt32(epochs), path: checkpoint ?? "", isFinal: true)
+        var lastSent = -Double.infinity
+        while goodbye == nil {
+            if monotonicSeconds() - lastSent >= 1 {
+                try announce(announcement)
+                lastSent = monotonicSeconds()
+            }
+            try pump(timeoutMilliseconds: 50)
+        }
     }
 
     /// Leaves the job before its end (the coordinator re-queues nothing of ours: students hold no work).

@@ -178,6 +178,7 @@ final class ClusterHarness {
 
     /// The job distilled in one process (`distill --job`): the reference a disturbed cluster run must equal bit for bit.
     func referenceWeights() throws -> [String: [Float]] {
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         let run = try TestSupport.run(ClusterHarness.binary, ["distill", "--job", jobPath], environment: ["DISTILLERY_THREADS": "1"], timeout: 300)
         guard run.status == 0 else { throw TestSupportError("distill --job failed: \(run.stderr.suffix(1500))") }
         return try weights("student-in-process.safetensors")

@@ -71,6 +71,34 @@ import Wire
         expectSameWeights(try h.weights(), reference, "a new cluster on the old state")
     }
 
+    @Test func aStudentThatFinishesWhileTheCoordinatorIsDownIsCountedWhenItComesBack() throws {
+        // Cached soft targets: once epoch 1's items are in, the student trains on without the coordinator.
+        var settings = Self.slowJob
+        settings.translate = 0
+        settings.epochs = 8
+        let h = try ClusterHarness("fault-finish-while-down", settings)
+        let (first, endpoint) = try h.startCoordinator()
+        _ = try h.startTeacher("teacher", coordinator: endpoint)
+        let student = try h.startStudent("student", coordinator: endpoint)
+        try h.waitFor("every item delivered", timeout: 60) { () -> Bool? in
+            guard let s = h.status(endpoint) else { return nil }
+            return s.itemsDone == s.itemsTotal ? true : nil
+        }
+        first.terminate()
+        #expect(try h.exitStatus("coordinator", timeout: 20) == 0)
+        try h.waitFor("the student's last epoch", timeout: 120) { h.log("student").contains("epoch 8/8") ? true : nil }
+        Thread.sleep(forTimeInterval: 1)
+        #expect(student.isRunning, "the student left without the coordinator's word: \(h.log("student").suffix(600))")
+        _ = try h.startCoordinator(bind: endpoint, name: "coordinator-2")
+        #expect(try h.exitStatus("coordinator-2", timeout: 60) == 0, "coordinator-2: \(h.log("coordinator-2").suffix(1500))")
+        #expect(try h.exitStatus("student", timeout: 30) == 0, "student: \(h.log("student").suffix(1500))")
+        #expect(try h.state(replicas: 1).status == "complete")
+        // And a coordinator started on a complete state ends at once.
+        _ = try h.startCoordinator(bind: endpoint, name: "coordinator-3")
+        #expect(try h.exitStatus("coordinator-3", timeout: 20) == 0)
+        #expect(h.log("coordinator-3").contains("already complete"))
+    }
+
     // MARK: 2. one coordinator per state
 
     @Test func aSecondCoordinatorOnTheSameStateIsRefusedNamingTheOwner() throws {
