@@ -7,6 +7,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "distillery", targets: ["DistilleryCLI"]),
+        .executable(name: "distillery-wire-bench", targets: ["WireBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -23,8 +24,9 @@ let package = Package(
         .target(name: "CZeroMQ", linkerSettings: [.linkedLibrary("zmq")]),
         .target(name: "CChecksum"),
         .target(name: "CSQLite", linkerSettings: [.linkedLibrary("sqlite3")]),
-        // Plain C over libzmq: the reference `bench wire` measures the Swift layer against.
+        // Plain C over libzmq: the reference distillery-wire-bench measures the Swift layer against (never in the product).
         .target(name: "CWireBaseline", linkerSettings: [.linkedLibrary("zmq"), .linkedLibrary("pthread")]),
+        .executableTarget(name: "WireBench", dependencies: ["Wire", "CWireBaseline", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // protoc-c output, written only by proto/generate.sh.
         .target(name: "CDistilleryProto", linkerSettings: [.linkedLibrary("protobuf-c")]),
         .target(name: "COnnxProto", linkerSettings: [.linkedLibrary("protobuf-c")]),
@@ -37,21 +39,27 @@ let package = Package(
         .target(name: "WireProtocol", dependencies: ["CDistilleryProto", "CChecksum", "ProtobufSupport"]),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
         // Job files (YAML): what a distillation run is, checked with line numbers before anything starts.
-        .target(name: "Jobs", dependencies: ["NeuralNet", "Datasets", "Compression", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Jobs", dependencies: ["NeuralNet", "Datasets", "CompressionSettings", .product(name: "Yams", package: "Yams")]),
         // What the daemons use: validated messages over ZeroMQ, never libzmq or protobuf-c directly.
         .target(name: "Wire", dependencies: ["WireProtocol", "ZeroMQ"]),
         .target(name: "Training", dependencies: ["Compute", "NeuralNet", "Datasets", "SafeTensors"]),
         // The daemons: coordinator (with its SQLite state), teacher worker, student trainer.
-        .target(name: "Compression", dependencies: ["Compute", "NeuralNet", "Datasets", "Training", "SafeTensors"]),
-        // ONNX models: a graph interpreter on our backend (teachers from PyTorch) and fp32 / QDQ int8 export.
-        .target(name: "ONNX", dependencies: ["COnnxProto", "ProtobufSupport", "Compute", "NeuralNet", "Compression", "SafeTensors", "Datasets"]),
+        // The names a compression stage takes (methods, rewind points, calibration rules): what job files may say.
+        .target(name: "CompressionSettings", dependencies: ["NeuralNet"]),
+        .target(name: "Compression", dependencies: ["CompressionSettings", "Compute", "NeuralNet", "Datasets", "Training", "SafeTensors"]),
+        // ONNX models read and written, and a graph interpreter on our backend (teachers from PyTorch).
+        .target(name: "ONNX", dependencies: ["COnnxProto", "ProtobufSupport", "Compute", "NeuralNet", "SafeTensors", "Datasets"]),
+        // Students to ONNX: fp32 graphs and QDQ int8 ones (what needs the compressor).
+        .target(name: "ONNXExport", dependencies: ["ONNX", "Compression", "NeuralNet", "Datasets"]),
         // Every daemon's /metrics: swift-prometheus's registry behind a small HTTP endpoint of its own.
         .target(name: "Monitoring", dependencies: [.product(name: "Prometheus", package: "swift-prometheus")]),
-        .target(name: "Cluster", dependencies: ["CSQLite", "Compute", "NeuralNet", "Datasets", "Jobs", "Training", "Wire", "ONNX", "Monitoring"]),
+        // Durable state on the local disk: SQLite (CSQLite's one importer) and directory locks.
+        .target(name: "Storage", dependencies: ["CSQLite"]),
+        .target(name: "Cluster", dependencies: ["Storage", "Compute", "NeuralNet", "Datasets", "Jobs", "Training", "Wire", "ONNX", "Monitoring"]),
         .executableTarget(
             name: "DistilleryCLI",
             dependencies: [
-                "Compute", "NeuralNet", "Datasets", "SafeTensors", "Training", "Wire", "CWireBaseline", "Jobs", "Cluster", "Compression", "ONNX", "Monitoring",
+                "Compute", "NeuralNet", "Datasets", "SafeTensors", "Training", "Wire", "Jobs", "Cluster", "Compression", "ONNX", "ONNXExport", "Monitoring",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -66,10 +74,10 @@ let package = Package(
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "TestSupport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "WireProtocol", "ZeroMQ"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "Compression", "Datasets", "TestSupport"]),
-        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Jobs", "NeuralNet", "Datasets", "Compute", "Wire", "Compression", "TestSupport"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Storage", "Jobs", "NeuralNet", "Datasets", "Compute", "Wire", "Compression", "TestSupport"]),
         .testTarget(name: "MonitoringTests", dependencies: ["Monitoring", "TestSupport"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "NeuralNet", "Training", "Datasets", "Compute", "SafeTensors", "TestSupport"]),
-        .testTarget(name: "ONNXTests", dependencies: ["ONNX", "COnnxProto", "NeuralNet", "Compression", "Compute", "Datasets", "TestSupport"]),
+        .testTarget(name: "ONNXTests", dependencies: ["ONNX", "ONNXExport", "COnnxProto", "NeuralNet", "Compression", "Compute", "Datasets", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["SafeTensors", "TestSupport", "DistilleryCLI"]),
     ]
 )

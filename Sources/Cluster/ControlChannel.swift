@@ -6,6 +6,12 @@ public struct ClusterError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
+/// The job was over before this worker joined it: the coordinator's goodbye (a late teacher, say).
+public struct JobAlreadyEnded: Error, CustomStringConvertible {
+    public let goodbye: Goodbye
+    public var description: String { "the coordinator said goodbye: \(goodbye.reason.escapedForLog)" }
+}
+
 /// A worker's DEALER connection to the coordinator: hello and welcome, heartbeats on schedule (also while the
 /// worker is busy loading), and every received message validated (a bad one is counted and dropped, never acted on).
 public final class ControlChannel {
@@ -95,23 +101,29 @@ public final class ControlChannel {
 
     /// Runs `work` (loading a data set or models: seconds, with nothing to say to the coordinator) on another
     /// thread while this one keeps the heartbeats going, so a short lease survives a slow start. Messages that
-    /// arrive meanwhile are kept for `receive`. `work` must not touch this channel.
-    public func keepAlive<T>(_ heartbeat: Heartbeat, during work: () throws -> T) throws -> T {
-        try withoutActuallyEscaping(work) { work in
-            let outcome = BackgroundOutcome<T>()
-            let job = UncheckedSendable(work)
-            let thread = Thread {
-                outcome.finish(Result { try job.value() })
-            }
-            thread.stackSize = 8 << 20
-            thread.start()
-            while !outcome.isFinished {
-                _ = try? Poller.readable([socket], timeoutMilliseconds: 20)
+    /// arrive meanwhile are kept for `receive`. `work` must not touch this channel. (Escaping: the thread may hold the
+    /// closure a moment after it returns, which `withoutActuallyEscaping` would trap on.)
+    public func keepAlive<T>(_ heartbeat: Heartbeat, during work: @escaping () throws -> T) throws -> T {
+        let outcome = BackgroundOutcome<T>()
+        let job = UncheckedSendable(work)
+        let thread = Thread {
+            outcome.finish(Result { try job.value() })
+        }
+        thread.stackSize = 8 << 20
+        thread.start()
+        // The work always runs to its end before this returns (it may hold its caller's state): a failure here waits.
+        var failure: Error?
+        while !outcome.wait(seconds: 0.02) {
+            guard failure == nil else { continue }
+            do {
                 while let message = try receiveFromSocket() { pending.append(message) }
                 try heartbeatIfDue(heartbeat)
+            } catch {
+                failure = error
             }
-            return try outcome.result!.get()
         }
+        if let failure { throw failure }
+        return try outcome.result!.get()
     }
 
     /// Says hello and waits for the welcome, answering nothing else meanwhile.
@@ -131,7 +143,7 @@ public final class ControlChannel {
                 case let .error(code, text) where code != .unknownWorker:
                     throw ClusterError("the coordinator refused us (\(code)): \(text.escapedForLog)")
                 case let .goodbye(g) where g.ending != .suspended:
-                    throw ClusterError("the coordinator said goodbye: \(g.reason.escapedForLog)")
+                    throw JobAlreadyEnded(goodbye: g)
                 default:
                     continue
                 }
@@ -149,9 +161,19 @@ public final class ControlChannel {
 /// The result of work done on another thread, handed back under a lock.
 final class BackgroundOutcome<T>: @unchecked Sendable {  // every access to `stored` goes through `lock`
     private let lock = NSLock()
+    private let done = DispatchSemaphore(value: 0)
     private var stored: Result<T, Error>?
-    func finish(_ result: Result<T, Error>) { lock.lock(); stored = result; lock.unlock() }
-    var isFinished: Bool { lock.lock(); defer { lock.unlock() }; return stored != nil }
+    func finish(_ result: Result<T, Error>) {
+        lock.lock(); stored = result; lock.unlock()
+        done.signal()
+    }
+    /// Waits up to `seconds`; true once the work has finished (and then at once on every later call).
+    func wait(seconds: Double) -> Bool {
+        if self.result != nil { return true }
+        guard done.wait(timeout: .now() + seconds) == .success else { return false }
+        done.signal()
+        return true
+    }
     var result: Result<T, Error>? { lock.lock(); defer { lock.unlock() }; return stored }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Jobs
+import Storage
 import Synchronization
 import Wire
 
@@ -44,7 +45,7 @@ public final class Coordinator {
     let log = DaemonLog("coordinator")
     public let metrics = CoordinatorMetrics()
     let state: CoordinatorState
-    private let lock: StateLock
+    private let lock: DirectoryLock
     var scheduler: Scheduler
     let options: Options
     private let context = Context()
@@ -72,7 +73,9 @@ public final class Coordinator {
     public init(job: JobContext, bind: String, stateDirectory: String, options: Options = Options()) throws {
         self.job = job
         self.options = options
-        lock = try StateLock(directory: stateDirectory)
+        do { lock = try DirectoryLock(directory: stateDirectory) } catch let held as DirectoryLock.Held {
+            throw ClusterError("the state directory \(stateDirectory) is in use by a live coordinator (\(held.owner?.escapedForLog ?? "another process")); stop it first, or give this one another --state")
+        }
         state = try CoordinatorState(directory: stateDirectory, jobYAML: job.yaml, replicas: job.spec.student.replicas)
         scheduler = Scheduler(plan: job.plan, done: try state.completedItems())
         roster = try state.roster()

@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 /// The coordinator's durable state in STATE_DIR/state.sqlite (WAL): which items every student has
 /// received, the student roster and what each epoch reported. A coordinator killed with -9 and

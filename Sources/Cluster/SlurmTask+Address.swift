@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 
 extension SlurmTask {
     /// A node's IPv4 address: from the resolver when the name resolves, else from Slurm's own record
@@ -24,19 +21,11 @@ extension SlurmTask {
         throw ClusterError("node '\(node)' does not resolve, and `scontrol show node \(node)` gives no usable NodeAddr")
     }
 
+    /// The first IPv4 address the resolver gives for `name` (Foundation's, which asks getaddrinfo).
     static func resolve(_ name: String) -> String? {
-        var hints = addrinfo()
-        hints.ai_family = AF_INET
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var result: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(name, nil, &hints, &result) == 0, let first = result else { return nil }
-        defer { freeaddrinfo(result) }
-        guard let sa = first.pointee.ai_addr else { return nil }
-        var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
-        let ok = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin -> Bool in
-            var addr = sin.pointee.sin_addr
-            return inet_ntop(AF_INET, &addr, &text, socklen_t(INET_ADDRSTRLEN)) != nil
+        Host(name: name).addresses.first { address in
+            let parts = address.split(separator: ".", omittingEmptySubsequences: false)
+            return parts.count == 4 && parts.allSatisfy { UInt8($0) != nil }
         }
-        return ok ? text.withUnsafeBufferPointer { String(cString: $0.baseAddress!) } : nil
     }
 }

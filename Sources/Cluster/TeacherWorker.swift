@@ -61,11 +61,18 @@ public final class TeacherWorker {
 
     /// Serves until the coordinator ends the job (returns its goodbye) or `shouldStop` turns true (nil).
     public func run(shouldStop: () -> Bool) throws -> Goodbye? {
-        let welcome = try channel.handshake(Hello(role: .teacher, threads: UInt32(ComputeThreads.current)),
+        let welcome: Welcome
+        do {
+            welcome = try channel.handshake(Hello(role: .teacher, threads: UInt32(ComputeThreads.current)),
                                             timeout: options.connectTimeout, shouldStop: shouldStop)
+        } catch let ended as JobAlreadyEnded {
+            // Late for a job the others finished: nothing to do, and nothing wrong with that.
+            log.info("coordinator: \(ended.goodbye.reason.escapedForLog) (before this worker joined)")
+            return ended.goodbye
+        }
         try channel.keepAlive(Heartbeat()) {
             FaultInjection.delayLoading()
-            try setUp(welcome)
+            try self.setUp(welcome)
         }
         try register()
         while true {

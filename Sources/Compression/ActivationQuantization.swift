@@ -8,14 +8,8 @@ public struct ActivationQuantization: Equatable, Sendable {
 
     public init(scale: Float, zero: UInt8) { self.scale = scale; self.zero = zero }
 
-    public enum Calibration: String, CaseIterable, Sendable {
-        /// The largest magnitude seen.
-        case minmax
-        /// The 99.99th percentile of the magnitudes: a few outliers no longer stretch the grid.
-        case percentile
-        /// The clipping value that minimises the mean squared quantization error over the sample.
-        case mse
-    }
+    /// The calibration rules (CompressionSettings).
+    public typealias Calibration = CalibrationRule
 
     /// Calibrates from a sample of the activations.
     public static func calibrate(_ values: [Float], method: Calibration) -> ActivationQuantization {

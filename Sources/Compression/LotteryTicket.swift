@@ -6,27 +6,8 @@ import NeuralNet
 /// al. 2019): each round removes `1 - (1 - sparsity)^(1 / rounds)` of the surviving weights by global magnitude,
 /// resets the survivors to their values at the rewind point, and retrains with the mask fixed.
 public struct LotteryTicket {
-    public enum Rewind: Equatable, Sendable, CustomStringConvertible {
-        /// To the weights the network was initialised with.
-        case initial
-        /// To the weights after this many optimizer steps of training from initialisation.
-        case step(Int)
-
-        public init(_ text: String) throws {
-            if text == "init" { self = .initial; return }
-            guard let steps = Int(text), steps >= 0 else {
-                throw NeuralNetError("rewind must be init or a step count >= 0, got '\(text)'")
-            }
-            self = steps == 0 ? .initial : .step(steps)
-        }
-
-        public var description: String {
-            switch self {
-            case .initial: return "init"
-            case let .step(n): return "step \(n)"
-            }
-        }
-    }
+    /// Where survivors are rewound to (CompressionSettings).
+    public typealias Rewind = RewindPoint
 
     public var sparsity: Double
     public var rounds: Int

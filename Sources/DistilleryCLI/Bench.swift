@@ -7,7 +7,7 @@ import Training
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (print medians; compare against a reference run side by side).",
-        subcommands: [BenchTrain.self, BenchInfer.self, BenchWire.self, BenchCoordinator.self]
+        subcommands: [BenchTrain.self, BenchInfer.self, BenchCoordinator.self]
     )
 }
 

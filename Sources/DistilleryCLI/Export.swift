@@ -3,6 +3,7 @@ import Compression
 import Datasets
 import Foundation
 import ONNX
+import ONNXExport
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(

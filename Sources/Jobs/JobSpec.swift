@@ -1,4 +1,4 @@
-import Compression
+import CompressionSettings
 import Datasets
 import Foundation
 import NeuralNet
@@ -78,7 +78,7 @@ public struct JobSpec: Sendable, Equatable {
         public var sparsity: Double
         public var finetuneEpochs: Int
         public var rounds: Int?
-        public var rewind: LotteryTicket.Rewind
+        public var rewind: RewindPoint
         public var learningRate: Double
         /// Magnitude methods: sparsity raised over the fine-tuning.
         public var gradual: Bool = false
@@ -90,7 +90,7 @@ public struct JobSpec: Sendable, Equatable {
     public struct QuantizeStage: Sendable, Equatable {
         public var mode: String
         public var perChannel: Bool
-        public var calibration: ActivationQuantization.Calibration
+        public var calibration: CalibrationRule
         public var sample: Int
         public var epochs: Int
         public var learningRate: Double
@@ -275,8 +275,8 @@ public struct JobSpec: Sendable, Equatable {
             throw s.error("method", "unknown pruning method '\(methodText)'; use one of \(PruningMethod.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let rewindText = try s.string("rewind", default: "init")
-        let rewind: LotteryTicket.Rewind
-        do { rewind = try LotteryTicket.Rewind(rewindText) } catch { throw s.error("rewind", "\(error)") }
+        let rewind: RewindPoint
+        do { rewind = try RewindPoint(rewindText) } catch { throw s.error("rewind", "\(error)") }
         var stage = PruneStage(method: method, sparsity: try s.double("sparsity", range: 0...0.999),
                                finetuneEpochs: try s.int("finetune_epochs", default: 2, range: 0...10_000),
                                rounds: try s.has("rounds") ? s.int("rounds", default: 1, range: 1...10_000) : nil, rewind: rewind,
@@ -291,7 +291,7 @@ public struct JobSpec: Sendable, Equatable {
         let mode = try s.string("mode", default: "ptq")
         guard mode == "ptq" || mode == "qat" else { throw s.error("mode", "expected ptq or qat, got '\(mode)'") }
         let calibrationText = try s.string("calibration", default: "minmax")
-        guard let calibration = ActivationQuantization.Calibration(rawValue: calibrationText) else {
+        guard let calibration = CalibrationRule(rawValue: calibrationText) else {
             throw s.error("calibration", "expected minmax, percentile or mse, got '\(calibrationText)'")
         }
         let stage = QuantizeStage(mode: mode, perChannel: try s.bool("per_channel", default: true), calibration: calibration,

@@ -1,6 +1,7 @@
 import Compute
 import Foundation
 import NeuralNet
+import Storage
 import Testing
 @testable import Cluster
 

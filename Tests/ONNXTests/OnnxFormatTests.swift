@@ -2,6 +2,7 @@ import Compute
 import Foundation
 import NeuralNet
 @testable import ONNX
+import ONNXExport
 import Testing
 
 /// The protobuf-c ModelProto both ways, and what a broken or unsupported file gets instead of a crash.

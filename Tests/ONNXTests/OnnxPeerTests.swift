@@ -4,6 +4,7 @@ import Datasets
 import Foundation
 import NeuralNet
 @testable import ONNX
+import ONNXExport
 import TestSupport
 import Testing
 import Training

@@ -1,4 +1,4 @@
-// The physical limit for `distillery bench wire`: libzmq used directly from C, with nothing on top.
+// The physical limit for `distillery-wire-bench`: libzmq used directly from C, with nothing on top.
 #ifndef CWIRE_BASELINE_H
 #define CWIRE_BASELINE_H
 

@@ -1,4 +1,5 @@
 import Compression
+import ONNX
 import Datasets
 import NeuralNet
 

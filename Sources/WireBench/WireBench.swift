@@ -4,9 +4,12 @@ import Dispatch
 import Foundation
 import Wire
 
-struct BenchWire: ParsableCommand {
+/// `distillery-wire-bench`: the wire layer against plain C on libzmq. A program of its own, so the C baseline is
+/// never part of the product's link.
+@main
+struct WireBench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "wire",
+        commandName: "distillery-wire-bench",
         abstract: "Measure tensor throughput over tcp loopback: this wire layer against plain C on libzmq.",
         discussion: """
         For each size, alternates a run through the Swift layer (envelope, CRC-32C on both sides, one socket
@@ -52,21 +55,27 @@ struct BenchWire: ParsableCommand {
                     let a = try layerSeconds(size: size, count: count, keys: curve ? (server, client) : nil)
                     let b = cwire_baseline_push_pull(size, Int32(count), curve ? server.publicKey : nil, curve ? server.secretKey : nil,
                                                      curve ? client.publicKey : nil, curve ? client.secretKey : nil)
-                    guard b > 0 else { throw ValidationError("the C baseline failed") }
+                    guard b > 0 else { throw WireBenchError("the C baseline failed (size \(size), \(curve ? "CURVE" : "plaintext"))") }
                     let gbps = { (s: Double) in Double(size * count) / s / 1e9 }
                     ours.append(gbps(a)); raw.append(gbps(b)); ratios.append(b / a)
                 }
                 let row = Row(bytes: size, mode: curve ? "curve" : "plaintext", gbps: median(ours), rawGbps: median(raw), ratio: median(ratios))
                 rows.append(row)
                 if !json {
-                    Terminal.status("\(row.mode) \(size) B: \(formatted(row.gbps, 2)) GB/s vs raw \(formatted(row.rawGbps, 2)) GB/s, ratio \(formatted(row.ratio, 3))")
+                    FileHandle.standardError.write(Data("\(row.mode) \(size) B: \(String(format: "%.2f", row.gbps)) GB/s vs raw \(String(format: "%.2f", row.rawGbps)) GB/s, ratio \(String(format: "%.3f", row.ratio))\n".utf8))
                 }
             }
         }
-        if json { try Terminal.printJSON(rows); return }
-        Terminal.line(MarkdownTable(header: ["bytes", "mode", "layer GB/s", "raw C GB/s", "median ratio"],
-                                    rows: rows.map { ["\($0.bytes)", $0.mode, formatted($0.gbps, 2), formatted($0.rawGbps, 2), formatted($0.ratio, 3)] },
-                                    rightAligned: [0, 2, 3, 4]).text)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(rows), as: UTF8.self))
+            return
+        }
+        print("| bytes | mode | layer GB/s | raw C GB/s | median ratio |\n|---:|---|---:|---:|---:|")
+        for r in rows {
+            print("| \(r.bytes) | \(r.mode) | \(String(format: "%.2f", r.gbps)) | \(String(format: "%.2f", r.rawGbps)) | \(String(format: "%.3f", r.ratio)) |")
+        }
     }
 
     private func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
@@ -131,4 +140,9 @@ private final class ReceiveCount: @unchecked Sendable {  // guarded by `lock`
     var value: Int { lock.lock(); defer { lock.unlock() }; return count }
     func finish() { done.signal() }
     func waitUntilFinished() { done.wait() }
+}
+
+struct WireBenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -3,7 +3,7 @@ import Foundation
 
 public struct SQLiteError: Error, CustomStringConvertible {
     public let description: String
-    init(_ path: String, _ what: String, _ db: OpaquePointer?) {
+    public init(_ path: String, _ what: String, _ db: OpaquePointer?) {
         let detail = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
         description = "\(path): \(what): \(detail)"
     }
