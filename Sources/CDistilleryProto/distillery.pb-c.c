@@ -1043,7 +1043,7 @@ const ProtobufCMessageDescriptor distillery__model_hash__descriptor =
   (ProtobufCMessageInit) distillery__model_hash__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor distillery__hello__field_descriptors[5] =
+static const ProtobufCFieldDescriptor distillery__hello__field_descriptors[4] =
 {
   {
     "role",
@@ -1053,18 +1053,6 @@ static const ProtobufCFieldDescriptor distillery__hello__field_descriptors[5] =
     offsetof(Distillery__Hello, has_role),
     offsetof(Distillery__Hello, role),
     &distillery__role__descriptor,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "capabilities",
-    2,
-    PROTOBUF_C_LABEL_REPEATED,
-    PROTOBUF_C_TYPE_STRING,
-    offsetof(Distillery__Hello, n_capabilities),
-    offsetof(Distillery__Hello, capabilities),
-    NULL,
     NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
@@ -1107,16 +1095,16 @@ static const ProtobufCFieldDescriptor distillery__hello__field_descriptors[5] =
   },
 };
 static const unsigned distillery__hello__field_indices_by_name[] = {
-  1,   /* field[1] = capabilities */
-  3,   /* field[3] = data_endpoint */
-  2,   /* field[2] = models */
+  2,   /* field[2] = data_endpoint */
+  1,   /* field[1] = models */
   0,   /* field[0] = role */
-  4,   /* field[4] = threads */
+  3,   /* field[3] = threads */
 };
-static const ProtobufCIntRange distillery__hello__number_ranges[1 + 1] =
+static const ProtobufCIntRange distillery__hello__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 3, 1 },
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor distillery__hello__descriptor =
 {
@@ -1126,10 +1114,10 @@ const ProtobufCMessageDescriptor distillery__hello__descriptor =
   "Distillery__Hello",
   "distillery",
   sizeof(Distillery__Hello),
-  5,
+  4,
   distillery__hello__field_descriptors,
   distillery__hello__field_indices_by_name,
-  1,  distillery__hello__number_ranges,
+  2,  distillery__hello__number_ranges,
   (ProtobufCMessageInit) distillery__hello__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

@@ -277,13 +277,17 @@ public final class StudentDataPlane {
             refusals.refused("soft targets from a teacher not assigned the item", "item \(s.workID) from '\(teacher.escapedForLog)'")
             return false
         }
+        let probabilities = job.spec.combine == .probabilities
+        if let problem = SoftTargetMeaning.headerProblem(s, plan: job.plan, temperature: Float(job.spec.temperature), probabilities: probabilities) {
+            refusals.refused("soft targets that are not what the job asks", "from '\(teacher.escapedForLog)': \(problem)")
+            return false
+        }
         let rows = job.plan.positions(shard: item.shard).count
         let descriptor = message.envelope.tensors[0]
         guard descriptor.shape == [rows, store.classes], let values = try? message.tensor(0) else {
             refusals.refused("soft targets of the wrong shape", "item \(s.workID): shape \(descriptor.shape), expected [\(rows), \(store.classes)]")
             return false
         }
-        let probabilities = job.spec.combine == .probabilities
         if let problem = SoftTargetMeaning.problem(values, classes: store.classes, probabilities: probabilities,
                                                    tolerance: SoftTargetMeaning.tolerance(float16: descriptor.dtype == .float16)) {
             refusals.refused("soft targets that are not \(probabilities ? "probabilities" : "finite logits")", "item \(s.workID) from '\(teacher.escapedForLog)': \(problem)")

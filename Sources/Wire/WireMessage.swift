@@ -50,9 +50,9 @@ public struct ReceivedMessage: Sendable {
         return ReceivedMessage(envelope: envelope, tensorFrames: Array(rest), peer: peer, userID: head.property("User-Id"))
     }
 
-    /// Tensor `index` decoded to Float (already verified by `parse`).
+    /// Tensor `index` decoded to Float (size and CRC-32C already verified by `parse`).
     public func tensor(_ index: Int) throws -> [Float] {
-        try tensorFrames[index].withUnsafeBytes { try WireTensor.decode(envelope.tensors[index], frame: $0) }
+        try tensorFrames[index].withUnsafeBytes { try WireTensor.decodeVerified(envelope.tensors[index], frame: $0) }
     }
 
     /// Tensor by name, or nil when the message has none of that name.

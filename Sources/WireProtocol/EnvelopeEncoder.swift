@@ -68,7 +68,6 @@ public enum EnvelopeEncoder {
             var c = Distillery__Hello()
             distillery__hello__init(&c)
             c.has_role = 1; c.role = Distillery__Role(rawValue: h.role.rawValue)
-            c.n_capabilities = h.capabilities.count; c.capabilities = arena.strings(h.capabilities)
             c.n_models = h.models.count
             c.models = arena.array(h.models.map { m -> UnsafeMutablePointer<Distillery__ModelHash>? in
                 var mh = Distillery__ModelHash()

@@ -15,8 +15,7 @@ extension FieldReader {
                 models.append(ModelHash(member: try identifier(m.member, "hello.models[\(i)].member"),
                                         sha256: try identifier(m.sha256, "hello.models[\(i)].sha256")))
             }
-            return .hello(Hello(role: role, capabilities: try strings(h.n_capabilities, h.capabilities, "hello.capabilities"),
-                                models: models, dataEndpoint: try optionalIdentifier(h.data_endpoint, "hello.data_endpoint"),
+            return .hello(Hello(role: role, models: models, dataEndpoint: try optionalIdentifier(h.data_endpoint, "hello.data_endpoint"),
                                 threads: h.has_threads != 0 ? h.threads : nil))
         case DISTILLERY__ENVELOPE__KIND_WELCOME:
             let w = env.welcome.pointee

@@ -11,12 +11,11 @@ public struct ModelHash: Equatable, Sendable {
 
 public struct Hello: Equatable, Sendable {
     public var role: Role
-    public var capabilities: [String] = []
     public var models: [ModelHash] = []
     public var dataEndpoint: String?
     public var threads: UInt32?
-    public init(role: Role, capabilities: [String] = [], models: [ModelHash] = [], dataEndpoint: String? = nil, threads: UInt32? = nil) {
-        self.role = role; self.capabilities = capabilities; self.models = models
+    public init(role: Role, models: [ModelHash] = [], dataEndpoint: String? = nil, threads: UInt32? = nil) {
+        self.role = role; self.models = models
         self.dataEndpoint = dataEndpoint; self.threads = threads
     }
 }

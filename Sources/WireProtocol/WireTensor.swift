@@ -41,6 +41,11 @@ public struct WireTensor: Sendable {
     /// Checks a received frame against its descriptor (size, then CRC-32C) and decodes it to Float.
     public static func decode(_ descriptor: TensorDescriptor, frame: UnsafeRawBufferPointer) throws -> [Float] {
         try verify(descriptor, frame: frame)
+        return try decodeVerified(descriptor, frame: frame)
+    }
+
+    /// Decodes a frame `verify` has already checked (a `ReceivedMessage`'s): the CRC is computed once per message.
+    public static func decodeVerified(_ descriptor: TensorDescriptor, frame: UnsafeRawBufferPointer) throws -> [Float] {
         switch descriptor.encoding {
         case .dense:
             return TensorCodec.decode(frame, dtype: descriptor.dtype, scale: descriptor.scale)

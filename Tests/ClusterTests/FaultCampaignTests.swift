@@ -236,6 +236,16 @@ import Wire
         #expect(!tokens.verify(token, worker: "teacher-1", workID: 42, member: "t1"), "another member")
         #expect(!tokens.verify([], worker: "teacher-1", workID: 42, member: "t0"), "no token")
         #expect(!AssignmentToken(key: AssignmentToken.randomKey()).verify(token, worker: "teacher-1", workID: 42, member: "t0"), "another job's key")
+        // The header must say what the job asks: its temperature, its rule, the item's shard.
+        let plan = try ClusterHarness("fault-header").plan()
+        let item = plan.item(3)!, positions = plan.positions(shard: item.shard)
+        var header = SoftTargets(workID: 3, epoch: UInt32(item.epoch), shard: UInt32(item.shard), member: plan.members[item.member], temperature: 2,
+                                 probabilities: true, ranges: [ShardRange(UInt64(positions.lowerBound), UInt64(positions.upperBound))])
+        #expect(SoftTargetMeaning.headerProblem(header, plan: plan, temperature: 2, probabilities: true) == nil)
+        #expect(SoftTargetMeaning.headerProblem(header, plan: plan, temperature: 4, probabilities: true) == "item 3 comes at temperature 2.0, the job's is 4.0")
+        #expect(SoftTargetMeaning.headerProblem(header, plan: plan, temperature: 2, probabilities: false)?.contains("the job combines logits") == true)
+        header.ranges = [ShardRange(0, 1)]
+        #expect(SoftTargetMeaning.headerProblem(header, plan: plan, temperature: 2, probabilities: true)?.contains("its shard is") == true)
         let fp32 = SoftTargetMeaning.tolerance(float16: false), fp16 = SoftTargetMeaning.tolerance(float16: true)
         #expect(SoftTargetMeaning.problem([0.25, 0.25, 0.5, 0, 0.1, 0.2, 0.3, 0.4], classes: 4, probabilities: true, tolerance: fp32) == nil)
         #expect(SoftTargetMeaning.problem([-0.5, 1.0, 0.25, 0.25], classes: 4, probabilities: true, tolerance: fp32)?.contains("outside [0, 1]") == true)

@@ -4,7 +4,7 @@ import Testing
 
 @Suite struct EnvelopeTests {
     static let allKinds: [MessageKind] = [
-        .hello(Hello(role: .teacher, capabilities: ["fp16", "topk"], models: [ModelHash(member: "t1", sha256: "ab12")],
+        .hello(Hello(role: .teacher, models: [ModelHash(member: "t1", sha256: "ab12")],
                      dataEndpoint: "tcp://127.0.0.1:5601", threads: 2)),
         .hello(Hello(role: .student)),
         .welcome(Welcome(workerID: "w-7", leaseMilliseconds: 3000, heartbeatIntervalMilliseconds: 500, credits: 4)),

@@ -174,8 +174,6 @@ struct  Distillery__Hello
   ProtobufCMessage base;
   protobuf_c_boolean has_role;
   Distillery__Role role;
-  size_t n_capabilities;
-  char **capabilities;
   size_t n_models;
   Distillery__ModelHash **models;
   /*
@@ -187,7 +185,7 @@ struct  Distillery__Hello
 };
 #define DISTILLERY__HELLO__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&distillery__hello__descriptor) \
-    , 0, DISTILLERY__ROLE__ROLE_UNSPECIFIED, 0,NULL, 0,NULL, NULL, 0, 0 }
+    , 0, DISTILLERY__ROLE__ROLE_UNSPECIFIED, 0,NULL, NULL, 0, 0 }
 
 
 struct  Distillery__Welcome
