@@ -1,6 +1,7 @@
 import Datasets
 import Foundation
 import Jobs
+import NeuralNet
 import Training
 
 /// What every daemon derives from the job file: the spec, the data (read locally, as from a shared file
@@ -58,6 +59,28 @@ public struct JobContext: @unchecked Sendable {
                        optimizer: spec.student.optimizer == "sgd" ? .sgd : .adam,
                        learningRate: Float(spec.student.learningRate), schedule: spec.student.schedule,
                        seed: spec.seed, augmentation: spec.data.augmentation)
+    }
+
+    /// What a student distilled for this job records about how it was made: the same in the cluster and in one
+    /// process (`distill --job`).
+    public func distillationProvenance(epochs: Int) -> CheckpointMetadata {
+        var m = CheckpointMetadata()
+        m.data = spec.data.source.description
+        m.job = spec.name
+        m.epochs = epochs
+        m.seed = spec.seed
+        m.batchSize = spec.student.batchSize
+        m.optimizer = spec.student.optimizer
+        m.learningRate = spec.student.learningRate
+        m.schedule = spec.student.schedule.text
+        m.augment = "translate=\(spec.data.augmentation.translate),flip=\(spec.data.augmentation.horizontalFlip)"
+        m.teachers = plan.members
+        m.temperature = spec.temperature
+        m.alpha = spec.alpha
+        m.combine = spec.combine.rawValue
+        m.replicas = spec.student.replicas
+        m.normalize = normalization?.text
+        return m
     }
 
     /// The augmentation seed of an epoch: what work items carry and what the student uses.

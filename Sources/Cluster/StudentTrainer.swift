@@ -151,13 +151,7 @@ public final class StudentTrainer {
         let spec = job.spec
         let path = "\(spec.outputDirectory)/student.safetensors"
         try FileManager.default.createDirectory(atPath: spec.outputDirectory, withIntermediateDirectories: true)
-        var metadata = [
-            "distillery.data": spec.data.source.description, "distillery.epochs": "\(epochs)", "distillery.seed": "\(spec.seed)",
-            "distillery.job": spec.name, "distillery.temperature": "\(spec.temperature)", "distillery.alpha": "\(spec.alpha)",
-            "distillery.combine": spec.combine.rawValue, "distillery.teachers": job.plan.members.joined(separator: ","),
-            "distillery.replicas": "\(spec.student.replicas)",
-        ]
-        if let normalization = job.normalization { metadata["distillery.normalize"] = normalization.text }
+        let metadata = job.distillationProvenance(epochs: epochs)
         try Checkpoint.save(model, metadata: metadata, to: URL(fileURLWithPath: path))
         return path
     }

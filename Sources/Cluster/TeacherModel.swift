@@ -24,7 +24,7 @@ public struct TeacherModel {
                                   path: path, isONNX: true)
         } else {
             let (model, metadata) = try Checkpoint.load(url)
-            let setting = normalize ?? metadata["distillery.normalize"] ?? "none"
+            let setting = normalize ?? metadata.normalize ?? "none"
             loaded = TeacherModel(model: model, normalization: try Normalization.setting(setting, fittingTo: data()), path: path, isONNX: false)
         }
         // How the model reads the data's samples, settled now: a layout it cannot take is an error before any work.

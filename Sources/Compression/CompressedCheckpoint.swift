@@ -23,17 +23,17 @@ public enum CompressedCheckpoint {
     public struct Contents {
         public var model: Sequential
         public var quantized: QuantizedModel?
-        public var metadata: [String: String]
+        public var metadata: CheckpointMetadata
         public var masks: PruningMasks { PruningMasks.nonzero(model) }
     }
 
     /// Writes `model` (its zeros are the pruned weights) with sparse storage when `sparse`.
-    public static func save(_ model: Sequential, sparse: Bool, metadata: [String: String], to url: URL) throws {
+    public static func save(_ model: Sequential, sparse: Bool, metadata: CheckpointMetadata, to url: URL) throws {
         var meta = metadata
-        meta[Checkpoint.specKey] = model.spec.text
-        meta[Checkpoint.formatKey] = formatVersion
-        meta["distillery.weights"] = Weights.f32.rawValue
-        meta["distillery.storage"] = sparse ? "bitmask" : "dense"
+        meta.spec = model.spec.text
+        meta.format = formatVersion
+        meta.weights = Weights.f32.rawValue
+        meta.storage = sparse ? "bitmask" : "dense"
         let prunable = Set(PruningMasks.prunable(model).map(\.name))
         var entries: [TensorEntry] = []
         for (name, parameter) in model.namedParameters {
@@ -46,16 +46,16 @@ public enum CompressedCheckpoint {
                 entries.append(TensorEntry(name: name, shape: parameter.value.shape, floats: values))
             }
         }
-        try SafeTensorsFile(metadata: meta, tensors: entries).write(to: url)
+        try SafeTensorsFile(metadata: meta.dictionary, tensors: entries).write(to: url)
     }
 
-    public static func save(_ quantized: QuantizedModel, sparse: Bool, metadata: [String: String], to url: URL) throws {
+    public static func save(_ quantized: QuantizedModel, sparse: Bool, metadata: CheckpointMetadata, to url: URL) throws {
         var meta = metadata
         let model = quantized.float
-        meta[Checkpoint.specKey] = model.spec.text
-        meta[Checkpoint.formatKey] = formatVersion
-        meta["distillery.weights"] = (quantized.perChannel ? Weights.int8PerChannel : Weights.int8PerTensor).rawValue
-        meta["distillery.storage"] = sparse ? "bitmask" : "dense"
+        meta.spec = model.spec.text
+        meta.format = formatVersion
+        meta.weights = (quantized.perChannel ? Weights.int8PerChannel : Weights.int8PerTensor).rawValue
+        meta.storage = sparse ? "bitmask" : "dense"
         let layers = Dictionary(uniqueKeysWithValues: quantized.layers.map { ("\($0.index).weight", $0) })
         var entries: [TensorEntry] = []
         for (name, parameter) in model.namedParameters {
@@ -75,21 +75,22 @@ public enum CompressedCheckpoint {
             entries.append(TensorEntry(name: "\(name).scale", shape: [layer.weights.scales.count], floats: layer.weights.scales))
             entries.append(TensorEntry(name: "\(layer.index).input_quant", shape: [2], floats: [layer.input.scale, Float(layer.input.zero)]))
         }
-        try SafeTensorsFile(metadata: meta, tensors: entries).write(to: url)
+        try SafeTensorsFile(metadata: meta.dictionary, tensors: entries).write(to: url)
     }
 
     /// Loads format 1 (plain checkpoints) and format 2; every inconsistency is an error naming the file and tensor.
     public static func load(_ url: URL) throws -> Contents {
         let file = try SafeTensorsFile.read(url)
         let source = url.path
-        guard file.metadata[Checkpoint.formatKey] == formatVersion else {
+        let metadata = CheckpointMetadata(file.metadata)
+        guard metadata.format == formatVersion else {
             let (model, metadata) = try Checkpoint.restore(file, source: source)
             return Contents(model: model, quantized: nil, metadata: metadata)
         }
-        guard let specText = file.metadata[Checkpoint.specKey], let spec = try? ModelSpec(specText) else {
-            throw SafeTensorsError(source, "missing or invalid '\(Checkpoint.specKey)' in __metadata__")
+        guard let specText = metadata.spec, let spec = try? ModelSpec(specText) else {
+            throw SafeTensorsError(source, "missing or invalid 'distillery.spec' in __metadata__")
         }
-        guard let weights = Weights(rawValue: file.metadata["distillery.weights"] ?? "") else {
+        guard let weights = Weights(rawValue: metadata.weights ?? "") else {
             throw SafeTensorsError(source, "distillery.weights must be f32, int8-per-channel or int8-per-tensor")
         }
         let model = try Sequential(spec, seed: 0)
@@ -139,11 +140,11 @@ public enum CompressedCheckpoint {
         }
         let unused = Set(file.tensors.map(\.name)).subtracting(used)
         guard unused.isEmpty else { throw SafeTensorsError(source, "unexpected tensors: \(unused.sorted().joined(separator: ", "))") }
-        guard weights != .f32 else { return Contents(model: model, quantized: nil, metadata: file.metadata) }
+        guard weights != .f32 else { return Contents(model: model, quantized: nil, metadata: metadata) }
         for i in layers.indices { layers[i].bias = gemmParameters(model.layers[layers[i].index])!.bias.value.scalars }
         var quantized = QuantizedModel(float: model, layers: layers, perChannel: weights == .int8PerChannel)
         quantized.writeDequantizedWeights()
-        return Contents(model: model, quantized: quantized, metadata: file.metadata)
+        return Contents(model: model, quantized: quantized, metadata: metadata)
     }
 
     private static func maskEntry(_ name: String, _ keep: [Bool]) -> TensorEntry {
@@ -188,6 +189,6 @@ extension CompressedCheckpoint.Contents {
 
     /// The weights' storage, as the metadata names it ("f32 dense" for a plain checkpoint).
     public var format: String {
-        "\(metadata["distillery.weights"] ?? "f32") \(metadata["distillery.storage"] ?? "dense")"
+        "\(metadata.weights ?? "f32") \(metadata.storage ?? "dense")"
     }
 }

@@ -56,7 +56,7 @@ struct CompressionInputs {
         self.contents = contents
         job = context
         self.split = split
-        normalization = try Normalization.setting(contents.metadata["distillery.normalize"] ?? "none", fittingTo: split.train)
+        normalization = try Normalization.setting(contents.metadata.normalize ?? "none", fittingTo: split.train)
         try checkCompatible(contents.model, split)
     }
 
@@ -109,10 +109,7 @@ struct CompressionInputs {
     }
 
     /// Provenance carried over from the input checkpoint.
-    var inheritedMetadata: [String: String] {
-        contents.metadata.filter { $0.key.hasPrefix("distillery.") && $0.key != Checkpoint.specKey && $0.key != Checkpoint.formatKey
-            && $0.key != "distillery.weights" && $0.key != "distillery.storage" }
-    }
+    var inheritedMetadata: CheckpointMetadata { contents.metadata.provenance }
 }
 
 /// Bytes on disk; 0 when the file cannot be read.

@@ -57,7 +57,7 @@ struct CompressionStages {
         guard spec.prune != nil || spec.quantize != nil else { return nil }
         var source = studentPath
         var inputs = try CompressionInputs(model: source, context: context, split: context.split)
-        let seed = inputs.contents.metadata["distillery.seed"].flatMap(UInt64.init) ?? spec.seed
+        let seed = inputs.contents.metadata.seed ?? spec.seed
         if let stage = spec.prune {
             Terminal.status("pruning the student by \(stage.method.rawValue) to \(formatted(stage.sparsity * 100, 1)) % sparsity")
             let tuner = try inputs.jobTuner(learningRate: Float(stage.learningRate), seed: seed, alpha: stage.alpha) { r in
@@ -69,7 +69,7 @@ struct CompressionStages {
                     Terminal.status("  lottery round \(round)/\(rounds): sparsity \(formatted(m.sparsity * 100, 1)) %")
                 }
             var metadata = inputs.inheritedMetadata
-            metadata["distillery.pruning"] = "\(stage.method.rawValue) sparsity=\(stage.sparsity)"
+            metadata.pruning = "\(stage.method.rawValue) sparsity=\(stage.sparsity)"
             try CompressedCheckpoint.save(result.model, sparse: result.storesSparse, metadata: metadata, to: URL(fileURLWithPath: prunedPath))
             source = prunedPath
             inputs = try CompressionInputs(model: source, context: context, split: context.split)
@@ -89,7 +89,7 @@ struct CompressionStages {
                 quantized = try QuantizedModel.postTraining(network, sample: sample, perChannel: stage.perChannel, calibration: stage.calibration)
             }
             var metadata = inputs.inheritedMetadata
-            metadata["distillery.quantization"] = "\(stage.mode) calibration=\(stage.calibration.rawValue)"
+            metadata.quantization = "\(stage.mode) calibration=\(stage.calibration.rawValue)"
             try CompressedCheckpoint.save(quantized, sparse: PruningMasks.nonzero(quantized.float).sparsity > 0.125,
                                           metadata: metadata, to: URL(fileURLWithPath: quantizedPath))
         }

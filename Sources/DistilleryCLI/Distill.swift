@@ -94,11 +94,11 @@ struct Distill: ParsableCommand {
         let reports = try distiller.fit(split.train, test: split.test, shouldStop: { StopSignal.isRequested },
                                     onStep: run.onStep, onEpoch: run.onEpoch)
         var metadata = training.provenance(dataName: split.name, epochsDone: reports.count)
-        if let normalization { metadata["distillery.normalize"] = normalization.text }
-        metadata["distillery.teachers"] = teachers.joined(separator: ",")
-        metadata["distillery.temperature"] = "\(temperature)"
-        metadata["distillery.alpha"] = "\(alpha)"
-        metadata["distillery.combine"] = combine
+        metadata.normalize = normalization?.text
+        metadata.teachers = teachers
+        metadata.temperature = Double("\(temperature)")
+        metadata.alpha = Double("\(alpha)")
+        metadata.combine = combine
         try run.finish(network, metadata: metadata, reports: reports, out: out)
     }
 
@@ -115,9 +115,7 @@ struct Distill: ParsableCommand {
         let run = TrainingRun(epochs: spec.student.epochs, json: json)
         let reports = try distiller.fit(context.split.train, test: context.split.test, shouldStop: { StopSignal.isRequested },
                                     onStep: run.onStep, onEpoch: run.onEpoch)
-        var metadata = ["distillery.data": spec.data.source.description, "distillery.job": spec.name,
-                        "distillery.teachers": spec.teachers.map(\.name).joined(separator: ",")]
-        if let normalization = context.normalization { metadata["distillery.normalize"] = normalization.text }
-        try run.finish(network, metadata: metadata, reports: reports, out: out ?? "\(spec.outputDirectory)/student-in-process.safetensors")
+        // What the cluster's student records too: one provenance for both paths.
+        try run.finish(network, metadata: context.distillationProvenance(epochs: reports.count), reports: reports, out: out ?? "\(spec.outputDirectory)/student-in-process.safetensors")
     }
 }

@@ -61,7 +61,7 @@ struct Eval: ParsableCommand {
     private func evaluateCheckpoint(_ path: String, _ split: DataSplit) throws -> EvalSummary {
         let contents = try CompressedCheckpoint.load(URL(fileURLWithPath: path))
         let network = contents.model
-        let normalization = try contents.metadata["distillery.normalize"].map { try Normalization(parsing: $0) }
+        let normalization = try contents.metadata.normalize.map { try Normalization(parsing: $0) }
         try checkCompatible(network, split)
         let result = Evaluation.run(try contents.inference(), on: split.test, normalization: normalization)
         return EvalSummary(model: path, spec: network.spec.text, data: split.name, accuracy: result.accuracy, loss: result.loss,

@@ -2,6 +2,7 @@ import ArgumentParser
 import Compression
 import Datasets
 import Foundation
+import NeuralNet
 import ONNX
 import ONNXExport
 
@@ -55,16 +56,18 @@ enum ExportStage {
 
     static func export(model path: String, to out: String, opset: Int) throws -> Summary {
         let contents = try CompressedCheckpoint.load(URL(fileURLWithPath: path))
-        let normalization = try contents.metadata["distillery.normalize"].map { try Normalization(parsing: $0) }
-        var metadata = ["distillery.source": URL(fileURLWithPath: path).lastPathComponent, "distillery.spec": contents.model.spec.text,
-                        "distillery.input": "pixels as the data set stores them (in [0, 1]); normalisation is in the graph"]
-        if let data = contents.metadata["distillery.data"] { metadata["distillery.data"] = data }
+        let normalization = try contents.metadata.normalize.map { try Normalization(parsing: $0) }
+        var metadata = CheckpointMetadata()
+        metadata.source = URL(fileURLWithPath: path).lastPathComponent
+        metadata.spec = contents.model.spec.text
+        metadata.input = "pixels as the data set stores them (in [0, 1]); normalisation is in the graph"
+        metadata.data = contents.metadata.data
         let description: OnnxModelDescription
         if let quantized = contents.quantized {
-            metadata["distillery.weights"] = contents.format
-            description = try OnnxExport.qdq(quantized, normalization: normalization, opset: opset, metadata: metadata)
+            metadata.weights = contents.format
+            description = try OnnxExport.qdq(quantized, normalization: normalization, opset: opset, metadata: metadata.dictionary)
         } else {
-            description = try OnnxExport.float(contents.model, normalization: normalization, opset: opset, metadata: metadata)
+            description = try OnnxExport.float(contents.model, normalization: normalization, opset: opset, metadata: metadata.dictionary)
         }
         try OnnxEncoder.write(description, to: URL(fileURLWithPath: out))
         return Summary(model: path, onnx: out, form: contents.quantized == nil ? "fp32" : "int8 QDQ", opset: opset,

@@ -36,12 +36,12 @@ struct Inspect: ParsableCommand {
                                              sparsity: zeros.map { elements == 0 ? 0 : Double($0) / Double(elements) })
         }
         var architecture: [String] = []
-        if let spec = contents.metadata[Checkpoint.specKey], let model = try? Sequential(ModelSpec(spec), seed: 0) {
+        if let spec = CheckpointMetadata(contents.metadata).spec, let model = try? Sequential(ModelSpec(spec), seed: 0) {
             architecture = model.layers.enumerated().map { "\($0.offset): \($0.element.summary)" }
         }
         let weights = try weightSummaries(contents, url: url)
         let summary = InspectSummary(
-            file: file, bytesOnDisk: bytesOnDisk, spec: contents.metadata[Checkpoint.specKey],
+            file: file, bytesOnDisk: bytesOnDisk, spec: CheckpointMetadata(contents.metadata).spec,
             parameters: layers.reduce(0) { $0 + $1.parameters }, layers: architecture, weights: weights, tensors: layers,
             metadata: contents.metadata)
         if json { try Terminal.printJSON(summary); return }
@@ -62,7 +62,7 @@ struct Inspect: ParsableCommand {
             Terminal.line("  \(name)  \(t.dtype) \(t.shape)  \(t.parameters) values  \(t.bytes) bytes  \(sparsity)")
         }
         Terminal.line("total: \(summary.parameters) values")
-        for (key, value) in contents.metadata.sorted(by: { $0.key < $1.key }) where key != Checkpoint.specKey {
+        for (key, value) in contents.metadata.sorted(by: { $0.key < $1.key }) where key != CheckpointMetadata.specKey {
             Terminal.line("  \(key) = \(value)")
         }
     }
@@ -71,7 +71,7 @@ struct Inspect: ParsableCommand {
 extension Inspect {
     /// Per Conv2d/Linear weight of a Distillery checkpoint: storage, sparsity and the bytes of all its tensors.
     func weightSummaries(_ file: SafeTensorsFile, url: URL) throws -> [InspectSummary.WeightInfo] {
-        guard file.metadata[Checkpoint.specKey] != nil else { return [] }
+        guard CheckpointMetadata(file.metadata).spec != nil else { return [] }
         let contents = try CompressedCheckpoint.load(url)
         let int8 = contents.quantized != nil
         return PruningMasks.prunable(contents.model).map { name, parameter in

@@ -30,9 +30,12 @@ struct TeacherPreparation {
                 Terminal.status("  \(teacher.name) epoch \(r.epoch + 1): test_acc \(String(format: "%.4f", r.test?.accuracy ?? 0))")
             })
             guard reports.count == teacher.trainEpochs else { return }
-            var metadata = ["distillery.data": spec.data.source.description, "distillery.epochs": "\(reports.count)",
-                            "distillery.job": spec.name, "distillery.augment": "translate=\(augmentation.translate),flip=\(augmentation.horizontalFlip)"]
-            if let normalization = context.normalization { metadata["distillery.normalize"] = normalization.text }
+            var metadata = CheckpointMetadata()
+            metadata.data = spec.data.source.description
+            metadata.epochs = reports.count
+            metadata.job = spec.name
+            metadata.augment = "translate=\(augmentation.translate),flip=\(augmentation.horizontalFlip)"
+            metadata.normalize = context.normalization?.text
             try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: teacher.checkpoint).deletingLastPathComponent().path,
                                                     withIntermediateDirectories: true)
             try Checkpoint.save(network, metadata: metadata, to: URL(fileURLWithPath: teacher.checkpoint))

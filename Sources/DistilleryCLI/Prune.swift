@@ -86,7 +86,7 @@ struct Prune: ParsableCommand {
         let inputs = try CompressionInputs(model: model, job: teacherOptions.job, overrides: teacherOptions.overrides.settings, data: dataOptions)
         let network = inputs.contents.model
         guard inputs.contents.quantized == nil else { throw ValidationError("\(model) is quantized: prune the float student, then quantize") }
-        let seed = self.seed ?? inputs.contents.metadata["distillery.seed"].flatMap(UInt64.init) ?? 0
+        let seed = self.seed ?? inputs.contents.metadata.seed ?? 0
         let dense = inputs.accuracy(network)
         let tuner = try inputs.tuner(teacherOptions, learningRate: lr, seed: seed) { r in
             Terminal.status("  fine-tune epoch \(r.epoch + 1): test_acc \(formatted(r.test?.accuracy ?? 0))")
@@ -100,9 +100,9 @@ struct Prune: ParsableCommand {
         let pruned = result.model, achieved = result.sparsity
         let beforeFineTuning = result.beforeFineTuning.map { inputs.accuracy($0) }
         var metadata = inputs.inheritedMetadata
-        metadata["distillery.pruning"] = "\(method.rawValue) sparsity=\(sparsity)" + (gradual ? " gradual" : "") + (method == .lottery ? " rounds=\(rounds ?? 5) rewind=\(rewind)" : "")
-        metadata["distillery.sparsity"] = "\(achieved)"
-        if let normalization = inputs.normalization { metadata["distillery.normalize"] = normalization.text }
+        metadata.pruning = "\(method.rawValue) sparsity=\(sparsity)" + (gradual ? " gradual" : "") + (method == .lottery ? " rounds=\(rounds ?? 5) rewind=\(rewind)" : "")
+        metadata.sparsity = achieved
+        if let normalization = inputs.normalization { metadata.normalize = normalization.text }
         try FileManager.default.createDirectory(at: URL(fileURLWithPath: out).deletingLastPathComponent(), withIntermediateDirectories: true)
         try CompressedCheckpoint.save(pruned, sparse: result.storesSparse, metadata: metadata, to: URL(fileURLWithPath: out))
         let summary = PruneSummary(model: model, out: out, method: method.rawValue, sparsity: achieved,

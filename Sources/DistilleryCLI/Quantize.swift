@@ -77,7 +77,7 @@ struct Quantize: ParsableCommand {
             quantized = try QuantizedModel.postTraining(network, sample: inputs.sample(sample), perChannel: perChannel, calibration: calibration)
         case .qat:
             StopSignal.install()
-            let seed = inputs.contents.metadata["distillery.seed"].flatMap(UInt64.init) ?? 0
+            let seed = inputs.contents.metadata.seed ?? 0
             let tuner = try inputs.tuner(teacherOptions, learningRate: lr, seed: seed) { r in
                 Terminal.status("  qat epoch \(r.epoch + 1): simulated int8 test_acc \(formatted(r.test?.accuracy ?? 0))")
             }
@@ -87,8 +87,8 @@ struct Quantize: ParsableCommand {
         // A bitmask costs 1/8 byte per weight and saves a byte per zero: worth it above 1/8 sparsity.
         let sparse = PruningMasks.nonzero(quantized.float).sparsity > 0.125
         var metadata = inputs.inheritedMetadata
-        metadata["distillery.quantization"] = "\(mode.rawValue) calibration=\(calibration.rawValue) sample=\(sample)" + (mode == .qat ? " epochs=\(epochs)" : "")
-        if let normalization = inputs.normalization { metadata["distillery.normalize"] = normalization.text }
+        metadata.quantization = "\(mode.rawValue) calibration=\(calibration.rawValue) sample=\(sample)" + (mode == .qat ? " epochs=\(epochs)" : "")
+        if let normalization = inputs.normalization { metadata.normalize = normalization.text }
         try FileManager.default.createDirectory(at: URL(fileURLWithPath: out).deletingLastPathComponent(), withIntermediateDirectories: true)
         try CompressedCheckpoint.save(quantized, sparse: sparse, metadata: metadata, to: URL(fileURLWithPath: out))
         let floatAccuracy = inputs.accuracy(network)

@@ -29,7 +29,7 @@ struct PruningSweep {
     func run(student path: String, shouldStop: () -> Bool) throws -> (dense: Double, points: [Point]) {
         let inputs = try CompressionInputs(model: path, context: context, split: context.split)
         let network = inputs.contents.model
-        let seed = inputs.contents.metadata["distillery.seed"].flatMap(UInt64.init) ?? context.spec.seed
+        let seed = inputs.contents.metadata.seed ?? context.spec.seed
         let tuner = try inputs.jobTuner(learningRate: 0.001, seed: seed) { _ in }
         var points: [Point] = []
         for method in stage.methods {

@@ -52,7 +52,7 @@ struct Train: ParsableCommand {
         let reports = Trainer(model: network, config: try training.config(), normalization: normalization)
             .fit(split.train, test: split.test, shouldStop: { StopSignal.isRequested }, onStep: run.onStep, onEpoch: run.onEpoch)
         var metadata = training.provenance(dataName: split.name, epochsDone: reports.count)
-        if let normalization { metadata["distillery.normalize"] = normalization.text }
+        metadata.normalize = normalization?.text
         try run.finish(network, metadata: metadata, reports: reports, out: out)
     }
 }

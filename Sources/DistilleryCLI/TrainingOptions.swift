@@ -63,16 +63,16 @@ struct TrainingOptions: ParsableArguments {
     }
 
     /// What the checkpoint records about the run.
-    func provenance(dataName: String, epochsDone: Int) -> [String: String] {
-        [
-            "distillery.data": dataName,
-            "distillery.epochs": "\(epochsDone)",
-            "distillery.batch_size": "\(batchSize)",
-            "distillery.optimizer": optimizer,
-            "distillery.lr": "\(learningRate)",
-            "distillery.schedule": schedule,
-            "distillery.seed": "\(seed)",
-            "distillery.augment": "translate=\(augmentTranslate),flip=\(augmentFlip)",
-        ]
+    func provenance(dataName: String, epochsDone: Int) -> CheckpointMetadata {
+        var m = CheckpointMetadata()
+        m.data = dataName
+        m.epochs = epochsDone
+        m.batchSize = batchSize
+        m.optimizer = optimizer
+        m.learningRate = Double("\(learningRate)")
+        m.schedule = schedule
+        m.seed = seed
+        m.augment = "translate=\(augmentTranslate),flip=\(augmentFlip)"
+        return m
     }
 }

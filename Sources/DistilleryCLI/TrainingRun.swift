@@ -22,13 +22,13 @@ struct TrainingRun {
     }
 
     /// Saves the checkpoint (also after an interrupted run) and prints the summary; exits 130 when interrupted.
-    func finish(_ network: Sequential, metadata: [String: String], reports: [EpochReport], out: String) throws {
+    func finish(_ network: Sequential, metadata: CheckpointMetadata, reports: [EpochReport], out: String) throws {
         Terminal.clearProgress()
         let interrupted = reports.count < epochs
         var meta = metadata
-        meta["distillery.epochs"] = "\(reports.count)"
-        meta["distillery.created"] = ISO8601DateFormatter().string(from: Date())
-        if let last = reports.last?.test { meta["distillery.test_accuracy"] = "\(last.accuracy)" }
+        meta.epochs = reports.count
+        meta.created = ISO8601DateFormatter().string(from: Date())
+        if let last = reports.last?.test { meta.testAccuracy = last.accuracy }
         let url = URL(fileURLWithPath: out)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try Checkpoint.save(network, metadata: meta, to: url)

@@ -2,25 +2,25 @@ import Compute
 import Foundation
 import SafeTensors
 
-/// A model's weights and description in a safetensors file. The metadata carries the spec under
-/// "distillery.spec" plus whatever provenance the caller records (data set, normalisation, training run).
+/// A model's weights and description in a safetensors file. The metadata (`CheckpointMetadata`) carries the spec
+/// plus whatever provenance the caller records (data set, normalisation, training run).
 public enum Checkpoint {
-    public static let specKey = "distillery.spec"
-    public static let formatKey = "distillery.format"
     public static let formatVersion = "1"
+    /// The raw key of the spec in `__metadata__`.
+    public static let specKey = CheckpointMetadata.specKey
 
-    public static func save(_ model: Sequential, metadata: [String: String] = [:], to url: URL) throws {
+    public static func save(_ model: Sequential, metadata: CheckpointMetadata = CheckpointMetadata(), to url: URL) throws {
         var meta = metadata
-        meta[specKey] = model.spec.text
-        meta[formatKey] = formatVersion
+        meta.spec = model.spec.text
+        meta.format = formatVersion
         let entries = model.namedParameters.map { name, p in
             TensorEntry(name: name, shape: p.value.shape, floats: p.value.scalars)
         }
-        try SafeTensorsFile(metadata: meta, tensors: entries).write(to: url)
+        try SafeTensorsFile(metadata: meta.dictionary, tensors: entries).write(to: url)
     }
 
     /// Loads and checks that every tensor the spec needs is present with its exact shape, and nothing else.
-    public static func load(_ url: URL) throws -> (model: Sequential, metadata: [String: String]) {
+    public static func load(_ url: URL) throws -> (model: Sequential, metadata: CheckpointMetadata) {
         let file = try SafeTensorsFile.read(url)
         return try restore(file, source: url.path)
     }
@@ -32,9 +32,10 @@ public enum Checkpoint {
         }
     }
 
-    public static func restore(_ file: SafeTensorsFile, source: String) throws -> (model: Sequential, metadata: [String: String]) {
-        guard let specText = file.metadata[specKey] else {
-            throw SafeTensorsError(source, "no '\(specKey)' in __metadata__: not a Distillery checkpoint")
+    public static func restore(_ file: SafeTensorsFile, source: String) throws -> (model: Sequential, metadata: CheckpointMetadata) {
+        let metadata = CheckpointMetadata(file.metadata)
+        guard let specText = metadata.spec else {
+            throw SafeTensorsError(source, "no 'distillery.spec' in __metadata__: not a Distillery checkpoint")
         }
         let model: Sequential
         do {
@@ -57,6 +58,6 @@ public enum Checkpoint {
         guard unused.isEmpty else {
             throw SafeTensorsError(source, "unexpected tensors for \(specText): \(unused.sorted().joined(separator: ", "))")
         }
-        return (model, file.metadata)
+        return (model, metadata)
     }
 }

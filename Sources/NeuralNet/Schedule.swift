@@ -20,6 +20,15 @@ public enum LearningRateSchedule: Sendable, Equatable {
         }
     }
 
+    /// The schedule as `parse` reads it.
+    public var text: String {
+        switch self {
+        case .constant: return "constant"
+        case let .step(every, gamma): return "step:\(every):\(gamma)"
+        case let .cosine(minimum): return minimum == 0 ? "cosine" : "cosine:\(minimum)"
+        }
+    }
+
     /// Parses `constant`, `step:EVERY:GAMMA` (e.g. step:3:0.1) or `cosine[:MIN]`.
     public static func parse(_ text: String) throws -> LearningRateSchedule {
         let parts = text.split(separator: ":").map(String.init)
