@@ -175,7 +175,7 @@ public final class TeacherWorker {
         }
         let rows = pieces.reduce(0) { $0 + $1.count }
         let computeStarted = monotonicSeconds()
-        let outputs = softTargets(member, passes: pieces.map { Array(order[$0]) }, rows: rows,
+        let outputs = try softTargets(member, passes: pieces.map { Array(order[$0]) }, rows: rows,
                                   augmentationSeed: a.augmentationSeed, temperature: a.temperature)
         let computeSeconds = monotonicSeconds() - computeStarted
         let format: WireTensor.Format
@@ -212,14 +212,14 @@ public final class TeacherWorker {
 
     /// Logits, or tempered probabilities when the ensemble averages probabilities: one model pass per list of
     /// sample indices, rows in order.
-    private func softTargets(_ member: Member, passes: [[Int]], rows: Int, augmentationSeed: UInt64, temperature: Float) -> Tensor {
+    private func softTargets(_ member: Member, passes: [[Int]], rows: Int, augmentationSeed: UInt64, temperature: Float) throws -> Tensor {
         let classes = member.model.classes
         var out = Tensor(zeros: [rows, classes])
         var start = 0
         for part in passes {
             let batch = job.split.train.batch(part, augmentation: job.spec.data.augmentation,
                                               augmentationSeed: augmentationSeed, normalization: member.normalization)
-            let logits = member.model.logits(batch.images)
+            let logits = try member.model.logits(batch.images)
             let targets = job.spec.combine == .probabilities ? Softmax.probabilities(logits, temperature: temperature) : logits
             out.scalars.replaceSubrange((start * classes)..<((start + part.count) * classes), with: targets.scalars)
             start += part.count

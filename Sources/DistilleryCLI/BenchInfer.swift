@@ -49,10 +49,10 @@ struct BenchInfer: ParsableCommand {
         let inputs = loaded.map { l in
             Tensor(shape: [batchSize] + l.inputShape, scalars: (0..<(batchSize * l.inputShape.reduce(1, *))).map { _ in rng.nextFloat() })
         }
-        for (runner, x) in zip(runners, inputs) { _ = runner(x) }  // warm-up
+        for (runner, x) in zip(runners, inputs) { _ = try runner(x) }  // warm-up
         var rates = [[Double]](repeating: [], count: runners.count)
         for _ in 0..<repeats {
-            for (i, (runner, x)) in zip(runners, inputs).enumerated() { rates[i].append(InferenceTiming.round(runner, input: x, seconds: seconds)) }
+            for (i, (runner, x)) in zip(runners, inputs).enumerated() { rates[i].append(try InferenceTiming.round(runner, input: x, seconds: seconds)) }
         }
         let medians = rates.map(InferenceTiming.median)
         let results = zip(model, loaded).enumerated().map { i, pair in
@@ -70,7 +70,7 @@ struct BenchInfer: ParsableCommand {
     }
 
     /// A file's forward pass, per-sample input shape and storage format.
-    static func load(_ path: String) throws -> (run: (Tensor) -> Tensor, inputShape: [Int], format: String) {
+    static func load(_ path: String) throws -> (run: (Tensor) throws -> Tensor, inputShape: [Int], format: String) {
         if path.lowercased().hasSuffix(".onnx") {
             let model = try OnnxModel.load(URL(fileURLWithPath: path))
             return (model.logits, model.runner.sampleShape, "onnx")

@@ -53,7 +53,7 @@ struct Eval: ParsableCommand {
         guard loaded.model.inputSize == split.test.sampleSize, Int(split.test.labels.max() ?? 0) < loaded.model.classes else {
             throw ValidationError("\(path) reads \(loaded.model.inputSize) values and scores \(loaded.model.classes) classes; \(split.name) does not fit")
         }
-        let result = Evaluation.run(loaded.model.logits, on: split.test, normalization: loaded.normalization)
+        let result = try Evaluation.run(loaded.model.logits, on: split.test, normalization: loaded.normalization)
         return EvalSummary(model: path, spec: loaded.model.summary, data: split.name, accuracy: result.accuracy, loss: result.loss,
                            samples: result.samples, parameters: loaded.model.parameterCount, bytesOnDisk: fileSize(path), format: "onnx")
     }

@@ -3,11 +3,11 @@ import Dispatch
 
 /// Times an inference function: one round runs it for at least `seconds`; rates in samples/s.
 enum InferenceTiming {
-    static func round(_ forward: (Tensor) -> Tensor, input: Tensor, seconds: Double) -> Double {
+    static func round(_ forward: (Tensor) throws -> Tensor, input: Tensor, seconds: Double) rethrows -> Double {
         let start = DispatchTime.now().uptimeNanoseconds
         var passes = 0, elapsed = 0.0
         repeat {
-            _ = forward(input)
+            _ = try forward(input)
             passes += 1
             elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         } while elapsed < seconds

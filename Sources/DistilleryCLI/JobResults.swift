@@ -79,7 +79,7 @@ struct JobResults: Encodable {
         var memberLogits: [Tensor] = []
         for teacher in spec.teachers {
             let loaded = try TeacherModel.load(teacher, context: context)
-            let logits = JobResults.logits(loaded.model, test, normalization: loaded.normalization)
+            let logits = try JobResults.logits(loaded.model, test, normalization: loaded.normalization)
             memberLogits.append(logits)
             rows.append(Row(model: "teacher \(teacher.name)", spec: loaded.model.summary, parameters: loaded.model.parameterCount,
                             testAccuracy: accuracy(logits, test.labels)))
@@ -113,11 +113,11 @@ struct JobResults: Encodable {
     }
 
     /// The model's logits on a whole split, a thousand samples at a time.
-    static func logits(_ model: any Classifier, _ data: LabeledImages, normalization: Normalization?) -> Tensor {
+    static func logits(_ model: any Classifier, _ data: LabeledImages, normalization: Normalization?) throws -> Tensor {
         var out = Tensor(zeros: [data.count, model.classes])
         for start in stride(from: 0, to: data.count, by: 1000) {
             let rows = start..<min(start + 1000, data.count)
-            let part = model.logits(data.batch(Array(rows), normalization: normalization).images)
+            let part = try model.logits(data.batch(Array(rows), normalization: normalization).images)
             out.scalars.replaceSubrange((rows.lowerBound * model.classes)..<(rows.upperBound * model.classes), with: part.scalars)
         }
         return out

@@ -9,8 +9,9 @@ public protocol Classifier: AnyObject {
     var parameterCount: Int { get }
     /// One line: the spec of our networks, the file and graph of an imported model.
     var summary: String { get }
-    /// images (batch, sample...) -> logits (batch, classes), in inference mode.
-    func logits(_ images: Tensor) -> Tensor
+    /// images (batch, sample...) -> logits (batch, classes), in inference mode; an imported model may fail (throws)
+    /// where our own networks cannot.
+    func logits(_ images: Tensor) throws -> Tensor
     /// Settles how the model reads samples stored as `sampleShape` ((c, h, w), or (features)), or throws naming
     /// both layouts; never a silent reshape of one layout into another.
     func prepare(forSamplesOf sampleShape: [Int]) throws

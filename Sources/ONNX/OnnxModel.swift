@@ -38,7 +38,7 @@ public final class OnnxModel: Classifier {
     }
 
     /// Batches larger than a fixed-batch model's run in pieces of its size, the last one padded with zeros.
-    public func logits(_ images: Tensor) -> Tensor {
+    public func logits(_ images: Tensor) throws -> Tensor {
         let batch = images.rows, inputSize = inputSize
         let piece = runner.fixedBatch ?? max(batch, 1)
         var out = Tensor(zeros: [batch, classes])
@@ -46,11 +46,10 @@ public final class OnnxModel: Classifier {
             let rows = min(piece, batch - start)
             var values = layout.arrange(images.scalars[(start * inputSize)..<((start + rows) * inputSize)])
             values += [Float](repeating: 0, count: (piece - rows) * inputSize)
-            let result: OnnxValue
-            do { result = try runner.run(OnnxValue(shape: [piece] + runner.sampleShape, floats: values)) } catch {
-                fatalError("\(error) (after a successful trial run when the model loaded)")
+            let result = try runner.run(OnnxValue(shape: [piece] + runner.sampleShape, floats: values))
+            guard case let .float(scores) = result.storage, scores.count >= rows * classes else {
+                throw OnnxError(file: runner.source, "the output stopped being float scores (batch, \(classes)): \(result.typeName) \(result.shape)")
             }
-            guard case let .float(scores) = result.storage else { fatalError("\(runner.source): the output stopped being float") }
             out.scalars.replaceSubrange((start * classes)..<((start + rows) * classes), with: scores[..<(rows * classes)])
         }
         return out

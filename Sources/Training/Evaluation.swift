@@ -16,15 +16,15 @@ public enum Evaluation {
     }
 
     /// The same for any inference function from normalised images to logits (the int8 runtime's, say).
-    public static func run(_ forward: (Tensor) -> Tensor, on data: LabeledImages, normalization: Normalization?,
-                           batchSize: Int = 1000) -> Result {
+    public static func run(_ forward: (Tensor) throws -> Tensor, on data: LabeledImages, normalization: Normalization?,
+                           batchSize: Int = 1000) rethrows -> Result {
         var correct = 0
         var lossSum = 0.0
         var start = 0
         while start < data.count {
             let indices = Array(start..<min(start + batchSize, data.count))
             let batch = data.batch(indices, normalization: normalization)
-            let logits = forward(batch.images)
+            let logits = try forward(batch.images)
             correct += countCorrect(logits, batch.labels)
             lossSum += Double(CrossEntropy.compute(logits: logits, labels: batch.labels).loss) * Double(indices.count)
             start += batchSize

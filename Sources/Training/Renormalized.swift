@@ -27,10 +27,10 @@ public final class Renormalized: Classifier {
 
     public func prepare(forSamplesOf sampleShape: [Int]) throws { try model.prepare(forSamplesOf: sampleShape) }
 
-    public func logits(_ images: Tensor) -> Tensor {
+    public func logits(_ images: Tensor) throws -> Tensor {
         var x = images
         inverse?.apply(to: &x)
         to?.apply(to: &x)
-        return model.logits(x)
+        return try model.logits(x)
     }
 }

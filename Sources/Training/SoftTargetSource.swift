@@ -59,43 +59,50 @@ public final class InProcessTeachers: SoftTargetSource {
     /// is the cluster's.
     public let passCuts: [Int]
     private var cache: [Int: [Float]] = [:]
+    public private(set) var failure: String?
 
     public init(_ teachers: [any Classifier], temperature: Float, rule: Ensemble.Rule = .probabilities, passCuts: [Int] = []) {
         self.teachers = teachers; self.temperature = temperature; self.rule = rule; self.passCuts = passCuts
     }
 
     public func targets(for batch: TrainingBatch) -> Tensor? {
-        guard !batch.augmented else { return softTargets(batch.images, positions: batch.positions) }
+        do { return try cachedTargets(for: batch) } catch {
+            failure = "a teacher failed: \(error)"
+            return nil
+        }
+    }
+
+    private func cachedTargets(for batch: TrainingBatch) throws -> Tensor {
+        guard !batch.augmented else { return try softTargets(batch.images, positions: batch.positions) }
         if batch.indices.allSatisfy({ cache[$0] != nil }) {
             return Tensor(shape: [batch.indices.count, batch.logits.shape[1]], scalars: batch.indices.flatMap { cache[$0]! })
         }
-        let targets = softTargets(batch.images, positions: batch.positions)
+        let targets = try softTargets(batch.images, positions: batch.positions)
         let classes = targets.shape[1]
         for (row, index) in batch.indices.enumerated() { cache[index] = Array(targets.scalars[(row * classes)..<((row + 1) * classes)]) }
         return targets
     }
 
     /// images (rows, sample...) at `positions` of the epoch -> ensemble targets (rows, classes), pass by pass.
-    public func softTargets(_ images: Tensor, positions: Range<Int>) -> Tensor {
+    public func softTargets(_ images: Tensor, positions: Range<Int>) throws -> Tensor {
         let pieces = TeacherPasses.pieces(positions, cuts: passCuts)
-        guard pieces.count > 1 else { return softTargets(images) }
+        guard pieces.count > 1 else { return try softTargets(images) }
         let sample = images.count / max(images.rows, 1)
         var scalars: [Float] = []
         var classes = 0
         for piece in pieces {
             let rows = (piece.lowerBound - positions.lowerBound)..<(piece.upperBound - positions.lowerBound)
             let part = Tensor(shape: [rows.count] + images.shape.dropFirst(), scalars: Array(images.scalars[(rows.lowerBound * sample)..<(rows.upperBound * sample)]))
-            let targets = softTargets(part)
+            let targets = try softTargets(part)
             classes = targets.shape[1]
             scalars += targets.scalars
         }
         return Tensor(shape: [images.rows, classes], scalars: scalars)
     }
 
-    public func softTargets(_ images: Tensor) -> Tensor {
-        Ensemble.softTargets(teachers.map { $0.logits(images) }, temperature: temperature, rule: rule)
+    public func softTargets(_ images: Tensor) throws -> Tensor {
+        Ensemble.softTargets(try teachers.map { try $0.logits(images) }, temperature: temperature, rule: rule)
     }
 
-    public var failure: String? { nil }
     public func finish() {}
 }

@@ -28,7 +28,7 @@ import Training
         for c in cases {
             let model = try OnnxModel.load(dir.appendingPathComponent(c.path))
             #expect(model.classes == 10 && model.inputSize == 784, "\(c.name)")
-            let logits = model.logits(Tensor(shape: [4, 1, 28, 28], scalars: pixels))
+            let logits = try model.logits(Tensor(shape: [4, 1, 28, 28], scalars: pixels))
             let expected = try OnnxOperatorTests.floats(dir.appendingPathComponent(c.name + ".expected.bin"))
             let worst = zip(logits.scalars, expected).map { abs($0 - $1) }.max() ?? .infinity
             #expect(logits.scalars.count == expected.count && worst <= 1e-4, "\(c.name): max abs difference \(worst)")

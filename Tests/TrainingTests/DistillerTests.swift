@@ -101,7 +101,7 @@ import Testing
         final class Uncached: SoftTargetSource {
             let inner: InProcessTeachers
             init(_ inner: InProcessTeachers) { self.inner = inner }
-            func targets(for batch: TrainingBatch) -> Tensor? { inner.softTargets(batch.images) }
+            func targets(for batch: TrainingBatch) -> Tensor? { try? inner.softTargets(batch.images) }
             var failure: String? { nil }
             func finish() {}
         }
