@@ -56,10 +56,12 @@ let package = Package(
         // Durable state on the local disk: SQLite (CSQLite's one importer) and directory locks.
         .target(name: "Storage", dependencies: ["CSQLite"]),
         .target(name: "Cluster", dependencies: ["Storage", "Compute", "NeuralNet", "Datasets", "Jobs", "Training", "Wire", "ONNX", "Monitoring"]),
+        // What the commands do, as a library: local clusters, the job pipeline, compression and export of files.
+        .target(name: "Pipeline", dependencies: ["Cluster", "Compression", "CompressionSettings", "Compute", "Datasets", "Jobs", "NeuralNet", "ONNX", "ONNXExport", "Training"]),
         .executableTarget(
             name: "DistilleryCLI",
             dependencies: [
-                "Compute", "NeuralNet", "Datasets", "SafeTensors", "Training", "Wire", "Jobs", "Cluster", "Compression", "ONNX", "ONNXExport", "Monitoring",
+                "Compute", "NeuralNet", "Datasets", "SafeTensors", "Training", "Wire", "Jobs", "Cluster", "Compression", "CompressionSettings", "ONNX", "ONNXExport", "Monitoring", "Pipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -74,7 +76,7 @@ let package = Package(
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "TestSupport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "WireProtocol", "ZeroMQ"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "Compression", "Datasets", "TestSupport"]),
-        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Storage", "Jobs", "NeuralNet", "Datasets", "Compute", "Wire", "Compression", "TestSupport"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Pipeline", "Storage", "Jobs", "NeuralNet", "Datasets", "Compute", "Wire", "Compression", "TestSupport"]),
         .testTarget(name: "MonitoringTests", dependencies: ["Monitoring", "TestSupport"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "NeuralNet", "Training", "Datasets", "Compute", "SafeTensors", "TestSupport"]),
         .testTarget(name: "ONNXTests", dependencies: ["ONNX", "ONNXExport", "COnnxProto", "NeuralNet", "Compression", "Compute", "Datasets", "TestSupport"]),

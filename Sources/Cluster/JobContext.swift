@@ -37,7 +37,7 @@ public struct JobContext: @unchecked Sendable {
         self.yaml = yaml
         self.directory = directory
         self.split = split
-        normalization = try Normalization.setting(spec.data.normalize, fittingTo: split.train)
+        normalization = spec.data.normalize.resolve(fittingTo: split.train)
         plan = WorkPlan(job: spec, sampleCount: split.train.count)
     }
 
@@ -56,7 +56,7 @@ public struct JobContext: @unchecked Sendable {
     /// How the student trains, in the cluster, alone (the baseline) or in one process (`distill --job`).
     public var studentConfig: TrainingConfig {
         TrainingConfig(epochs: spec.student.epochs, batchSize: spec.student.batchSize,
-                       optimizer: spec.student.optimizer == "sgd" ? .sgd : .adam,
+                       optimizer: spec.student.optimizer,
                        learningRate: Float(spec.student.learningRate), schedule: spec.student.schedule,
                        seed: spec.seed, augmentation: spec.data.augmentation)
     }
@@ -70,7 +70,7 @@ public struct JobContext: @unchecked Sendable {
         m.epochs = epochs
         m.seed = spec.seed
         m.batchSize = spec.student.batchSize
-        m.optimizer = spec.student.optimizer
+        m.optimizer = spec.student.optimizer.rawValue
         m.learningRate = spec.student.learningRate
         m.schedule = spec.student.schedule.text
         m.augment = "translate=\(spec.data.augmentation.translate),flip=\(spec.data.augmentation.horizontalFlip)"

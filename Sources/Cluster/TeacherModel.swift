@@ -15,17 +15,17 @@ public struct TeacherModel {
 
     /// `normalize` (none, auto or MEAN,STD) overrides the default: the normalisation a checkpoint records, and
     /// none for an ONNX model, which reads pixels in [0, 1] as the data set stores them.
-    public static func load(_ path: String, normalize: String? = nil, fittingTo data: @autoclosure () -> LabeledImages) throws -> TeacherModel {
+    /// `normalize`: the input normalisation the model expects (nil: what its checkpoint records; none for ONNX).
+    public static func load(_ path: String, normalize: NormalizationSetting? = nil, fittingTo data: @autoclosure () -> LabeledImages) throws -> TeacherModel {
         let url = URL(fileURLWithPath: path)
         let loaded: TeacherModel
         if url.pathExtension.lowercased() == "onnx" {
             let model = try OnnxModel.load(url)
-            loaded = TeacherModel(model: model, normalization: try Normalization.setting(normalize ?? "none", fittingTo: data()),
-                                  path: path, isONNX: true)
+            loaded = TeacherModel(model: model, normalization: (normalize ?? .none).resolve(fittingTo: data()), path: path, isONNX: true)
         } else {
             let (model, metadata) = try Checkpoint.load(url)
-            let setting = normalize ?? metadata.normalize ?? "none"
-            loaded = TeacherModel(model: model, normalization: try Normalization.setting(setting, fittingTo: data()), path: path, isONNX: false)
+            let setting = try normalize ?? metadata.normalize.map(NormalizationSetting.init(parsing:)) ?? .none
+            loaded = TeacherModel(model: model, normalization: setting.resolve(fittingTo: data()), path: path, isONNX: false)
         }
         // How the model reads the data's samples, settled now: a layout it cannot take is an error before any work.
         do { try loaded.model.prepare(forSamplesOf: data().sampleShape) } catch let error as ClassifierInputError {

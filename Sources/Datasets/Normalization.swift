@@ -44,11 +44,7 @@ public struct Normalization: Sendable, Equatable {
 
     /// A normalisation setting as commands and jobs spell it: none, auto (fitted to `data`) or MEAN,STD.
     public static func setting(_ text: String, fittingTo data: @autoclosure () -> LabeledImages) throws -> Normalization? {
-        switch text {
-        case "none": return nil
-        case "auto": return fitted(to: data())
-        default: return try Normalization(parsing: text)
-        }
+        try NormalizationSetting(parsing: text).resolve(fittingTo: data())
     }
 
     public var text: String {

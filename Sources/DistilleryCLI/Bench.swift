@@ -2,6 +2,7 @@ import ArgumentParser
 import Compute
 import Dispatch
 import NeuralNet
+import Pipeline
 import Training
 
 struct Bench: ParsableCommand {
@@ -16,8 +17,9 @@ struct BenchTrain: ParsableCommand {
         commandName: "train",
         abstract: "Measure training samples/s of a model on synthetic data.",
         discussion: """
-        Runs --repeats timed blocks of --steps optimizer steps after a warm-up and reports the median block.
-        Benchmarks/train_vs_torch.sh runs the same model in PyTorch side by side and prints the ratio.
+        Runs --repeats timed blocks of --steps optimizer steps after a warm-up and
+        reports the median block. Benchmarks/train_vs_torch.sh runs the same model in
+        PyTorch side by side and prints the ratio.
         """
     )
 

@@ -2,19 +2,22 @@ import ArgumentParser
 import Cluster
 import Foundation
 import NeuralNet
+import Pipeline
 
 struct BenchCoordinator: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "coordinator",
         abstract: "Load-test a coordinator: many simulated workers speaking the real protocol.",
         discussion: """
-        Starts `distillery coordinator` as its own process on a synthetic job (tiny shards, so assignments come
-        fast), then --workers simulated teachers and one simulated student in this process, on one thread: each
-        teacher asks for one item at a time and holds it --work-ms (its compute time; 0 floods the coordinator)
-        before reporting it done; the student acknowledges every item, so the
-        coordinator records every receipt in its SQLite state as in a real job. Reports the assignment latency
-        (from a work request to its assignment: median, 99th percentile, maximum), assignments per second and the
-        coordinator's CPU time per worker. The issue's target: p99 under 10 ms at 200 workers.
+        Starts `distillery coordinator` as its own process on a synthetic job (tiny
+        shards, so assignments come fast), then --workers simulated teachers and one
+        simulated student in this process, on one thread: each teacher asks for one
+        item at a time and holds it --work-ms (its compute time; 0 floods the
+        coordinator) before reporting it done; the student acknowledges every item, so
+        the coordinator records every receipt in its SQLite state as in a real job.
+        Reports the assignment latency (from a work request to its assignment: median,
+        99th percentile, maximum), assignments per second and the coordinator's CPU
+        time per worker. The issue's target: p99 under 10 ms at 200 workers.
         """
     )
 
@@ -62,7 +65,7 @@ struct BenchCoordinator: ParsableCommand {
         let cluster = try LocalCluster(logDirectory: dir.appendingPathComponent("logs").path)
         defer { cluster.stop(grace: 5) }
         let coordinator = try cluster.start("coordinator", ["coordinator", "--job", job, "--bind", "tcp://127.0.0.1:*", "--state", state], threads: 1)
-        let endpoint = try waitForEndpoint(state, cluster)
+        let endpoint = try cluster.waitForEndpoint("\(state)/endpoint", coordinator: coordinator, timeout: 60)
         let simulation = try LoadSimulation(coordinator: endpoint, teachers: workers, member: .init(name: "t", sha256: try SHA256.hex(ofFile: teacher.path)),
                                             shardSize: shardSize, sampleCount: samples)
         if !json { Terminal.status("coordinator at \(endpoint); \(workers) simulated teachers joining, then \(seconds) s of work") }
@@ -70,7 +73,7 @@ struct BenchCoordinator: ParsableCommand {
         let result = try simulation.run(seconds: seconds, workSeconds: workMs / 1000)
         let cpu = try cpuSeconds(coordinator.processIdentifier) - cpuBefore
         guard result.teachersWelcomed == workers, !result.latencies.isEmpty else {
-            throw ValidationError("only \(result.teachersWelcomed) of \(workers) simulated teachers joined; coordinator log:\n\(cluster.members.first.map { cluster.tail($0) } ?? "")")
+            throw PipelineError.failed("only \(result.teachersWelcomed) of \(workers) simulated teachers joined; coordinator log:\n\(cluster.members.first.map { cluster.tail($0) } ?? "")")
         }
         let sorted = result.latencies.sorted()
         func percentile(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] * 1000 }
@@ -84,16 +87,6 @@ struct BenchCoordinator: ParsableCommand {
                              workers, workMs, summary.seconds, summary.assignments, summary.assignmentsPerSecond, summary.p50Milliseconds,
                              summary.p99Milliseconds, summary.maxMilliseconds, summary.coordinatorCPUPercent,
                              summary.coordinatorCPUPercentPerWorker, summary.errors))
-    }
-
-    private func waitForEndpoint(_ state: String, _ cluster: LocalCluster) throws -> String {
-        let deadline = monotonicSeconds() + 60
-        while monotonicSeconds() < deadline {
-            if let text = try? String(contentsOfFile: "\(state)/endpoint", encoding: .utf8) { return text.trimmingCharacters(in: .whitespacesAndNewlines) }
-            guard !cluster.running.isEmpty else { break }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        throw ValidationError("the coordinator did not start: \(cluster.members.first.map { cluster.tail($0) } ?? "")")
     }
 
     /// User plus system CPU seconds of a process, from /proc.

@@ -3,6 +3,7 @@ import Compression
 import Compute
 import Foundation
 import ONNX
+import Pipeline
 
 struct BenchInfer: ParsableCommand {
     static let configuration = CommandConfiguration(

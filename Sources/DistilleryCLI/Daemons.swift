@@ -2,6 +2,7 @@ import ArgumentParser
 import Cluster
 import Foundation
 import Monitoring
+import Pipeline
 
 /// `--set KEY=VALUE`: a job file's values replaced for this run.
 struct JobOverrideOptions: ParsableArguments {
@@ -35,11 +36,12 @@ struct CoordinatorCommand: ParsableCommand {
         commandName: "coordinator",
         abstract: "Run a job's coordinator: shards the data, hands out work, tracks it to the end.",
         discussion: """
-        Teachers and students connect with --coordinator ADDR. The job state lives in SQLite under --state,
-        which one live coordinator holds at a time; a coordinator restarted on the same directory (after kill -9
-        or SIGTERM, on this machine or another) resumes without redoing finished work, and the workers that
-        waited for it register again. Exits 0 when the job completes, 1 when it fails (a student replica
-        lost), 0 after SIGTERM (state kept, job resumable).
+        Teachers and students connect with --coordinator ADDR. The job state lives in
+        SQLite under --state, which one live coordinator holds at a time; a
+        coordinator restarted on the same directory (after kill -9 or SIGTERM, on this
+        machine or another) resumes without redoing finished work, and the workers
+        that waited for it register again. Exits 0 when the job completes, 1 when it
+        fails (a student replica lost), 0 after SIGTERM (state kept, job resumable).
         """
     )
 
@@ -118,7 +120,10 @@ struct TeacherCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "teacher",
         abstract: "Run a teacher worker: computes soft targets for the coordinator's work items.",
-        discussion: "Loads its ensemble members from the job the coordinator sends (paths as on a shared file system) and sends soft targets straight to the students."
+        discussion: """
+        Loads its ensemble members from the job the coordinator sends (paths as on a
+        shared file system) and sends soft targets straight to the students.
+        """
     )
 
     @OptionGroup var worker: WorkerOptions
@@ -147,7 +152,10 @@ struct StudentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "student",
         abstract: "Run a student trainer: learns from the ensemble's soft targets, in step with its replicas.",
-        discussion: "Binds a data endpoint for soft targets and peer gradients; replica 0 writes the checkpoints."
+        discussion: """
+        Binds a data endpoint for soft targets and peer gradients; replica 0 writes
+        the checkpoints.
+        """
     )
 
     @OptionGroup var worker: WorkerOptions

@@ -1,22 +1,24 @@
 import ArgumentParser
-import Datasets
-import Foundation
-import NeuralNet
-import Training
 import Cluster
+import Datasets
+import NeuralNet
+import Pipeline
+import Training
 
 struct Distill: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Distil an ensemble of teacher checkpoints into a student, in one process.",
         discussion: """
-        Loss: alpha * T^2 * KL(p_teacher_T || p_student_T) + (1 - alpha) * CE(student, label), where p_teacher_T
-        combines the teachers (mean of softmax(z_i / T) by default; --combine logits tempers the mean logit).
-        Teachers see exactly the batches the student sees, augmented and normalised the same way; they must
-        record the same normalisation, which the student then uses. The cluster (`distillery run`) does this across
-        processes and machines.
+        Loss: alpha * T^2 * KL(p_teacher_T || p_student_T) + (1 - alpha) * CE(student,
+        label), where p_teacher_T combines the teachers (mean of softmax(z_i / T) by
+        default; --combine logits tempers the mean logit). Teachers see exactly the
+        batches the student sees, augmented and normalised the same way; they must
+        record the same normalisation, which the student then uses. The cluster
+        (`distillery run`) does this across processes and machines.
 
         Example:
-          distillery distill --teacher cnn-a.safetensors --teacher cnn-b.safetensors --student mlp:784-128-10 \\
+          distillery distill --teacher cnn-a.safetensors \\
+            --teacher cnn-b.safetensors --student mlp:784-128-10 \\
             --temperature 4 --alpha 0.9 --epochs 10 --out student.safetensors
         """
     )
@@ -66,56 +68,25 @@ struct Distill: ParsableCommand {
     func run() throws {
         compute.apply()
         StopSignal.install()
-        if let job { return try runJob(job) }
-        let student = student!, out = out!
-        let split = try dataOptions.load()
-        let loaded = try teachers.map { try TeacherModel.load($0, fittingTo: split.train) }
-        // The student reads what our own teachers read; ONNX teachers get their inputs converted.
-        let normalizations = Set(loaded.filter { !$0.isONNX }.map { $0.normalization?.text ?? "none" })
-        guard normalizations.count <= 1 else {
-            throw ValidationError("the teachers were trained on differently normalised inputs (\(normalizations.sorted().joined(separator: " vs "))); distil teachers that share one")
+        let distillation: InProcessDistillation, split: DataSplit, epochs: Int, destination: String
+        if let job {
+            let context = try JobContext.load(path: job, overrides: overrides.settings)
+            distillation = try InProcessDistillation(job: context)
+            split = context.split
+            epochs = context.spec.student.epochs
+            destination = out ?? "\(context.spec.outputDirectory)/student-in-process.safetensors"
+        } else {
+            split = try dataOptions.load()
+            distillation = try InProcessDistillation(teachers: teachers, student: try ModelSpec(student!), split: split, config: try training.config(),
+                                                     temperature: temperature, alpha: alpha, rule: Ensemble.Rule(rawValue: combine)!,
+                                                     provenance: training.provenance(dataName: split.name, epochsDone: 0))
+            epochs = training.epochs
+            destination = out!
         }
-        let normalization = try Normalization.setting(normalizations.first ?? "none", fittingTo: split.train)
-        for (path, teacher) in zip(teachers, loaded) where teacher.model.inputSize != split.train.sampleSize {
-            throw ValidationError("teacher \(path) reads \(teacher.model.inputSize) values per sample; \(split.name) has \(split.train.sampleSize)")
-        }
-        let network = try Sequential(try ModelSpec(student), seed: training.seed)
-        try checkCompatible(network, split)
-        guard loaded.allSatisfy({ $0.model.classes == network.classes }) else {
-            throw ValidationError("teachers and student must have the same number of classes")
-        }
-        if !json {
-            Terminal.status("distilling \(teachers.count) teacher(s) into \(network.spec) (\(network.parameterCount) parameters) at T=\(temperature), alpha=\(alpha)")
-        }
-        let run = TrainingRun(epochs: training.epochs, json: json)
-        let distiller = Distiller(student: network, teachers: loaded.map { $0.forStudent(normalization) }, config: try training.config(),
-                                  normalization: normalization, temperature: temperature, alpha: alpha,
-                                  rule: Ensemble.Rule(rawValue: combine)!)
-        let reports = try distiller.fit(split.train, test: split.test, shouldStop: { StopSignal.isRequested },
-                                    onStep: run.onStep, onEpoch: run.onEpoch)
-        var metadata = training.provenance(dataName: split.name, epochsDone: reports.count)
-        metadata.normalize = normalization?.text
-        metadata.teachers = teachers
-        metadata.temperature = Double("\(temperature)")
-        metadata.alpha = Double("\(alpha)")
-        metadata.combine = combine
-        try run.finish(network, metadata: metadata, reports: reports, out: out)
-    }
-
-    /// The job's distillation in this process: same data order, augmentation, normalisation and seeds as
-    /// the cluster's students.
-    private func runJob(_ path: String) throws {
-        let context = try JobContext.load(path: path, overrides: overrides.settings)
-        let spec = context.spec
-        let teacherModels = try spec.teachers.map { try TeacherModel.load($0, context: context).forStudent(context.normalization) }
-        let network = try Sequential(spec.student.model, seed: spec.seed)
-        let distiller = Distiller(student: network, teachers: teacherModels, config: context.studentConfig, normalization: context.normalization,
-                                  temperature: Float(spec.temperature), alpha: Float(spec.alpha),
-                                  rule: spec.combine, passCuts: [context.plan.shardSize])
-        let run = TrainingRun(epochs: spec.student.epochs, json: json)
-        let reports = try distiller.fit(context.split.train, test: context.split.test, shouldStop: { StopSignal.isRequested },
-                                    onStep: run.onStep, onEpoch: run.onEpoch)
-        // What the cluster's student records too: one provenance for both paths.
-        try run.finish(network, metadata: context.distillationProvenance(epochs: reports.count), reports: reports, out: out ?? "\(spec.outputDirectory)/student-in-process.safetensors")
+        if !json && job == nil { Terminal.status(distillation.summary) }
+        let run = TrainingRun(epochs: epochs, json: json)
+        let reports = try distillation.distiller.fit(split.train, test: split.test, shouldStop: { StopSignal.isRequested },
+                                                     onStep: run.onStep, onEpoch: run.onEpoch)
+        try run.finish(distillation.student, metadata: distillation.metadata, reports: reports, out: destination)
     }
 }

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import Pipeline
 
 @main
 struct Distillery: ParsableCommand {
@@ -6,25 +8,49 @@ struct Distillery: ParsableCommand {
         commandName: "distillery",
         abstract: "Distributed knowledge distillation, pruning and quantization.",
         discussion: """
-        Train a model:      distillery train --model mlp:784-1200-1200-10 --data fashion-mnist --epochs 10 --out mlp.safetensors
-        Evaluate it:        distillery eval --model mlp.safetensors --data fashion-mnist
-        Look inside:        distillery inspect mlp.safetensors
-        Measure speed:      distillery bench train --model mlp:784-1200-1200-10 --batch-size 128
-        Compress:           distillery prune --model S.safetensors --method global-magnitude --sparsity 0.9 --out P.safetensors
-                            distillery quantize --model P.safetensors --per-channel --out Q.safetensors
-                            distillery bench infer --model S.safetensors --model Q.safetensors --batch-size 256
-                            distillery report --job JOB.yaml   (every pruning method: table and accuracy-vs-sparsity plot)
-        Distil on a cluster: distillery run cluster/jobs/fashion-quick.yaml   (all daemons on this machine)
-          or by hand:        distillery coordinator --job JOB.yaml --bind tcp://0.0.0.0:5555
-                             distillery teacher --coordinator tcp://HOST:5555 --keys DIR
-                             distillery student --coordinator tcp://HOST:5555 --keys DIR --bind tcp://0.0.0.0:* --advertise MYHOST
-                             distillery status --coordinator tcp://HOST:5555 [--json] [--watch 2]
+        Train a model, evaluate it, look inside:
+          distillery train --model mlp:784-1200-1200-10 --data fashion-mnist \\
+            --epochs 10 --out mlp.safetensors
+          distillery eval --model mlp.safetensors --data fashion-mnist
+          distillery inspect mlp.safetensors
+          distillery bench train --model mlp:784-1200-1200-10 --batch-size 128
 
-        Data sets: fashion-mnist (Debian's dataset-fashion-mnist), idx:PREFIX, npz:FILE.
-        Models: mlp:784-1200-1200-10, cnn:1x28x28:c32bn-p-c64bn-p-f128-10, lenet5, cnn-small.
+        Compress:
+          distillery prune --model S.safetensors --method global-magnitude \\
+            --sparsity 0.9 --out P.safetensors
+          distillery quantize --model P.safetensors --per-channel --out Q.safetensors
+          distillery bench infer --model S.safetensors --model Q.safetensors
+          distillery report --job JOB.yaml    (every pruning method, with a plot)
+
+        Distil on a cluster, all daemons on this machine:
+          distillery run cluster/jobs/fashion-quick.yaml
+        or by hand, one daemon per command:
+          distillery coordinator --job JOB.yaml --bind tcp://0.0.0.0:5555
+          distillery teacher --coordinator tcp://HOST:5555 --keys DIR
+          distillery student --coordinator tcp://HOST:5555 --keys DIR \\
+            --bind 'tcp://0.0.0.0:*' --advertise MYHOST
+          distillery status --coordinator tcp://HOST:5555 --watch 2
+
+        Data sets: fashion-mnist (Debian's dataset-fashion-mnist), idx:PREFIX,
+        npz:FILE. Models: mlp:784-1200-1200-10, lenet5, cnn-small,
+        cnn:1x28x28:c32bn-p-c64bn-p-f128-10.
         """,
         subcommands: [Train.self, Distill.self, Run.self, CoordinatorCommand.self, TeacherCommand.self, StudentCommand.self, SlurmCommand.self, Status.self, Prune.self, Quantize.self, Report.self, Export.self, Eval.self, Inspect.self, Keygen.self, Bench.self]
     )
+
+    /// Parses and runs the command; a pipeline's own error becomes its exit code (130 for a stop, 1 for a failure)
+    /// with its message, never the usage text that ArgumentParser prints for a bad command line.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as PipelineError {
+            FileHandle.standardError.write(Data("\(error == .stopped ? "" : "Error: ")\(error)\n".utf8))
+            Foundation.exit(error.exitCode)
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// Compute settings shared by every command that runs a model.

@@ -2,14 +2,16 @@ import ArgumentParser
 import Compression
 import Foundation
 import NeuralNet
+import Pipeline
 import SafeTensors
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a checkpoint's layers, shapes, parameter count, bytes on disk, storage format and sparsity.",
         discussion: """
-        Reads any safetensors file; Distillery checkpoints also show their model spec and provenance. An ONNX model
-        (.onnx) shows its inputs, outputs, operators, initializers and whether Distillery can run it.
+        Reads any safetensors file; Distillery checkpoints also show their model spec
+        and provenance. An ONNX model (.onnx) shows its inputs, outputs, operators,
+        initializers and whether Distillery can run it.
         """
     )
 

@@ -1,5 +1,6 @@
 import Foundation
 import ONNX
+import Pipeline
 
 /// `distillery inspect FILE.onnx`: the graph's inputs, outputs, operators, initializers and metadata, and whether
 /// Distillery can run it (and with how many classes) or which node stops it.

@@ -7,16 +7,19 @@ struct Keygen: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write CURVE key pairs for a cluster: the coordinator's and one per worker, with the allow-list.",
         discussion: """
-        Each pair is DIR/NAME.key (public) and DIR/NAME.secret (both keys, mode 0600). DIR/allow lists
-        'PUBLIC_KEY NAME ROLE [MEMBERS]' per worker key: what that key may do (teacher, student, or operator
-        for status; a teacher may be limited to some ensemble members). The coordinator needs
-        coordinator.secret and allow; each worker needs coordinator.key and its own NAME.secret (workers pick
-        theirs with --key NAME, default their --name); copy only those where they run.
+        Each pair is DIR/NAME.key (public) and DIR/NAME.secret (both keys, mode 0600).
+        DIR/allow lists 'PUBLIC_KEY NAME ROLE [MEMBERS]' per worker key: what that key
+        may do (teacher, student, or operator for status; a teacher may be limited to
+        some ensemble members). The coordinator needs coordinator.secret and allow;
+        each worker needs coordinator.key and its own NAME.secret (workers pick theirs
+        with --key NAME, default their --name); copy only those where they run.
 
         Examples:
           distillery keygen --out keys --teachers 2 --students 1
-              coordinator, teacher-1, teacher-2, student-1 and operator (names the local run and Slurm use)
-          distillery keygen --out keys --name gpu-box --role teacher --members bert-large
+              (coordinator, teacher-1, teacher-2, student-1 and operator: the
+              names the local run and Slurm use)
+          distillery keygen --out keys --name gpu-box --role teacher \\
+            --members bert-large
         """
     )
 

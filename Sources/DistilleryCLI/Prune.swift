@@ -1,8 +1,6 @@
 import ArgumentParser
 import Compression
-import Foundation
-import NeuralNet
-import Training
+import Pipeline
 
 struct Prune: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -83,52 +81,24 @@ struct Prune: ParsableCommand {
     func run() throws {
         compute.apply()
         StopSignal.install()
-        let inputs = try CompressionInputs(model: model, job: teacherOptions.job, overrides: teacherOptions.overrides.settings, data: dataOptions)
-        let network = inputs.contents.model
-        guard inputs.contents.quantized == nil else { throw ValidationError("\(model) is quantized: prune the float student, then quantize") }
-        let seed = self.seed ?? inputs.contents.metadata.seed ?? 0
-        let dense = inputs.accuracy(network)
-        let tuner = try inputs.tuner(teacherOptions, learningRate: lr, seed: seed) { r in
-            Terminal.status("  fine-tune epoch \(r.epoch + 1): test_acc \(formatted(r.test?.accuracy ?? 0))")
+        let inputs = try CompressionInputs(model: model, teachers: teacherOptions, data: dataOptions, control: Terminal.control(tablesOnStdout: !json))
+        var pruning = FilePruning(method: method, sparsity: sparsity)
+        pruning.rounds = rounds
+        pruning.rewind = try LotteryTicket.Rewind(rewind)
+        pruning.gradual = gradual
+        pruning.finetuneEpochs = finetuneEpochs
+        pruning.learningRate = lr
+        pruning.sample = sample
+        pruning.seed = seed
+        pruning.teachers = teacherOptions.fineTuningTeachers
+        let summary = try pruning.run(inputs, model: model, out: out)
+        if json { try Terminal.printJSON(summary) } else {
+            Terminal.line("\(out): \(method.rawValue) at \(formatted(summary.sparsity * 100, 2)) % sparsity; accuracy dense \(formatted(summary.denseAccuracy * 100, 2)) %"
+                + (summary.prunedAccuracy.map { ", pruned \(formatted($0 * 100, 2)) %" } ?? "")
+                + ", final \(formatted(summary.finalAccuracy * 100, 2)) %; \(summary.bytesIn) -> \(summary.bytesOut) bytes")
         }
-        if !json { Terminal.status("pruning \(network.spec) (\(network.parameterCount) parameters) by \(method.rawValue) to \(formatted(sparsity * 100, 1)) % sparsity") }
-        let pruning = PruningRun(method: method, sparsity: sparsity, rounds: rounds, rewind: try LotteryTicket.Rewind(rewind),
-                                 finetuneEpochs: finetuneEpochs, seed: seed, gradual: gradual)
-        let result = try pruning.run(network, tuner: tuner, sample: { inputs.sample(sample) }) { round, rounds, m in
-            Terminal.status("lottery round \(round)/\(rounds): sparsity \(formatted(m.sparsity * 100, 1)) %")
-        }
-        let pruned = result.model, achieved = result.sparsity
-        let beforeFineTuning = result.beforeFineTuning.map { inputs.accuracy($0) }
-        var metadata = inputs.inheritedMetadata
-        metadata.pruning = "\(method.rawValue) sparsity=\(sparsity)" + (gradual ? " gradual" : "") + (method == .lottery ? " rounds=\(rounds ?? 5) rewind=\(rewind)" : "")
-        metadata.sparsity = achieved
-        if let normalization = inputs.normalization { metadata.normalize = normalization.text }
-        try FileManager.default.createDirectory(at: URL(fileURLWithPath: out).deletingLastPathComponent(), withIntermediateDirectories: true)
-        try CompressedCheckpoint.save(pruned, sparse: result.storesSparse, metadata: metadata, to: URL(fileURLWithPath: out))
-        let summary = PruneSummary(model: model, out: out, method: method.rawValue, sparsity: achieved,
-                                   denseAccuracy: dense, prunedAccuracy: beforeFineTuning, finalAccuracy: inputs.accuracy(pruned),
-                                   bytesIn: fileSize(model), bytesOut: fileSize(out))
-        if json { try Terminal.printJSON(summary); return }
-        Terminal.line("\(out): \(method.rawValue) at \(formatted(summary.sparsity * 100, 2)) % sparsity; accuracy dense \(formatted(dense * 100, 2)) %"
-            + (beforeFineTuning.map { ", pruned \(formatted($0 * 100, 2)) %" } ?? "")
-            + ", final \(formatted(summary.finalAccuracy * 100, 2)) %; \(summary.bytesIn) -> \(summary.bytesOut) bytes")
-        if StopSignal.isRequested { throw ExitCode(130) }
+        try inputs.control.checkStop()
     }
 }
 
 extension PruningMethod: ExpressibleByArgument {}
-
-struct PruneSummary: Encodable {
-    var model: String, out: String, method: String
-    var sparsity: Double
-    var denseAccuracy: Double
-    var prunedAccuracy: Double?
-    var finalAccuracy: Double
-    var bytesIn: Int, bytesOut: Int
-
-    enum CodingKeys: String, CodingKey {
-        case model, out, method, sparsity
-        case denseAccuracy = "dense_accuracy", prunedAccuracy = "pruned_accuracy", finalAccuracy = "final_accuracy"
-        case bytesIn = "bytes_in", bytesOut = "bytes_out"
-    }
-}

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Compression
-import Foundation
-import NeuralNet
+import CompressionSettings
+import Pipeline
 
 struct Quantize: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,13 +24,12 @@ struct Quantize: ParsableCommand {
         """
     )
 
-    enum Mode: String, ExpressibleByArgument, CaseIterable { case ptq, qat }
 
     @Option(help: "The checkpoint to quantize (dense or pruned).")
     var model: String
 
     @Option(help: "ptq (post-training) or qat (quantization-aware fine-tuning, --epochs).")
-    var mode: Mode = .ptq
+    var mode: QuantizationMode = .default
 
     @Flag(help: "One weight scale per output channel instead of one per tensor.")
     var perChannel = false
@@ -68,51 +67,22 @@ struct Quantize: ParsableCommand {
 
     func run() throws {
         compute.apply()
-        let inputs = try CompressionInputs(model: model, job: teacherOptions.job, overrides: teacherOptions.overrides.settings, data: dataOptions)
-        guard inputs.contents.quantized == nil else { throw ValidationError("\(model) is already quantized") }
-        let network = inputs.contents.model
-        let quantized: QuantizedModel
-        switch mode {
-        case .ptq:
-            quantized = try QuantizedModel.postTraining(network, sample: inputs.sample(sample), perChannel: perChannel, calibration: calibration)
-        case .qat:
-            StopSignal.install()
-            let seed = inputs.contents.metadata.seed ?? 0
-            let tuner = try inputs.tuner(teacherOptions, learningRate: lr, seed: seed) { r in
-                Terminal.status("  qat epoch \(r.epoch + 1): simulated int8 test_acc \(formatted(r.test?.accuracy ?? 0))")
-            }
-            quantized = try QuantizationAwareTraining.run(network, sample: inputs.sample(sample), perChannel: perChannel,
-                                                          calibration: calibration, tuner: tuner, epochs: epochs)
-        }
-        // A bitmask costs 1/8 byte per weight and saves a byte per zero: worth it above 1/8 sparsity.
-        let sparse = PruningMasks.nonzero(quantized.float).sparsity > 0.125
-        var metadata = inputs.inheritedMetadata
-        metadata.quantization = "\(mode.rawValue) calibration=\(calibration.rawValue) sample=\(sample)" + (mode == .qat ? " epochs=\(epochs)" : "")
-        if let normalization = inputs.normalization { metadata.normalize = normalization.text }
-        try FileManager.default.createDirectory(at: URL(fileURLWithPath: out).deletingLastPathComponent(), withIntermediateDirectories: true)
-        try CompressedCheckpoint.save(quantized, sparse: sparse, metadata: metadata, to: URL(fileURLWithPath: out))
-        let floatAccuracy = inputs.accuracy(network)
-        let runtime = try Int8Network(quantized)
-        let summary = QuantizeSummary(model: model, out: out, mode: mode.rawValue, perChannel: perChannel, calibration: calibration.rawValue,
-                                      floatAccuracy: floatAccuracy, int8Accuracy: inputs.accuracy { runtime.forward($0) },
-                                      bytesIn: fileSize(model), bytesOut: fileSize(out))
+        StopSignal.install()
+        let inputs = try CompressionInputs(model: model, teachers: teacherOptions, data: dataOptions, control: Terminal.control(tablesOnStdout: !json))
+        var quantization = FileQuantization()
+        quantization.mode = mode
+        quantization.perChannel = perChannel
+        quantization.calibration = calibration
+        quantization.sample = sample
+        quantization.epochs = epochs
+        quantization.learningRate = lr
+        quantization.teachers = teacherOptions.fineTuningTeachers
+        let summary = try quantization.run(inputs, model: model, out: out)
         if json { try Terminal.printJSON(summary); return }
-        Terminal.line("\(out): \(mode.rawValue) int8 \(perChannel ? "per-channel" : "per-tensor"), \(calibration.rawValue) calibration; accuracy float \(formatted(floatAccuracy * 100, 2)) %, int8 \(formatted(summary.int8Accuracy * 100, 2)) %; \(summary.bytesIn) -> \(summary.bytesOut) bytes")
+        Terminal.line("\(out): \(mode.rawValue) int8 \(perChannel ? "per-channel" : "per-tensor"), \(calibration.rawValue) calibration; accuracy float \(formatted(summary.floatAccuracy * 100, 2)) %, int8 \(formatted(summary.int8Accuracy * 100, 2)) %; \(summary.bytesIn) -> \(summary.bytesOut) bytes")
     }
 }
 
 extension ActivationQuantization.Calibration: ExpressibleByArgument {}
 
-struct QuantizeSummary: Encodable {
-    var model: String, out: String, mode: String
-    var perChannel: Bool
-    var calibration: String
-    var floatAccuracy: Double, int8Accuracy: Double
-    var bytesIn: Int, bytesOut: Int
-
-    enum CodingKeys: String, CodingKey {
-        case model, out, mode, calibration
-        case perChannel = "per_channel", floatAccuracy = "float_accuracy", int8Accuracy = "int8_accuracy"
-        case bytesIn = "bytes_in", bytesOut = "bytes_out"
-    }
-}
+extension QuantizationMode: ExpressibleByArgument {}

@@ -2,6 +2,7 @@ import ArgumentParser
 import Cluster
 import Foundation
 import Jobs
+import Pipeline
 
 /// One task of `srun distillery slurm --job JOB.yaml`: works out from the SLURM environment which daemon it is
 /// and with what flags, then runs that daemon's command. cluster/slurm/distill.sbatch is the batch script.
@@ -10,12 +11,16 @@ struct SlurmCommand: ParsableCommand {
         commandName: "slurm",
         abstract: "Run this Slurm task's daemon: task 0 the coordinator, then the teachers, then the student replicas.",
         discussion: """
-        Run it as every task of one job step (srun). Task 0 (on the step's first node) is the coordinator, bound
-        to a port derived from SLURM_JOB_ID; tasks 1...N are teacher workers; the job's student.replicas
-        remaining tasks are student replicas, advertising their node's address. Keys come from the job's
-        cluster.keys directory (a shared file system). Worker names are NODE-teacherI / NODE-studentI.
+        Run it as every task of one job step (srun). Task 0 (on the step's first node)
+        is the coordinator, bound to a port derived from SLURM_JOB_ID; tasks 1...N are
+        teacher workers; the job's student.replicas remaining tasks are student
+        replicas, advertising their node's address. Keys come from the job's
+        cluster.keys directory (a shared file system). Worker names are NODE-teacherI
+        / NODE-studentI.
 
-        Example:  sbatch --nodes=3 --ntasks=4 cluster/slurm/distill.sbatch cluster/jobs/fashion-quick.yaml
+        Example:
+          sbatch --nodes=3 --ntasks=4 cluster/slurm/distill.sbatch \\
+            cluster/jobs/fashion-quick.yaml
         """
     )
 
@@ -51,7 +56,7 @@ struct SlurmCommand: ParsableCommand {
         switch role {
         case .coordinator:
             guard task.node == task.coordinatorNode else {
-                throw ValidationError("task 0 runs on \(task.node), not on the step's first node \(task.coordinatorNode): keep Slurm's default block distribution")
+                throw PipelineError.failed("task 0 runs on \(task.node), not on the step's first node \(task.coordinatorNode): keep Slurm's default block distribution")
             }
             // Every other task of the step is a worker: tell each the job's end, however late it connects.
             let command = try CoordinatorCommand.parse(["--job", job, "--bind", "tcp://0.0.0.0:\(task.coordinatorPort)",

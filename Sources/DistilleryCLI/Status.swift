@@ -1,6 +1,7 @@
 import ArgumentParser
 import Cluster
 import Foundation
+import Pipeline
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,18 +2,21 @@ import ArgumentParser
 import Datasets
 import Foundation
 import NeuralNet
+import Pipeline
 import Training
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a model on hard labels and save it as a safetensors checkpoint.",
         discussion: """
-        Prints one line per epoch (loss, accuracy, samples/s) and, on a terminal, a live progress bar.
-        SIGINT/SIGTERM stop after the current step and save what was trained so far (exit status 130).
+        Prints one line per epoch (loss, accuracy, samples/s) and, on a terminal, a
+        live progress bar. SIGINT/SIGTERM stop after the current step and save what
+        was trained so far (exit status 130).
 
         Example:
-          distillery train --model mlp:784-1200-1200-10 --data fashion-mnist --epochs 10 \\
-            --batch-size 128 --optimizer adam --lr 0.001 --seed 1 --out mlp.safetensors
+          distillery train --model mlp:784-1200-1200-10 --data fashion-mnist \\
+            --epochs 10 --batch-size 128 --optimizer adam --lr 0.001 --seed 1 \\
+            --out mlp.safetensors
         """
     )
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NeuralNet
+import Pipeline
 import Training
 
 /// What `train` and `distill` share around the training loop: progress output, the checkpoint, the summary.
@@ -40,7 +41,7 @@ struct TrainingRun {
         } else {
             Terminal.line("\(interrupted ? "interrupted after \(reports.count) epochs; " : "")saved \(out)")
         }
-        if interrupted { throw ExitCode(130) }
+        if interrupted { throw PipelineError.stopped }
     }
 }
 

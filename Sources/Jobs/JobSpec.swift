@@ -11,8 +11,7 @@ public struct JobSpec: Sendable, Equatable {
         public var source: DataSource
         public var shardSize: Int
         public var augmentation: Augmentation
-        /// "none", "auto" or "MEAN,STD".
-        public var normalize: String
+        public var normalize: NormalizationSetting
         /// Use only the first N training / test samples (quick runs).
         public var limit: Int? = nil
         public var testLimit: Int? = nil
@@ -30,9 +29,8 @@ public struct JobSpec: Sendable, Equatable {
         public var trainAugmentation: Augmentation? = nil
         /// Workers that may serve this member (empty: any).
         public var workers: [String]
-        /// The member's input normalisation (none, auto or MEAN,STD); nil: what its checkpoint records, none for
-        /// an ONNX model (pixels in [0, 1]).
-        public var normalize: String? = nil
+        /// The member's input normalisation; nil: what its checkpoint records, none for an ONNX model (pixels in [0, 1]).
+        public var normalize: NormalizationSetting? = nil
     }
 
     /// How members combine: the ensemble's own rule (mean of tempered probabilities, or of logits).
@@ -45,7 +43,7 @@ public struct JobSpec: Sendable, Equatable {
 
     public struct Student: Sendable, Equatable {
         public var model: ModelSpec
-        public var optimizer: String
+        public var optimizer: OptimizerKind
         public var learningRate: Double
         public var schedule: LearningRateSchedule
         public var epochs: Int
@@ -88,7 +86,7 @@ public struct JobSpec: Sendable, Equatable {
 
     /// After pruning: quantize to int8.
     public struct QuantizeStage: Sendable, Equatable {
-        public var mode: String
+        public var mode: QuantizationMode
         public var perChannel: Bool
         public var calibration: CalibrationRule
         public var sample: Int
@@ -288,8 +286,8 @@ public struct JobSpec: Sendable, Equatable {
     }
 
     private static func parseQuantize(_ s: YAMLSection) throws -> QuantizeStage {
-        let mode = try s.string("mode", default: "ptq")
-        guard mode == "ptq" || mode == "qat" else { throw s.error("mode", "expected ptq or qat, got '\(mode)'") }
+        let modeText = try s.string("mode", default: QuantizationMode.default.rawValue)
+        guard let mode = QuantizationMode(rawValue: modeText) else { throw s.error("mode", "expected ptq or qat, got '\(modeText)'") }
         let calibrationText = try s.string("calibration", default: "minmax")
         guard let calibration = CalibrationRule(rawValue: calibrationText) else {
             throw s.error("calibration", "expected minmax, percentile or mse, got '\(calibrationText)'")
@@ -335,10 +333,10 @@ public struct JobSpec: Sendable, Equatable {
         let datasetLine = s.line(of: "dataset")
         let shardSize = try s.int("shard_size", default: 1024, range: 1...1_000_000)
         let augmentation = try s.section("augment").map(parseAugment) ?? Augmentation()
-        let normalize = try s.string("normalize", default: "none")
-        if normalize != "none" && normalize != "auto" {
-            do { _ = try Normalization(parsing: normalize) } catch { throw s.error("normalize", "use none, auto or MEAN,STD: \(error)") }
-        }
+        let normalize: NormalizationSetting
+        do { normalize = try NormalizationSetting(parsing: try s.string("normalize", default: NormalizationSetting.default.description)) } catch let error as JobError {
+            throw error
+        } catch { throw s.error("normalize", "use none, auto or MEAN,STD: \(error)") }
         let limit = try s.has("limit") ? s.int("limit", default: 0, range: 1...100_000_000) : nil
         let testLimit = try s.has("test_limit") ? s.int("test_limit", default: 0, range: 1...100_000_000) : nil
         try s.finish()
@@ -372,9 +370,10 @@ public struct JobSpec: Sendable, Equatable {
             try train.finish()
         }
         let workers = try t.strings("workers")
-        let normalize = try t.has("normalize") ? t.string("normalize") : nil
-        if let normalize, normalize != "none" && normalize != "auto" {
-            do { _ = try Normalization(parsing: normalize) } catch { throw t.error("normalize", "use none, auto or MEAN,STD: \(error)") }
+        var normalize: NormalizationSetting?
+        if t.has("normalize") {
+            let text = try t.string("normalize")
+            do { normalize = try NormalizationSetting(parsing: text) } catch { throw t.error("normalize", "use none, auto or MEAN,STD: \(error)") }
         }
         if checkpoint.lowercased().hasSuffix(".onnx") && model != nil {
             throw t.error("train", "an ONNX teacher cannot be trained here; export it from its framework (or drop 'train:')")
@@ -389,8 +388,10 @@ public struct JobSpec: Sendable, Equatable {
         let model: ModelSpec
         do { model = try ModelSpec(modelText) } catch { throw s.error("model", "\(error)") }
         if let problem = model.memoryProblem { throw s.error("model", problem) }
-        let optimizer = try s.string("optimizer", default: "adam")
-        guard optimizer == "adam" || optimizer == "sgd" else { throw s.error("optimizer", "unknown optimizer '\(optimizer)': use sgd or adam") }
+        let optimizerText = try s.string("optimizer", default: OptimizerKind.default.rawValue)
+        guard let optimizer = OptimizerKind(rawValue: optimizerText) else {
+            throw s.error("optimizer", "unknown optimizer '\(optimizerText)': use sgd or adam")
+        }
         let learningRate = try s.double("lr", default: 1e-3, range: 1e-9...10)
         let scheduleText = try s.string("schedule", default: "constant")
         let schedule: LearningRateSchedule

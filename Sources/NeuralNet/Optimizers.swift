@@ -84,3 +84,9 @@ import Glibc
 #else
 import Darwin
 #endif
+
+/// The optimizers by the names commands and jobs use; Adam is the default, written here once.
+public enum OptimizerKind: String, Sendable, CaseIterable {
+    case sgd, adam
+    public static let `default` = OptimizerKind.adam
+}

@@ -3,7 +3,7 @@ import NeuralNet
 
 /// Everything that decides a training run; recorded in the checkpoint as provenance.
 public struct TrainingConfig: Sendable {
-    public enum OptimizerKind: String, Sendable, CaseIterable { case sgd, adam }
+    public typealias OptimizerKind = NeuralNet.OptimizerKind
 
     public var epochs: Int
     public var batchSize: Int

@@ -1,16 +1,22 @@
 import Cluster
 import Foundation
 import NeuralNet
+import Pipeline
 import TestSupport
 import Wire
 
 /// A small job on disk (IDX data written here, teacher checkpoints, the job file) and the daemons of
-/// `distillery` started as real processes against it, each logging to its own file.
+/// `distillery` started as real processes against it by the library's `LocalCluster`, each logging to its own file.
 final class ClusterHarness {
     let directory: URL
     let jobPath: String
-    var processes: [String: Process] = [:]
+    let cluster: LocalCluster
     var keysDirectory: String?
+
+    /// Each name's last process.
+    var processes: [String: Process] {
+        Dictionary(cluster.members.map { ($0.name, $0.process) }) { $1 }
+    }
 
     static let binary = TestSupport.distilleryBinary
 
@@ -38,6 +44,7 @@ final class ClusterHarness {
 
     init(_ label: String, _ s: Settings = Settings()) throws {
         directory = try TestSupport.temporaryDirectory(label)
+        cluster = try LocalCluster(logDirectory: directory.path, executable: ClusterHarness.binary)
         try ClusterHarness.writeBlobs(to: directory.appendingPathComponent("data").path, train: s.trainSamples, test: s.testSamples)
         var teacherLines = ""
         for (i, spec) in s.teachers.enumerated() {
@@ -89,7 +96,7 @@ final class ClusterHarness {
     static let studentKeyNames = ["student", "student-a", "student-b", "student-1", "student-2"]
 
     deinit {
-        for p in processes.values where p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        for m in cluster.running { kill(m.process.processIdentifier, SIGKILL) }
         // DISTILLERY_KEEP_TEST_DIRS=1 keeps the logs and state for a look after a failure.
         if ProcessInfo.processInfo.environment["DISTILLERY_KEEP_TEST_DIRS"] != "1" { try? FileManager.default.removeItem(at: directory) }
     }
@@ -127,32 +134,13 @@ final class ClusterHarness {
     @discardableResult
     func start(_ name: String, _ arguments: [String], executable: String = ClusterHarness.binary,
                environment: [String: String] = [:]) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(["DISTILLERY_THREADS": "1"].merging(environment) { $1 }) { $1 }
-        let log = directory.appendingPathComponent("\(name).log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        processes[name] = process
-        return process
+        try cluster.start(name, arguments, threads: 1, executable: executable, environment: environment)
     }
 
     func startCoordinator(bind: String = "tcp://127.0.0.1:*", name: String = "coordinator", extra: [String] = []) throws -> (Process, String) {
         try? FileManager.default.removeItem(atPath: "\(stateDirectory)/endpoint")
         let process = try start(name, ["coordinator", "--job", jobPath, "--bind", bind, "--state", stateDirectory] + extra)
-        let endpoint = try waitFor("the coordinator's endpoint", timeout: 60) { () -> String? in
-            guard let text = try? String(contentsOfFile: "\(stateDirectory)/endpoint", encoding: .utf8), text.hasSuffix("\n") else {
-                if !process.isRunning { throw TestSupportError("the coordinator exited: \(log(name))") }
-                return nil
-            }
-            return text.trimmingCharacters(in: .whitespacesAndNewlines)
-        }
-        return (process, endpoint)
+        return (process, try cluster.waitForEndpoint("\(stateDirectory)/endpoint", coordinator: process, timeout: 60))
     }
 
     func startTeacher(_ name: String, coordinator: String, extra: [String] = [], environment: [String: String] = [:]) throws -> Process {

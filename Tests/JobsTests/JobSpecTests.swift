@@ -62,7 +62,7 @@ import Datasets
         let prune = try #require(job.prune)
         #expect(prune.method == .lottery && prune.sparsity == 0.9 && prune.rounds == 4 && prune.rewind == .step(500) && prune.finetuneEpochs == 3 && prune.alpha == 0.7)
         let quantize = try #require(job.quantize)
-        #expect(quantize.mode == "qat" && !quantize.perChannel && quantize.calibration == .percentile && quantize.epochs == 1)
+        #expect(quantize.mode == .qat && !quantize.perChannel && quantize.calibration == .percentile && quantize.epochs == 1)
         #expect(job.report == JobSpec.ReportStage(methods: [.synflow, .random], sparsities: [0.5, 0.95], finetuneEpochs: 1))
         #expect(try JobSpec.parse(JobSpecTests.minimal, file: "tiny.yaml").prune == nil)
     }
@@ -76,7 +76,7 @@ import Datasets
         #expect(job.teachers[0].normalize == nil)
         let onnx = JobSpecTests.minimal.replacingOccurrences(of: "checkpoint: t.safetensors", with: "checkpoint: torch.onnx\n    normalize: 0.2860,0.3530")
         let parsed = try JobSpec.parse(onnx, file: "tiny.yaml", baseDirectory: "/jobs")
-        #expect(parsed.teachers[0].checkpoint == "/jobs/torch.onnx" && parsed.teachers[0].normalize == "0.2860,0.3530")
+        #expect(parsed.teachers[0].checkpoint == "/jobs/torch.onnx" && parsed.teachers[0].normalize == .fixed(Normalization(mean: [0.2860], std: [0.3530])))
         let trained = JobSpecTests.minimal.replacingOccurrences(of: "checkpoint: t.safetensors", with: "checkpoint: torch.onnx\n    train: {model: \"mlp:784-10\"}")
         #expect { try JobSpec.parse(trained, file: "tiny.yaml") } throws: { "\($0)".contains("an ONNX teacher cannot be trained here") }
     }

@@ -6,73 +6,38 @@ import Jobs
 import NeuralNet
 import Training
 
-/// Trains a job's teachers whose checkpoints are missing, on the augmentation the distillation uses
-/// (teachers that never saw shifted or flipped images teach badly on them).
-struct TeacherPreparation {
-    let context: JobContext
-
-    func trainMissing(shouldStop: () -> Bool) throws {
-        let spec = context.spec
-        for (index, teacher) in spec.teachers.enumerated() where !FileManager.default.fileExists(atPath: teacher.checkpoint) {
-            guard let model = teacher.trainModel else {
-                throw JobError(file: "job \(spec.name)", line: nil, "teacher '\(teacher.name)': no checkpoint at \(teacher.checkpoint) and no 'train:' to make one")
-            }
-            let network = try Sequential(model, seed: spec.seed &+ UInt64(index + 1))
-            let augmentation = teacher.trainAugmentation ?? spec.data.augmentation
-            let config = TrainingConfig(epochs: teacher.trainEpochs, batchSize: 128, optimizer: .adam, learningRate: 0.002,
-                                        schedule: .cosine(minimum: 0), seed: spec.seed &+ UInt64(index + 1), augmentation: augmentation)
-            Terminal.status("training teacher '\(teacher.name)' (\(model), \(teacher.trainEpochs) epochs) -> \(teacher.checkpoint)")
-            let trainer = Trainer(model: network, config: config, normalization: context.normalization)
-            let reports = trainer.fit(context.split.train, test: context.split.test, shouldStop: shouldStop, onStep: { p in
-                Terminal.progress("  \(teacher.name) epoch \(p.epoch + 1)/\(p.epochs) \(Terminal.bar(Double(p.samplesDone) / Double(p.samplesTotal))) \(Int(p.samplesPerSecond)) samples/s")
-            }, onEpoch: { r in
-                Terminal.clearProgress()
-                Terminal.status("  \(teacher.name) epoch \(r.epoch + 1): test_acc \(String(format: "%.4f", r.test?.accuracy ?? 0))")
-            })
-            guard reports.count == teacher.trainEpochs else { return }
-            var metadata = CheckpointMetadata()
-            metadata.data = spec.data.source.description
-            metadata.epochs = reports.count
-            metadata.job = spec.name
-            metadata.augment = "translate=\(augmentation.translate),flip=\(augmentation.horizontalFlip)"
-            metadata.normalize = context.normalization?.text
-            try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: teacher.checkpoint).deletingLastPathComponent().path,
-                                                    withIntermediateDirectories: true)
-            try Checkpoint.save(network, metadata: metadata, to: URL(fileURLWithPath: teacher.checkpoint))
-        }
-    }
-}
-
 /// The table at the end of `distillery run`: every teacher, the ensemble, the student alone and distilled.
-struct JobResults: Encodable {
-    struct Row: Encodable {
-        var model: String
-        var spec: String
-        var parameters: Int
-        var testAccuracy: Double
+public struct JobResults: Encodable {
+    public struct Row: Encodable {
+        public var model: String
+        public var spec: String
+        public var parameters: Int
+        public var testAccuracy: Double
         /// Mean test accuracy over the last five epochs (students).
-        var lastFiveMean: Double?
+        public var lastFiveMean: Double?
         enum CodingKeys: String, CodingKey {
             case model, spec, parameters
             case testAccuracy = "test_accuracy", lastFiveMean = "last5_mean_test_accuracy"
         }
     }
 
-    var job: String
-    var rows: [Row]
-    var clusterSeconds: Double
-    var gainOverBaseline: Double?
+    public var job: String
+    public var rows: [Row]
+    public var clusterSeconds: Double
+    public var gainOverBaseline: Double?
     /// The prune and quantize stages' outcome, when the job has them.
-    var compression: CompressionStages.Outcome?
+    public var compression: CompressionStages.Outcome?
     /// The `export:` stage's ONNX files.
-    var onnx: [ExportStage.Summary]?
+    public var onnx: [ExportStage.Summary]?
 
     enum CodingKeys: String, CodingKey {
         case job, rows, compression, onnx
         case clusterSeconds = "cluster_seconds", gainOverBaseline = "gain_over_baseline"
     }
 
-    static func collect(context: JobContext, clusterSeconds: Double, shouldStop: () -> Bool) throws -> JobResults {
+    /// Evaluates the teachers, their ensemble and the distilled student (OUTPUT/student.safetensors, its history in
+    /// OUTPUT/state) and trains the student alone when the job asks for that baseline.
+    public static func collect(context: JobContext, clusterSeconds: Double, control: RunControl) throws -> JobResults {
         let spec = context.spec
         let test = context.split.test
         var rows: [Row] = []
@@ -90,11 +55,11 @@ struct JobResults: Encodable {
                         parameters: rows.reduce(0) { $0 + $1.parameters }, testAccuracy: accuracy(ensemble, test.labels)))
         var baseline: Row?
         if spec.student.baseline {
-            Terminal.status("training the student alone on hard labels (the baseline)")
+            control.status("training the student alone on hard labels (the baseline)")
             let network = try Sequential(spec.student.model, seed: spec.seed)
             let reports = Trainer(model: network, config: context.studentConfig, normalization: context.normalization).fit(
-                context.split.train, test: test, shouldStop: shouldStop,
-                onEpoch: { r in Terminal.status("  alone epoch \(r.epoch + 1): test_acc \(String(format: "%.4f", r.test?.accuracy ?? 0))") })
+                context.split.train, test: test, shouldStop: control.shouldStop,
+                onEpoch: { r in control.status("  alone epoch \(r.epoch + 1): test_acc \(formatted(r.test?.accuracy ?? 0))") })
             let accuracies = reports.compactMap { $0.test?.accuracy }
             baseline = Row(model: "student alone", spec: spec.student.model.text, parameters: network.parameterCount,
                            testAccuracy: accuracies.last ?? 0, lastFiveMean: lastFive(accuracies))
@@ -113,7 +78,7 @@ struct JobResults: Encodable {
     }
 
     /// The model's logits on a whole split, a thousand samples at a time.
-    static func logits(_ model: any Classifier, _ data: LabeledImages, normalization: Normalization?) throws -> Tensor {
+    public static func logits(_ model: any Classifier, _ data: LabeledImages, normalization: Normalization?) throws -> Tensor {
         var out = Tensor(zeros: [data.count, model.classes])
         for start in stride(from: 0, to: data.count, by: 1000) {
             let rows = start..<min(start + 1000, data.count)
@@ -123,16 +88,16 @@ struct JobResults: Encodable {
         return out
     }
 
-    static func accuracy(_ scores: Tensor, _ labels: [Int32]) -> Double {
+    public static func accuracy(_ scores: Tensor, _ labels: [Int32]) -> Double {
         Double(Evaluation.countCorrect(scores, labels)) / Double(max(labels.count, 1))
     }
 
-    static func lastFive(_ values: [Double]) -> Double? {
+    public static func lastFive(_ values: [Double]) -> Double? {
         let tail = values.suffix(5)
         return tail.isEmpty ? nil : tail.reduce(0, +) / Double(tail.count)
     }
 
-    var table: String {
+    public var table: String {
         func percent(_ v: Double?) -> String { v.map { String(format: "%.2f %%", $0 * 100) } ?? "" }
         let table = MarkdownTable(
             header: ["model", "spec", "parameters", "test accuracy", "mean of last 5 epochs"],
@@ -144,7 +109,8 @@ struct JobResults: Encodable {
         return text
     }
 
-    func write(to directory: String) throws {
+    /// OUTPUT/results.md and results.json, each written atomically.
+    public func write(to directory: String) throws {
         try Data((table + "\n").utf8).write(to: URL(fileURLWithPath: "\(directory)/results.md"), options: .atomic)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -2,8 +2,8 @@ import Compute
 import Dispatch
 
 /// Times an inference function: one round runs it for at least `seconds`; rates in samples/s.
-enum InferenceTiming {
-    static func round(_ forward: (Tensor) throws -> Tensor, input: Tensor, seconds: Double) rethrows -> Double {
+public enum InferenceTiming {
+    public static func round(_ forward: (Tensor) throws -> Tensor, input: Tensor, seconds: Double) rethrows -> Double {
         let start = DispatchTime.now().uptimeNanoseconds
         var passes = 0, elapsed = 0.0
         repeat {
@@ -14,5 +14,5 @@ enum InferenceTiming {
         return Double(passes * input.shape[0]) / elapsed
     }
 
-    static func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+    public static func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 }

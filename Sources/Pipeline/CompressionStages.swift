@@ -1,4 +1,3 @@
-import ArgumentParser
 import Cluster
 import Compression
 import Compute
@@ -8,16 +7,22 @@ import NeuralNet
 
 /// A job's `prune:` and `quantize:` stages, run on the distilled student after `distillery run`, and the table
 /// of what each step costs and saves: accuracy, bytes on disk, latency at batch 1 and 256.
-struct CompressionStages {
-    let context: JobContext
+public struct CompressionStages {
+    public let context: JobContext
+    public let control: RunControl
 
-    struct Entry: Encodable {
-        var stage: String, file: String, format: String
-        var parameters: Int
-        var sparsity: Double
-        var testAccuracy: Double
-        var bytes: Int
-        var millisecondsBatch1: Double, millisecondsBatch256: Double
+    public init(context: JobContext, control: RunControl) {
+        self.context = context
+        self.control = control
+    }
+
+    public struct Entry: Encodable {
+        public var stage: String, file: String, format: String
+        public var parameters: Int
+        public var sparsity: Double
+        public var testAccuracy: Double
+        public var bytes: Int
+        public var millisecondsBatch1: Double, millisecondsBatch256: Double
 
         enum CodingKeys: String, CodingKey {
             case stage, file, format, parameters, sparsity, bytes
@@ -25,17 +30,17 @@ struct CompressionStages {
         }
     }
 
-    struct Outcome: Encodable {
-        var entries: [Entry]
+    public struct Outcome: Encodable {
+        public var entries: [Entry]
         /// Dense fp32 bytes over the last stage's bytes, and its speed-ups at batch 256 and 1.
-        var sizeRatio: Double, speedupBatch256: Double, speedupBatch1: Double
+        public var sizeRatio: Double, speedupBatch256: Double, speedupBatch1: Double
 
         enum CodingKeys: String, CodingKey {
             case entries
             case sizeRatio = "size_ratio", speedupBatch256 = "speedup_batch_256", speedupBatch1 = "speedup_batch_1"
         }
 
-        var table: String {
+        public var table: String {
             let rows = entries.map { e in
                 [e.stage, URL(fileURLWithPath: e.file).lastPathComponent, e.format, "\(e.parameters)", formatted(e.sparsity * 100, 1) + " %",
                  formatted(e.testAccuracy * 100, 2) + " %", "\(e.bytes)", formatted(e.millisecondsBatch1, 3), formatted(e.millisecondsBatch256, 2)]
@@ -47,41 +52,41 @@ struct CompressionStages {
         }
     }
 
-    var studentPath: String { "\(context.spec.outputDirectory)/student.safetensors" }
-    var prunedPath: String { "\(context.spec.outputDirectory)/student-pruned.safetensors" }
-    var quantizedPath: String { "\(context.spec.outputDirectory)/student-int8.safetensors" }
+    public var studentPath: String { "\(context.spec.outputDirectory)/student.safetensors" }
+    public var prunedPath: String { "\(context.spec.outputDirectory)/student-pruned.safetensors" }
+    public var quantizedPath: String { "\(context.spec.outputDirectory)/student-int8.safetensors" }
 
     /// Runs the stages the job names; nil when it names none.
-    func run(shouldStop: @escaping () -> Bool) throws -> Outcome? {
+    public func run() throws -> Outcome? {
         let spec = context.spec
         guard spec.prune != nil || spec.quantize != nil else { return nil }
         var source = studentPath
-        var inputs = try CompressionInputs(model: source, context: context, split: context.split)
+        var inputs = try CompressionInputs(model: source, context: context, split: context.split, control: control)
         let seed = inputs.contents.metadata.seed ?? spec.seed
         if let stage = spec.prune {
-            Terminal.status("pruning the student by \(stage.method.rawValue) to \(formatted(stage.sparsity * 100, 1)) % sparsity")
+            control.status("pruning the student by \(stage.method.rawValue) to \(formatted(stage.sparsity * 100, 1)) % sparsity")
             let tuner = try inputs.jobTuner(learningRate: Float(stage.learningRate), seed: seed, alpha: stage.alpha) { r in
-                Terminal.status("  fine-tune epoch \(r.epoch + 1): test_acc \(formatted(r.test?.accuracy ?? 0))")
+                control.status("  fine-tune epoch \(r.epoch + 1): test_acc \(formatted(r.test?.accuracy ?? 0))")
             }
             let result = try PruningRun(method: stage.method, sparsity: stage.sparsity, rounds: stage.rounds, rewind: stage.rewind,
                                         finetuneEpochs: stage.finetuneEpochs, seed: seed, gradual: stage.gradual)
                 .run(inputs.contents.model, tuner: tuner, sample: { inputs.sample(512) }) { round, rounds, m in
-                    Terminal.status("  lottery round \(round)/\(rounds): sparsity \(formatted(m.sparsity * 100, 1)) %")
+                    control.status("  lottery round \(round)/\(rounds): sparsity \(formatted(m.sparsity * 100, 1)) %")
                 }
             var metadata = inputs.inheritedMetadata
             metadata.pruning = "\(stage.method.rawValue) sparsity=\(stage.sparsity)"
             try CompressedCheckpoint.save(result.model, sparse: result.storesSparse, metadata: metadata, to: URL(fileURLWithPath: prunedPath))
             source = prunedPath
-            inputs = try CompressionInputs(model: source, context: context, split: context.split)
+            inputs = try CompressionInputs(model: source, context: context, split: context.split, control: control)
         }
-        if shouldStop() { throw ExitCode(130) }
+        try control.checkStop()
         if let stage = spec.quantize {
-            Terminal.status("quantizing to int8 (\(stage.mode), \(stage.perChannel ? "per-channel" : "per-tensor"), \(stage.calibration.rawValue))")
+            control.status("quantizing to int8 (\(stage.mode.rawValue), \(stage.perChannel ? "per-channel" : "per-tensor"), \(stage.calibration.rawValue))")
             let network = inputs.contents.model, sample = inputs.sample(stage.sample)
             let quantized: QuantizedModel
-            if stage.mode == "qat" {
+            if stage.mode == .qat {
                 let tuner = try inputs.jobTuner(learningRate: Float(stage.learningRate), seed: seed) { r in
-                    Terminal.status("  qat epoch \(r.epoch + 1): simulated int8 test_acc \(formatted(r.test?.accuracy ?? 0))")
+                    control.status("  qat epoch \(r.epoch + 1): simulated int8 test_acc \(formatted(r.test?.accuracy ?? 0))")
                 }
                 quantized = try QuantizationAwareTraining.run(network, sample: sample, perChannel: stage.perChannel,
                                                               calibration: stage.calibration, tuner: tuner, epochs: stage.epochs)
@@ -89,7 +94,7 @@ struct CompressionStages {
                 quantized = try QuantizedModel.postTraining(network, sample: sample, perChannel: stage.perChannel, calibration: stage.calibration)
             }
             var metadata = inputs.inheritedMetadata
-            metadata.quantization = "\(stage.mode) calibration=\(stage.calibration.rawValue)"
+            metadata.quantization = "\(stage.mode.rawValue) calibration=\(stage.calibration.rawValue)"
             try CompressedCheckpoint.save(quantized, sparse: PruningMasks.nonzero(quantized.float).sparsity > 0.125,
                                           metadata: metadata, to: URL(fileURLWithPath: quantizedPath))
         }
@@ -97,13 +102,13 @@ struct CompressionStages {
     }
 
     /// The table rows for the student files present in the output directory.
-    func measure() throws -> Outcome? {
+    public func measure() throws -> Outcome? {
         let stages = [("dense fp32", studentPath), ("pruned", prunedPath), ("int8", quantizedPath)]
             .filter { FileManager.default.fileExists(atPath: $0.1) }
         guard stages.count > 1 else { return nil }
-        Terminal.status("measuring accuracy, size and latency of \(stages.map(\.0).joined(separator: ", "))")
+        control.status("measuring accuracy, size and latency of \(stages.map(\.0).joined(separator: ", "))")
         let test = context.split.test
-        let loaded = try stages.map { try CompressionInputs(model: $0.1, context: context, split: context.split) }
+        let loaded = try stages.map { try CompressionInputs(model: $0.1, context: context, split: context.split, control: control) }
         let forwards = try loaded.map { try $0.contents.inference() }
         let ones = loaded.map { test.batch([0], normalization: $0.normalization).images }
         let batches = loaded.map { test.batch(Array(0..<min(256, test.count)), normalization: $0.normalization).images }

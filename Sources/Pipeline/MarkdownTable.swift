@@ -1,10 +1,16 @@
 /// A padded markdown table, readable both raw in a terminal and rendered.
-struct MarkdownTable {
-    var header: [String]
-    var rows: [[String]]
-    var rightAligned: Set<Int> = []
+public struct MarkdownTable {
+    public var header: [String]
+    public var rows: [[String]]
+    public var rightAligned: Set<Int>
 
-    var text: String {
+    public init(header: [String], rows: [[String]], rightAligned: Set<Int> = []) {
+        self.header = header
+        self.rows = rows
+        self.rightAligned = rightAligned
+    }
+
+    public var text: String {
         let widths = header.indices.map { c in ([header[c]] + rows.map { $0[c] }).map(\.count).max() ?? 0 }
         func line(_ cells: [String]) -> String {
             "| " + cells.enumerated().map { c, cell in
