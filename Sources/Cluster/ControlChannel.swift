@@ -99,31 +99,35 @@ public final class ControlChannel {
     /// Counts from now the silence that ends the worker (the coordinator said it stops and will be back).
     public func restartSilenceClock() { lastHeard = monotonicSeconds() }
 
-    /// Runs `work` (loading a data set or models: seconds, with nothing to say to the coordinator) on another
-    /// thread while this one keeps the heartbeats going, so a short lease survives a slow start. Messages that
-    /// arrive meanwhile are kept for `receive`. `work` must not touch this channel. (Escaping: the thread may hold the
-    /// closure a moment after it returns, which `withoutActuallyEscaping` would trap on.)
-    public func keepAlive<T>(_ heartbeat: Heartbeat, during work: @escaping () throws -> T) throws -> T {
-        let outcome = BackgroundOutcome<T>()
-        let job = UncheckedSendable(work)
-        let thread = Thread {
-            outcome.finish(Result { try job.value() })
-        }
-        thread.stackSize = 8 << 20
-        thread.start()
-        // The work always runs to its end before this returns (it may hold its caller's state): a failure here waits.
-        var failure: Error?
-        while !outcome.wait(seconds: 0.02) {
-            guard failure == nil else { continue }
-            do {
-                while let message = try receiveFromSocket() { pending.append(message) }
-                try heartbeatIfDue(heartbeat)
-            } catch {
-                failure = error
+    /// Runs `work` (loading a data set or models, a teacher's batch, an evaluation: seconds with nothing to say to
+    /// the coordinator) on this thread while a helper thread, holding the socket meanwhile, keeps the heartbeats
+    /// going, so a short lease survives long compute. Messages that arrive meanwhile are kept for `receive`. `work`
+    /// must not touch this channel. The compute stays on the caller's thread, with its OpenMP and oneDNN settings;
+    /// work shorter than a poll never wakes the helper.
+    public func keepAlive<T>(_ heartbeat: @autoclosure () -> Heartbeat, during work: () throws -> T) throws -> T {
+        let finished = DispatchSemaphore(value: 0), released = DispatchSemaphore(value: 0)
+        let failure = BackgroundOutcome<Void>()
+        let beat = heartbeat()
+        let channel = UncheckedSendable(self)
+        // The semaphores hand the socket over and back (the full barrier ZeroMQ asks for when a socket changes thread).
+        let helper = Thread {
+            while finished.wait(timeout: .now() + 0.02) == .timedOut {
+                guard failure.result == nil else { continue }
+                do {
+                    while let message = try channel.value.receiveFromSocket() { channel.value.pending.append(message) }
+                    try channel.value.heartbeatIfDue(beat)
+                } catch {
+                    failure.finish(.failure(error))
+                }
             }
+            released.signal()
         }
-        if let failure { throw failure }
-        return try outcome.result!.get()
+        helper.start()
+        let outcome = Result { try work() }
+        finished.signal()
+        released.wait()
+        if case let .failure(error)? = failure.result { throw error }
+        return try outcome.get()
     }
 
     /// Says hello and waits for the welcome, answering nothing else meanwhile.
@@ -177,8 +181,7 @@ final class BackgroundOutcome<T>: @unchecked Sendable {  // every access to `sto
     var result: Result<T, Error>? { lock.lock(); defer { lock.unlock() }; return stored }
 }
 
-/// A closure run on exactly one other thread while its caller waits for it, so nothing it captures is touched
-/// by two threads at once.
+/// A value handed to exactly one other thread while its owner waits, so it is never touched by two threads at once.
 struct UncheckedSendable<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }

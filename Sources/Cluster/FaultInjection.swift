@@ -14,4 +14,16 @@ enum FaultInjection {
         let seconds = slowLoad
         if seconds > 0 { Thread.sleep(forTimeInterval: seconds) }
     }
+
+    /// DISTILLERY_FAULT_SLOW_COMPUTE_MS: each teacher batch (one work item) and each student evaluation takes this
+    /// much longer, as a big model on a slow machine.
+    static var slowCompute: Double {
+        guard let text = ProcessInfo.processInfo.environment["DISTILLERY_FAULT_SLOW_COMPUTE_MS"], let ms = Double(text), ms > 0 else { return 0 }
+        return ms / 1000
+    }
+
+    static func delayCompute() {
+        let seconds = slowCompute
+        if seconds > 0 { Thread.sleep(forTimeInterval: seconds) }
+    }
 }

@@ -206,6 +206,11 @@ public final class StudentDataPlane {
         try reportIfDue()
     }
 
+    /// Runs `work` (an evaluation, a checkpoint) while the heartbeats go on beside it (`ControlChannel.keepAlive`).
+    public func keepAlive<T>(_ work: () throws -> T) throws -> T {
+        try channel.keepAlive(Heartbeat(queueDepth: UInt32(store?.receivedCount ?? 0)), during: work)
+    }
+
     private func handleControl(_ message: ReceivedMessage) throws {
         switch message.envelope.kind {
         case let .goodbye(g):

@@ -115,7 +115,10 @@ public final class StudentTrainer {
             let seconds = monotonicSeconds() - started
             metrics.samplesPerSecond.set(Double(seen) / max(seconds, 1e-9))
             if replica == 0 {
-                testAccuracy = Evaluation.run(model, on: job.split.test, normalization: job.normalization).accuracy
+                testAccuracy = try plane.keepAlive {
+                    FaultInjection.delayCompute()
+                    return Evaluation.run(model, on: job.split.test, normalization: job.normalization).accuracy
+                }
                 metrics.testAccuracy.set(testAccuracy!)
             }
             // The epoch's record (samples done == total); re-sent as is until the next epoch starts.
@@ -126,7 +129,7 @@ public final class StudentTrainer {
             log.info("epoch \(epoch + 1)/\(spec.student.epochs): loss \(String(format: "%.4f", lossSum / Double(max(seen, 1))))\(testAccuracy.map { String(format: " test_acc %.4f", $0) } ?? "") \(Int(Double(seen) / seconds)) samples/s")
             let last = epoch + 1 == spec.student.epochs
             if replica == 0 && (last || (epoch + 1) % spec.cluster.checkpointEveryEpochs == 0) {
-                checkpoint = try saveCheckpoint(model, epochs: epoch + 1)
+                checkpoint = try plane.keepAlive { try saveCheckpoint(model, epochs: epoch + 1) }
                 try plane.announce(CheckpointAnnouncement(step: step, epoch: UInt32(epoch + 1), path: checkpoint!))
             }
             plane.forget(epoch: epoch)

@@ -72,7 +72,7 @@ public final class TeacherWorker {
         }
         try channel.keepAlive(Heartbeat()) {
             FaultInjection.delayLoading()
-            try self.setUp(welcome)
+            try setUp(welcome)
         }
         try register()
         while true {
@@ -175,8 +175,12 @@ public final class TeacherWorker {
         }
         let rows = pieces.reduce(0) { $0 + $1.count }
         let computeStarted = monotonicSeconds()
-        let outputs = try softTargets(member, passes: pieces.map { Array(order[$0]) }, rows: rows,
-                                  augmentationSeed: a.augmentationSeed, temperature: a.temperature)
+        // A big member's batch may outlast the lease: the heartbeats go on beside it.
+        let outputs = try channel.keepAlive(Heartbeat(queueDepth: UInt32(queue.count))) {
+            FaultInjection.delayCompute()
+            return try softTargets(member, passes: pieces.map { Array(order[$0]) }, rows: rows,
+                                   augmentationSeed: a.augmentationSeed, temperature: a.temperature)
+        }
         let computeSeconds = monotonicSeconds() - computeStarted
         let format: WireTensor.Format
         switch job.spec.softTargets {

@@ -135,6 +135,26 @@ import Wire
         #expect(try h.exitStatus("student", timeout: 30) == 0)
     }
 
+    @Test func workersThatComputeLongerThanTheirLeaseKeepIt() throws {
+        var s = ClusterHarness.Settings()
+        s.trainSamples = 500
+        s.testSamples = 200
+        s.teachers = ["mlp:64-32-4"]
+        s.epochs = 2
+        s.leaseMilliseconds = 1000
+        let h = try ClusterHarness("fault-slow-compute", s)
+        let reference = try h.referenceWeights()
+        let (_, endpoint) = try h.startCoordinator()
+        // Every teacher batch and every student evaluation takes 2.5 s more: more than two leases of compute.
+        let slow = ["DISTILLERY_FAULT_SLOW_COMPUTE_MS": "2500"]
+        _ = try h.startTeacher("teacher", coordinator: endpoint, environment: slow)
+        _ = try h.startStudent("student", coordinator: endpoint, environment: slow)
+        #expect(try h.exitStatus("coordinator", timeout: 120) == 0, "coordinator: \(h.log("coordinator").suffix(1500))")
+        #expect(!h.log("coordinator").contains("lost its lease"), "\(h.log("coordinator").suffix(1500))")
+        #expect(try h.exitStatus("student", timeout: 30) == 0)
+        #expect(try h.weights() == reference, "the heartbeats beside the compute changed what it computed")
+    }
+
     // MARK: 5. floods
 
     @Test func aFloodOnTheDataEndpointNeitherStarvesNorBloatsNorFillsTheLog() throws {
