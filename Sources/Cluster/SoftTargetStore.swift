@@ -43,9 +43,7 @@ public struct SoftTargetStore {
         let outputs = (0..<plan.members.count).map { partial[key]![$0]! }
         partial[key] = nil
         let rows = outputs[0].count / classes
-        let target = rule == .probabilities
-            ? Self.meanOfProbabilities(outputs)
-            : Ensemble.softTargets(outputs.map { Tensor(shape: [rows, classes], scalars: $0) }, temperature: temperature, rule: .logits).scalars
+        let target = Ensemble.combine(outputs.map { Tensor(shape: [rows, classes], scalars: $0) }, temperature: temperature, rule: rule).scalars
         if cached {
             let order = epochOrder()
             for (row, position) in plan.positions(shard: item.shard).enumerated() {
@@ -57,14 +55,6 @@ public struct SoftTargetStore {
             combined[key] = target
         }
         return true
-    }
-
-    /// The same sum, in the same order, as `Ensemble.softTargets` over tempered probabilities.
-    static func meanOfProbabilities(_ members: [[Float]]) -> [Float] {
-        let scale = 1 / Float(members.count)
-        var sum = [Float](repeating: 0, count: members[0].count)
-        for m in members { for i in sum.indices { sum[i] += m[i] * scale } }
-        return sum
     }
 
     /// The ensemble targets for positions of an epoch (rows in position order), or nil while some are missing.

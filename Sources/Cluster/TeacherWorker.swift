@@ -224,7 +224,7 @@ public final class TeacherWorker {
             let batch = job.split.train.batch(part, augmentation: job.spec.data.augmentation,
                                               augmentationSeed: augmentationSeed, normalization: member.normalization)
             let logits = try member.model.logits(batch.images)
-            let targets = job.spec.combine == .probabilities ? Softmax.probabilities(logits, temperature: temperature) : logits
+            let targets = Ensemble.memberOutput(logits, temperature: temperature, rule: job.spec.combine)
             out.scalars.replaceSubrange((start * classes)..<((start + part.count) * classes), with: targets.scalars)
             start += part.count
         }

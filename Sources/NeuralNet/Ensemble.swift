@@ -11,21 +11,23 @@ public enum Ensemble {
 
     /// members: each (batch, classes) logits -> (batch, classes) probabilities at temperature T.
     public static func softTargets(_ members: [Tensor], temperature: Float, rule: Rule = .probabilities) -> Tensor {
-        precondition(!members.isEmpty, "an ensemble has at least one member")
-        precondition(members.allSatisfy { $0.shape == members[0].shape }, "members disagree on shape: \(members.map(\.shape))")
-        let scale = 1 / Float(members.count)
-        switch rule {
-        case .probabilities:
-            var sum = Tensor(zeros: members[0].shape)
-            for m in members {
-                let p = Softmax.probabilities(m, temperature: temperature)
-                for i in 0..<sum.count { sum.scalars[i] += p.scalars[i] * scale }
-            }
-            return sum
-        case .logits:
-            var mean = Tensor(zeros: members[0].shape)
-            for m in members { for i in 0..<mean.count { mean.scalars[i] += m.scalars[i] * scale } }
-            return Softmax.probabilities(mean, temperature: temperature)
-        }
+        combine(members.map { memberOutput($0, temperature: temperature, rule: rule) }, temperature: temperature, rule: rule)
+    }
+
+    /// What one member contributes, as a teacher worker sends it: its probabilities at T for the probability rule,
+    /// its logits as they are for the logit rule.
+    public static func memberOutput(_ logits: Tensor, temperature: Float, rule: Rule) -> Tensor {
+        rule == .probabilities ? Softmax.probabilities(logits, temperature: temperature) : logits
+    }
+
+    /// The one place members become soft targets, wherever their outputs were computed (in this process or on
+    /// teacher workers): the mean of their `memberOutput`s, in member order, then for the logit rule the softmax at T.
+    public static func combine(_ outputs: [Tensor], temperature: Float, rule: Rule) -> Tensor {
+        precondition(!outputs.isEmpty, "an ensemble has at least one member")
+        precondition(outputs.allSatisfy { $0.shape == outputs[0].shape }, "members disagree on shape: \(outputs.map(\.shape))")
+        let scale = 1 / Float(outputs.count)
+        var mean = Tensor(zeros: outputs[0].shape)
+        for m in outputs { for i in 0..<mean.count { mean.scalars[i] += m.scalars[i] * scale } }
+        return rule == .probabilities ? mean : Softmax.probabilities(mean, temperature: temperature)
     }
 }
