@@ -58,51 +58,47 @@ public final class StudentTrainer {
 
     // MARK: training
 
+    /// Trains with the one training loop (`Trainer.fit(_:as:)`): this replica's share of every batch, the
+    /// ensemble's soft targets from the data plane, gradients averaged with the peers before each optimizer step.
     private func train(_ model: Sequential) throws -> Summary {
         let job = plane.job!
         let replica = plane.replica
         let spec = job.spec
-        let config = job.studentConfig
-        let optimizer = config.makeOptimizer()
         let loss = DistillationLoss(alpha: Float(spec.alpha), temperature: Float(spec.temperature), teacherForm: .probabilities)
         let n = job.plan.sampleCount
-        let batchSize = spec.student.batchSize
-        let stepsPerEpoch = (n + batchSize - 1) / batchSize
-        var step: UInt64 = 0
+        var stepsDone: UInt64 = 0
         var testAccuracy: Double?
         var checkpoint: String?
-        for epoch in 0..<spec.student.epochs {
-            let order = plane.epochOrder(epoch)
-            let started = monotonicSeconds()
-            var lossSum = 0.0, seen = 0
+        // The epoch's figures as the log and the coordinator see them: this replica's distillation loss over every
+        // replica's samples.
+        var started = monotonicSeconds(), seconds = 0.0
+        var lossSum = 0.0, seen = 0
+        func beginEpoch(_ epoch: Int) {
+            started = monotonicSeconds()
+            lossSum = 0
+            seen = 0
             plane.position = WireProtocol.Progress(epoch: UInt32(epoch), samplesDone: 0, samplesTotal: UInt64(n))
             metrics.epoch.set(Double(epoch + 1))
-            for stepInEpoch in 0..<stepsPerEpoch {
-                optimizer.learningRate = config.schedule.rate(
-                    base: config.learningRate, epoch: Double(epoch) + Double(stepInEpoch) / Double(stepsPerEpoch), totalEpochs: config.epochs)
-                let batch = (stepInEpoch * batchSize)..<min((stepInEpoch + 1) * batchSize, n)
-                let mine = slice(batch)
-                var samples = 0
-                if !mine.isEmpty {
-                    let targets = try plane.targets(epoch: epoch, positions: mine)
-                    let (images, labels) = job.split.train.batch(Array(order[mine]), augmentation: spec.data.augmentation,
-                                                                augmentationSeed: job.augmentationSeed(epoch: epoch),
-                                                                normalization: job.normalization)
-                    let logits = model.forward(images, training: true)
-                    let result = loss.compute(student: logits, teacher: targets, labels: labels)
-                    model.backward(result.gradient)
-                    lossSum += Double(result.loss) * Double(mine.count)
-                    samples = mine.count
-                    metrics.loss.set(Double(result.loss))
-                    metrics.kl.set(Double(result.kl))
-                    metrics.crossEntropy.set(Double(result.crossEntropy))
-                }
-                let sent = try exchange.publish(step: step, samples: samples)
+        }
+        let loop = Trainer.Replica(
+            share: { [unowned self] in slice($0) },
+            lossGradient: { [unowned self] batch in
+                let targets = try plane.targets(epoch: batch.epoch, positions: batch.positions)
+                let result = loss.compute(student: batch.logits, teacher: targets, labels: batch.labels)
+                lossSum += Double(result.loss) * Double(batch.indices.count)
+                metrics.loss.set(Double(result.loss))
+                metrics.kl.set(Double(result.kl))
+                metrics.crossEntropy.set(Double(result.crossEntropy))
+                return result.gradient
+            },
+            beforeUpdate: { [unowned self] step, samples in
+                let sent = try exchange.publish(step: UInt64(step), samples: samples)
                 metrics.gradientBytes.increment(by: Int64(sent))
-                try waitForPeers(step: step)
-                exchange.average(step: step)
-                optimizer.step(model.trainableParameters)
-                step += 1
+                try waitForPeers(step: UInt64(step))
+                exchange.average(step: UInt64(step))
+            },
+            afterUpdate: { [unowned self] epoch, batch, samples in
+                stepsDone += 1
                 seen += batch.count
                 plane.trained(epoch: epoch, through: batch.upperBound)
                 metrics.steps.increment()
@@ -111,32 +107,41 @@ public final class StudentTrainer {
                                                        loss: Float(lossSum / Double(max(seen, 1))),
                                                        samplesPerSecond: Float(Double(seen) / max(monotonicSeconds() - started, 1e-9)))
                 try plane.reportIfDue()
-            }
-            let seconds = monotonicSeconds() - started
-            metrics.samplesPerSecond.set(Double(seen) / max(seconds, 1e-9))
-            if replica == 0 {
-                testAccuracy = try plane.keepAlive {
+            },
+            evaluate: { [unowned self] model in
+                seconds = monotonicSeconds() - started
+                metrics.samplesPerSecond.set(Double(seen) / max(seconds, 1e-9))
+                guard replica == 0 else { return nil }
+                let result = try plane.keepAlive {
                     FaultInjection.delayCompute()
-                    return Evaluation.run(model, on: job.split.test, normalization: job.normalization).accuracy
+                    return Evaluation.run(model, on: job.split.test, normalization: job.normalization)
                 }
-                metrics.testAccuracy.set(testAccuracy!)
-            }
-            // The epoch's record (samples done == total); re-sent as is until the next epoch starts.
-            plane.position = WireProtocol.Progress(epoch: UInt32(epoch), samplesDone: UInt64(seen), samplesTotal: UInt64(n),
-                                                   loss: Float(lossSum / Double(max(seen, 1))), accuracy: testAccuracy.map(Float.init),
-                                                   samplesPerSecond: Float(Double(seen) / max(seconds, 1e-9)))
-            try plane.report()
-            log.info("epoch \(epoch + 1)/\(spec.student.epochs): loss \(String(format: "%.4f", lossSum / Double(max(seen, 1))))\(testAccuracy.map { String(format: " test_acc %.4f", $0) } ?? "") \(Int(Double(seen) / seconds)) samples/s")
-            let last = epoch + 1 == spec.student.epochs
-            if replica == 0 && (last || (epoch + 1) % spec.cluster.checkpointEveryEpochs == 0) {
-                checkpoint = try plane.keepAlive { try saveCheckpoint(model, epochs: epoch + 1) }
-                try plane.announce(CheckpointAnnouncement(step: step, epoch: UInt32(epoch + 1), path: checkpoint!))
-            }
-            plane.forget(epoch: epoch)
-        }
-        try plane.finish(step: step, epochs: spec.student.epochs, checkpoint: checkpoint)
+                testAccuracy = result.accuracy
+                metrics.testAccuracy.set(result.accuracy)
+                return result
+            },
+            onEpoch: { [unowned self] report in
+                let epoch = report.epoch
+                // The epoch's record (samples done == total); re-sent as is until the next epoch starts.
+                plane.position = WireProtocol.Progress(epoch: UInt32(epoch), samplesDone: UInt64(seen), samplesTotal: UInt64(n),
+                                                       loss: Float(lossSum / Double(max(seen, 1))), accuracy: testAccuracy.map(Float.init),
+                                                       samplesPerSecond: Float(Double(seen) / max(seconds, 1e-9)))
+                try plane.report()
+                log.info("epoch \(epoch + 1)/\(spec.student.epochs): loss \(String(format: "%.4f", lossSum / Double(max(seen, 1))))\(testAccuracy.map { String(format: " test_acc %.4f", $0) } ?? "") \(Int(Double(seen) / seconds)) samples/s")
+                let last = epoch + 1 == spec.student.epochs
+                if replica == 0 && (last || (epoch + 1) % spec.cluster.checkpointEveryEpochs == 0) {
+                    checkpoint = try plane.keepAlive { try saveCheckpoint(model, epochs: epoch + 1) }
+                    try plane.announce(CheckpointAnnouncement(step: stepsDone, epoch: UInt32(epoch + 1), path: checkpoint!))
+                }
+                plane.forget(epoch: epoch)
+                if !last { beginEpoch(epoch + 1) }
+            })
+        beginEpoch(0)
+        // Stops come through the data plane (it hands work back and says goodbye), not between steps.
+        try Trainer(model: model, config: job.studentConfig, normalization: job.normalization).fit(job.split.train, as: loop)
+        try plane.finish(step: stepsDone, epochs: spec.student.epochs, checkpoint: checkpoint)
         let weights = model.namedParameters.flatMap { $0.parameter.value.scalars.withUnsafeBytes { Array($0) } }
-        return Summary(replica: replica, steps: Int(step), checkpoint: checkpoint, testAccuracy: testAccuracy,
+        return Summary(replica: replica, steps: Int(stepsDone), checkpoint: checkpoint, testAccuracy: testAccuracy,
                        weightsSHA256: SHA256.hex(Data(weights)))
     }
 
