@@ -6,7 +6,8 @@ import Wire
 
 /// The coordinator daemon: registers workers, hands teachers work under credit-based flow control,
 /// tracks every item until each student has it, re-queues the work of a worker whose lease runs out,
-/// and ends the job when every student has trained its last epoch. One thread, one ROUTER socket.
+/// and ends the job when every student has trained its last epoch. One thread, one router (`RouterTransport`:
+/// ZeroMQ in the daemon, in memory in the core tests), one clock.
 public final class Coordinator {
     public enum Outcome: Equatable, Sendable { case complete, failed(String), stopped }
 
@@ -49,7 +50,9 @@ public final class Coordinator {
     var scheduler: Scheduler
     let options: Options
     private let context = Context()
-    private let socket: Socket
+    private let transport: RouterTransport
+    /// Seconds on a monotonic clock; tests drive their own.
+    let clock: () -> Double
     let security: ClusterSecurity
     let tokens: AssignmentToken
     let refusals: RefusalLog
@@ -62,7 +65,7 @@ public final class Coordinator {
     /// Every worker connection that ever said hello (by routing id), for knowing when all have heard the end.
     var everRegistered: Set<[UInt8]> = []
     let memberHashes: [String]
-    let started = monotonicSeconds()
+    let started: Double
     private var lastLeaseCheck = 0.0
     private var lastGaugeUpdate = 0.0
     var pendingFailure: String?
@@ -70,9 +73,18 @@ public final class Coordinator {
 
     /// Binds `bind` (a port of "*" picks a free one; `endpoint` tells which) and loads or creates the
     /// state in `stateDirectory`, which no other live coordinator may hold.
-    public init(job: JobContext, bind: String, stateDirectory: String, options: Options = Options()) throws {
+    public convenience init(job: JobContext, bind: String, stateDirectory: String, options: Options = Options()) throws {
+        try self.init(job: job, transport: { context, security in try ZeroMQRouter(context: context, bind: bind, security: security) },
+                      stateDirectory: stateDirectory, options: options)
+    }
+
+    /// The coordinator on a transport made once the job's security is known, reading time from `clock`.
+    public init(job: JobContext, transport makeTransport: (Context, ClusterSecurity) throws -> RouterTransport, stateDirectory: String,
+                options: Options = Options(), clock: @escaping () -> Double = monotonicSeconds) throws {
         self.job = job
         self.options = options
+        self.clock = clock
+        started = clock()
         do { lock = try DirectoryLock(directory: stateDirectory) } catch let held as DirectoryLock.Held {
             throw ClusterError("the state directory \(stateDirectory) is in use by a live coordinator (\(held.owner?.escapedForLog ?? "another process")); stop it first, or give this one another --state")
         }
@@ -89,14 +101,8 @@ public final class Coordinator {
             return try SHA256.hex(ofFile: teacher.checkpoint)
         }
         security = try ClusterSecurity(job: job.spec)
-        socket = try Socket(context, .router)
-        try socket.set(.linger(1000))
-        try socket.set(.maxMessageSize(Int64(WireLimits.standard.maximumHeaderBytes)))
-        // A worker that reconnects under its old identity (after a partition) takes over its route.
-        try socket.set(.routerHandover(true))
-        try security.secureServer(socket, context: context, admitting: [.teacher, .student, .operator])
-        try socket.bind(bind)
-        endpoint = socket.lastEndpoint
+        transport = try makeTransport(context, security)
+        endpoint = transport.endpoint
         lock.describeOwner("listening on \(endpoint)")
         log.info("job \(job.spec.name): \(job.plan.itemCount) work items (\(job.plan.shardsPerEpoch) shards x \(job.plan.members.count) members x \(job.plan.teacherEpochs) epochs), \(scheduler.done.count) already done; listening on \(endpoint)\(security.isEncrypted ? " (CURVE)" : " (plain TCP)")")
         // Written last: a launcher that sees this file may connect.
@@ -117,41 +123,51 @@ public final class Coordinator {
             return .complete
         }
         while true {
-            if shouldStop() {
-                // Like kill -9 for the job: workers wait for a coordinator on this state and register again.
-                broadcastGoodbye("the coordinator stopped; the job resumes when a coordinator starts on its state", ending: .suspended)
-                log.info("stopped; state kept: a coordinator started on the same --state resumes the job")
-                return .stopped
-            }
-            if try Poller.readable([socket], timeoutMilliseconds: 50)[0] {
-                // A bounded batch, committed together (one fsync for all its receipts): under a steady stream of
-                // messages, work requests still get answered promptly. Assignments go out before the commit; a
-                // receipt lost to a crash before it only means the item is computed and delivered again.
-                try state.batch {
-                    var handled = 0
-                    while handled < 16, let frames = try socket.receive(dontWait: true) {
-                        handle(frames)
-                        handled += 1
-                    }
-                    assignWork()
-                }
-            }
-            let now = monotonicSeconds()
-            if let failure = checkLeases(now) { return try fail(failure) }
-            assignWork()
-            if now - lastGaugeUpdate > 0.5 {
-                lastGaugeUpdate = now
-                updateGauges()
-                refusals.flush(now: now)
-            }
-            if scheduler.isComplete && studentsFinished {
-                try state.setStatus("complete")
-                broadcastGoodbye("job complete", ending: .complete)
-                log.info("job complete: \(scheduler.done.count) items, \(state.duplicateReceipts) duplicate deliveries ignored")
-                drain(Goodbye(reason: "job complete", ending: .complete), shouldStop: shouldStop)
-                return .complete
+            if let outcome = try serve(waitingMilliseconds: 50, shouldStop: shouldStop) {
+                if outcome == .complete { drain(Goodbye(reason: "job complete", ending: .complete), shouldStop: shouldStop) }
+                return outcome
             }
         }
+    }
+
+    /// One turn of the loop: waits up to `waitingMilliseconds` for messages, handles a bounded batch of them,
+    /// checks leases at the clock's time and hands out work. The outcome once the job has ended (a failure has
+    /// then been drained; a completion is drained by `run`), else nil. The core tests call this directly.
+    public func serve(waitingMilliseconds: Int, shouldStop: () -> Bool = { false }) throws -> Outcome? {
+        if shouldStop() {
+            // Like kill -9 for the job: workers wait for a coordinator on this state and register again.
+            broadcastGoodbye("the coordinator stopped; the job resumes when a coordinator starts on its state", ending: .suspended)
+            log.info("stopped; state kept: a coordinator started on the same --state resumes the job")
+            return .stopped
+        }
+        if try transport.waitForMessages(timeoutMilliseconds: waitingMilliseconds) {
+            // A bounded batch, committed together (one fsync for all its receipts): under a steady stream of
+            // messages, work requests still get answered promptly. Assignments go out before the commit; a
+            // receipt lost to a crash before it only means the item is computed and delivered again.
+            try state.batch {
+                var handled = 0
+                while handled < 16, let frames = try transport.receive() {
+                    handle(frames)
+                    handled += 1
+                }
+                assignWork()
+            }
+        }
+        let now = clock()
+        if let failure = checkLeases(now) { return try fail(failure) }
+        assignWork()
+        if now - lastGaugeUpdate > 0.5 {
+            lastGaugeUpdate = now
+            updateGauges()
+            refusals.flush(now: now)
+        }
+        if scheduler.isComplete && studentsFinished {
+            try state.setStatus("complete")
+            broadcastGoodbye("job complete", ending: .complete)
+            log.info("job complete: \(scheduler.done.count) items, \(state.duplicateReceipts) duplicate deliveries ignored")
+            return .complete
+        }
+        return nil
     }
 
     /// After the end: answers every message (a worker that came late, or missed the broadcast) with the job's
@@ -159,13 +175,14 @@ public final class Coordinator {
     /// before (a dead one never will).
     private func drain(_ goodbye: Goodbye, shouldStop: () -> Bool) {
         var told = everRegistered.union(workers.keys)
+        // Real time: a drain ends by the wall clock even when a test drives the core's clock (tests drain for 0 s).
         let deadline = monotonicSeconds() + options.drainSeconds
         while monotonicSeconds() < deadline && !shouldStop() && told.count < (options.expectedWorkers ?? Int.max) {
-            guard (try? Poller.readable([socket], timeoutMilliseconds: 50)[0]) == true else { continue }
-            while let frames = try? socket.receive(dontWait: true), let routingID = frames.first?.bytes {
+            guard (try? transport.waitForMessages(timeoutMilliseconds: 50)) == true else { continue }
+            while let frames = try? transport.receive(), let routingID = frames.first?.bytes {
                 guard let message = try? ReceivedMessage.parse(frames, fromRouter: true) else { continue }
                 if case .statusRequest = message.envelope.kind {
-                    send(.statusReply(json: statusJSON(now: monotonicSeconds())), to: routingID)
+                    send(.statusReply(json: statusJSON(now: clock())), to: routingID)
                 } else {
                     told.insert(routingID)
                     send(.goodbye(goodbye), to: routingID)
@@ -215,7 +232,7 @@ public final class Coordinator {
             send(.error(code: .malformed, message: "this coordinator runs job '\(job.spec.name)', not '\(envelope.jobID.escapedForLog)'"), to: routingID)
             return
         }
-        let now = monotonicSeconds()
+        let now = clock()
         if case .statusRequest = envelope.kind {
             send(.statusReply(json: statusJSON(now: now)), to: routingID)
             return
@@ -339,7 +356,7 @@ public final class Coordinator {
         guard limit > 0 else { return }
         let destinations = (0..<job.spec.student.replicas).compactMap { roster[$0] }
         let destinationKeys = registeredStudents.compactMap { $0?.publicKey }
-        let now = monotonicSeconds()
+        let now = clock()
         for (routingID, worker) in workers where worker.role == .teacher && worker.credits > 0 && !worker.members.isEmpty {
             var credits = worker.credits
             while credits > 0, let id = scheduler.next(members: worker.members, timelineLimit: limit) {
@@ -370,7 +387,7 @@ public final class Coordinator {
     func send(_ kind: MessageKind, to routingID: [UInt8]) {
         let frames = WireMessage(Envelope(jobID: job.spec.name, sender: "coordinator", kind: kind)).frames(to: routingID)
         metrics.wire.sent(frames)
-        do { try socket.send(frames, dontWait: true) } catch {
+        do { try transport.send(frames) } catch {
             refusals.refused("sends that failed", "to \(describe(routingID)): \(error)")
         }
     }

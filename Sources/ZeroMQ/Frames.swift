@@ -14,6 +14,9 @@ public enum OutgoingFrame: Sendable {
         }
     }
 
+    /// The frame's bytes, as they go out.
+    public var bytes: [UInt8] { payload }
+
     var payload: [UInt8] {
         switch self {
         case let .bytes(b): return b
@@ -55,6 +58,16 @@ public final class ReceivedFrame: @unchecked Sendable {  // immutable after rece
     private var message: zmq_msg_t
 
     init(taking message: zmq_msg_t) { self.message = message }
+
+    /// A frame holding a copy of `bytes`, as if received (no connection properties): for transports that are not
+    /// sockets, such as the in-memory one the daemons' core tests use.
+    public convenience init(copying bytes: [UInt8]) {
+        var msg = zmq_msg_t()
+        // zmq_msg_init_size fails only when memory runs out, which Swift itself does not survive either.
+        precondition(zmq_msg_init_size(&msg, bytes.count) == 0, "zmq_msg_init_size: out of memory")
+        if !bytes.isEmpty { bytes.withUnsafeBytes { zmq_msg_data(&msg).copyMemory(from: $0.baseAddress!, byteCount: bytes.count) } }
+        self.init(taking: msg)
+    }
 
     deinit { zmq_msg_close(&message) }
 
