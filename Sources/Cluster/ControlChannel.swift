@@ -17,7 +17,9 @@ public struct JobAlreadyEnded: Error, CustomStringConvertible {
 public final class ControlChannel {
     public let context: Context
     public let name: String
-    let socket: Socket
+    let transport: DealerTransport
+    /// The socket, to poll beside others (nil on an in-memory transport).
+    var socket: Socket? { transport.socket }
     private let coordinator: String
     private let log: DaemonLog
     let refusals: RefusalLog
@@ -32,22 +34,27 @@ public final class ControlChannel {
     /// Messages that arrived while the worker was busy (`keepAlive`), handed out first by `receive`.
     private var pending: [ReceivedMessage] = []
 
-    public init(coordinator: String, name: String, security: ClusterSecurity, context: Context,
-                coordinatorTimeout: Double, log: DaemonLog) throws {
+    public convenience init(coordinator: String, name: String, security: ClusterSecurity, context: Context,
+                            coordinatorTimeout: Double, log: DaemonLog) throws {
+        try self.init(transport: ZeroMQDealer(context: context, coordinator: coordinator, name: name, security: security),
+                      coordinator: coordinator, name: name, context: context, coordinatorTimeout: coordinatorTimeout, log: log)
+    }
+
+    /// The channel over any transport (an in-memory one in the core tests); `coordinator` names it in messages.
+    public init(transport: DealerTransport, coordinator: String, name: String, context: Context, coordinatorTimeout: Double, log: DaemonLog) {
+        self.transport = transport
         self.context = context
         self.name = name
         self.coordinator = coordinator
         self.coordinatorTimeout = coordinatorTimeout
         self.log = log
         refusals = RefusalLog(log)
-        socket = try Socket(context, .dealer)
-        // A stable identity: after a partition the coordinator's ROUTER hands the route over to us.
-        try socket.set(.routingID("\(name)-\(UInt32.random(in: 0...UInt32.max))"))
-        try socket.set(.linger(2000))
-        try socket.set(.reconnectInterval(100, maximum: 2000))
-        try socket.set(.maxMessageSize(Int64(WireLimits.standard.maximumHeaderBytes)))
-        try security.secureClient(socket)
-        try socket.connect(coordinator)
+    }
+
+    /// Waits up to `timeoutMilliseconds` for a message from the coordinator.
+    public func waitForMessages(timeoutMilliseconds: Int) throws -> Bool {
+        if !pending.isEmpty { return true }
+        return try transport.waitForMessages(timeoutMilliseconds: timeoutMilliseconds)
     }
 
     /// Never blocks: with the coordinator unreachable (no connection, or a full queue) the message is
@@ -55,7 +62,7 @@ public final class ControlChannel {
     public func send(_ kind: MessageKind) throws {
         let frames = WireMessage(Envelope(jobID: jobID, sender: name, kind: kind)).frames()
         wire?.sent(frames)
-        if try !socket.send(frames, dontWait: true) {
+        if try !transport.send(frames) {
             refusals.refused("a message to an unreachable coordinator", "the coordinator at \(coordinator) is not taking messages; one was dropped")
         }
     }
@@ -67,7 +74,7 @@ public final class ControlChannel {
     }
 
     private func receiveFromSocket() throws -> ReceivedMessage? {
-        while let frames = try socket.receive(dontWait: true) {
+        while let frames = try transport.receive() {
             let bytes = frames.byteCount
             do {
                 let message = try ReceivedMessage.parse(frames)
@@ -137,7 +144,7 @@ public final class ControlChannel {
         var resend = monotonicSeconds() + 1
         while monotonicSeconds() < deadline {
             if shouldStop() { throw ClusterError("stopped before the coordinator answered") }
-            _ = try Poller.readable([socket], timeoutMilliseconds: 100)
+            _ = try waitForMessages(timeoutMilliseconds: 100)
             while let message = try receive() {
                 switch message.envelope.kind {
                 case let .welcome(w):

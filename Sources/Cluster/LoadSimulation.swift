@@ -51,7 +51,7 @@ public final class LoadSimulation {
         var errors = 0, receipts = 0
         // Items being "computed": (when done, teacher, item), in the order they finish.
         var working: [(due: Double, teacher: Int, workID: UInt64)] = []
-        let sockets = teachers.map(\.socket)
+        let sockets = teachers.compactMap(\.socket)
         var started: Double?
         let joinDeadline = monotonicSeconds() + 60
         while true {

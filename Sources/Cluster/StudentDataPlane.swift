@@ -31,7 +31,9 @@ public final class StudentDataPlane {
     let context = Context()
     let security: ClusterSecurity
     let channel: ControlChannel
-    private let data: Socket
+    private let data: DataInbox
+    /// Seconds on a monotonic clock; the core tests drive their own.
+    private let clock: () -> Double
     public let dataEndpoint: String
     private let options: Options
     public private(set) var job: JobContext!
@@ -55,27 +57,24 @@ public final class StudentDataPlane {
     private var lastReport = 0.0
     private var lastRegistration = 0.0
 
-    public init(_ options: Options, metrics: StudentMetrics, log: DaemonLog) throws {
+    /// The data plane on the given transports (nil: ZeroMQ's, bound and connected as `options` say), reading time
+    /// from `clock`.
+    public init(_ options: Options, metrics: StudentMetrics, log: DaemonLog, control: DealerTransport? = nil, inbox: DataInbox? = nil,
+                clock: @escaping () -> Double = monotonicSeconds) throws {
         self.options = options
         self.metrics = metrics
         self.log = log
+        self.clock = clock
         refusals = RefusalLog(log)
         if let problem = WorkerName.problem(options.name) { throw ClusterError(problem) }
         security = try ClusterSecurity(keysDirectory: options.keysDirectory, keyName: options.keyName ?? options.name)
-        data = try Socket(context, .pull)
-        // What a peer may queue here: a few messages per connection (a teacher ahead of us waits in its own send
-        // queue, and TCP holds the rest), each at most the job's largest message once the job is known.
-        try data.set(.receiveHighWaterMark(Self.queuedMessagesPerPeer))
-        try data.set(.maxMessageSize(Int64(Self.largestMessageBeforeTheJob)))
-        try security.secureServer(data, context: context, admitting: [.teacher, .student])
-        try data.bind(options.bind)
-        var endpoint = data.lastEndpoint
-        if let host = options.advertiseHost, let port = endpoint.split(separator: ":").last {
-            endpoint = "tcp://\(host):\(port)"
-        }
-        dataEndpoint = endpoint
-        channel = try ControlChannel(coordinator: options.coordinator, name: options.name, security: security,
-                                     context: context, coordinatorTimeout: options.coordinatorTimeout, log: log)
+        data = try inbox ?? ZeroMQDataInbox(context: context, bind: options.bind, advertiseHost: options.advertiseHost,
+                                            queuedMessagesPerPeer: Self.queuedMessagesPerPeer, largestMessage: Self.largestMessageBeforeTheJob,
+                                            security: security)
+        dataEndpoint = data.endpoint
+        let dealer = try control ?? ZeroMQDealer(context: context, coordinator: options.coordinator, name: options.name, security: security)
+        channel = ControlChannel(transport: dealer, coordinator: options.coordinator, name: options.name, context: context,
+                                 coordinatorTimeout: options.coordinatorTimeout, log: log)
         channel.wire = metrics.wire
     }
 
@@ -118,7 +117,7 @@ public final class StudentDataPlane {
     /// `otherBytes`, e.g. a replica's gradients) plus the envelope; connections made from now on get it.
     public func limitMessages(otherBytes: Int) throws {
         let targets = job.plan.shardSize * store.classes * MemoryLayout<Float>.size
-        try data.set(.maxMessageSize(Int64(max(targets, otherBytes) + WireLimits.standard.maximumHeaderBytes)))
+        try data.limitMessages(toBytes: max(targets, otherBytes) + WireLimits.standard.maximumHeaderBytes)
     }
 
     /// The sample order of an epoch (kept until `forget(epoch:)`).
@@ -192,10 +191,16 @@ public final class StudentDataPlane {
             try? channel.send(.goodbye(Goodbye(reason: "stopped (SIGTERM)")))
             throw ClusterError("stopped by a signal")
         }
-        _ = try Poller.readable([channel.socket, data], timeoutMilliseconds: timeoutMilliseconds)
+        let sockets = [channel.socket, data.socket].compactMap { $0 }
+        if sockets.isEmpty {
+            // In memory there is nothing to wait on: a short nap instead of a spin.
+            Thread.sleep(forTimeInterval: 0.001)
+        } else {
+            _ = try Poller.readable(sockets, timeoutMilliseconds: timeoutMilliseconds)
+        }
         while let message = try channel.receive() { try handleControl(message) }
         var handled = 0
-        while handled < Self.messagesPerPump, let frames = try data.receive(dontWait: true) {
+        while handled < Self.messagesPerPump, let frames = try data.receive() {
             handleData(frames)
             handled += 1
         }
@@ -228,8 +233,8 @@ public final class StudentDataPlane {
         case let .error(code, text):
             switch code {
             case .unknownWorker:
-                guard monotonicSeconds() - lastRegistration > 1 else { return }
-                lastRegistration = monotonicSeconds()
+                guard clock() - lastRegistration > 1 else { return }
+                lastRegistration = clock()
                 log.info("coordinator does not know us (\(text.escapedForLog)); registering again")
                 try channel.send(.hello(hello))
             case .unauthorized:

@@ -28,11 +28,13 @@ public final class StudentTrainer {
     private let plane: StudentDataPlane
     private var exchange: GradientExchange!
 
-    public init(_ options: StudentDataPlane.Options, peerTimeout: Double = 60) throws {
+    /// A student on ZeroMQ, or on the given transports (the core tests' entry), reading time from `clock`.
+    public init(_ options: StudentDataPlane.Options, peerTimeout: Double = 60, control: DealerTransport? = nil, inbox: DataInbox? = nil,
+                clock: @escaping () -> Double = monotonicSeconds) throws {
         name = options.name
         self.peerTimeout = peerTimeout
         log = DaemonLog("student \(options.name)")
-        plane = try StudentDataPlane(options, metrics: metrics, log: log)
+        plane = try StudentDataPlane(options, metrics: metrics, log: log, control: control, inbox: inbox, clock: clock)
     }
 
     public func run(shouldStop: @escaping () -> Bool) throws -> Summary {

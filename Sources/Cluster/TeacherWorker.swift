@@ -43,19 +43,34 @@ public final class TeacherWorker {
     private var members: [String: Member] = [:]
     private var queue: [WorkAssignment] = []
     private var credits = 0
-    /// PUSH sockets to the students' data endpoints, by endpoint (and the server key they were made for).
-    private var destinations: [String: (key: String?, socket: Socket)] = [:]
+    /// Connections to the students' data endpoints, by endpoint (and the server key they were made for).
+    private var destinations: [String: (key: String?, outlet: PushTransport)] = [:]
+    private let connect: (_ endpoint: String, _ serverKey: String?) throws -> PushTransport
+    /// Seconds on a monotonic clock; the core tests drive their own.
+    private let clock: () -> Double
     private var cachedOrder: (epoch: Int, order: [Int])?
     public private(set) var itemsDone = 0
     private var lastRegistration = 0.0
 
-    public init(_ options: Options) throws {
+    /// A teacher on ZeroMQ: a DEALER socket to the coordinator, PUSH sockets to the students.
+    public convenience init(_ options: Options) throws {
+        try self.init(options, transport: nil, pushes: nil)
+    }
+
+    /// A teacher on the given transports (nil: ZeroMQ's), reading time from `clock`: the core tests' entry.
+    public init(_ options: Options, transport: DealerTransport?, pushes: ((String, String?) throws -> PushTransport)?,
+                clock: @escaping () -> Double = monotonicSeconds) throws {
         self.options = options
+        self.clock = clock
         if let problem = WorkerName.problem(options.name) { throw ClusterError(problem) }
         log = DaemonLog("teacher \(options.name)")
-        security = try ClusterSecurity(keysDirectory: options.keysDirectory, keyName: options.keyName ?? options.name)
-        channel = try ControlChannel(coordinator: options.coordinator, name: options.name, security: security,
-                                     context: context, coordinatorTimeout: options.coordinatorTimeout, log: log)
+        let security = try ClusterSecurity(keysDirectory: options.keysDirectory, keyName: options.keyName ?? options.name)
+        self.security = security
+        let context = self.context
+        let dealer = try transport ?? ZeroMQDealer(context: context, coordinator: options.coordinator, name: options.name, security: security)
+        channel = ControlChannel(transport: dealer, coordinator: options.coordinator, name: options.name, context: context,
+                                 coordinatorTimeout: options.coordinatorTimeout, log: log)
+        connect = pushes ?? { endpoint, key in try ZeroMQPush(context: context, endpoint: endpoint, serverKey: key, security: security) }
         channel.wire = metrics.wire
     }
 
@@ -82,7 +97,7 @@ public final class TeacherWorker {
                 log.info("stopping: \(returned.count) queued items handed back, \(itemsDone) done")
                 return nil
             }
-            _ = try Poller.readable([channel.socket], timeoutMilliseconds: queue.isEmpty ? 50 : 0)
+            _ = try channel.waitForMessages(timeoutMilliseconds: queue.isEmpty ? 50 : 0)
             while let message = try channel.receive() {
                 if let goodbye = try handle(message) { return goodbye }
             }
@@ -113,7 +128,7 @@ public final class TeacherWorker {
     }
 
     private func register() throws {
-        lastRegistration = monotonicSeconds()
+        lastRegistration = clock()
         let models = members.values.sorted { $0.name < $1.name }.map { ModelHash(member: $0.name, sha256: $0.sha256) }
         try channel.send(.hello(Hello(role: .teacher, models: models, threads: UInt32(ComputeThreads.current))))
         try channel.send(.workRequest(credits: UInt32(credits)))
@@ -142,7 +157,7 @@ public final class TeacherWorker {
             case .unknownWorker:
                 // The coordinator restarted and forgot us: register again (once for a burst of such
                 // replies to messages queued while it was down); it re-queued what we held.
-                guard monotonicSeconds() - lastRegistration > 1 else { return nil }
+                guard clock() - lastRegistration > 1 else { return nil }
                 log.info("coordinator does not know us (\(text.escapedForLog)); registering again")
                 queue.removeAll()
                 try register()
@@ -201,7 +216,7 @@ public final class TeacherWorker {
             }
             metrics.wire.sent(frames)
             metrics.softTargetBytes.increment(by: Int64(tensor.frame.count))
-            guard try !destination(endpoint, key: key).send(frames, dontWait: true) else { continue }
+            guard try !destination(endpoint, key: key).send(frames) else { continue }
             // The coordinator re-queues items whose receipts never come.
             log.warning("student \(endpoint) is not taking soft targets; item \(a.workID) dropped for it")
         }
@@ -231,17 +246,12 @@ public final class TeacherWorker {
         return out
     }
 
-    /// The socket to a student's data endpoint, made anew when the student's key changed (a replacement replica).
-    private func destination(_ endpoint: String, key: String?) throws -> Socket {
-        if let existing = destinations[endpoint], existing.key == key { return existing.socket }
-        destinations[endpoint]?.socket.close()
-        let socket = try Socket(context, .push)
-        // Queued soft targets still go out when we exit cleanly.
-        try socket.set(.linger(5000))
-        try socket.set(.sendHighWaterMark(10_000))
-        try security.secureClient(socket, serverKey: key)
-        try socket.connect(endpoint)
-        destinations[endpoint] = (key, socket)
-        return socket
+    /// The connection to a student's data endpoint, made anew when the student's key changed (a replacement replica).
+    private func destination(_ endpoint: String, key: String?) throws -> PushTransport {
+        if let existing = destinations[endpoint], existing.key == key { return existing.outlet }
+        destinations[endpoint]?.outlet.close()
+        let outlet = try connect(endpoint, key)
+        destinations[endpoint] = (key, outlet)
+        return outlet
     }
 }

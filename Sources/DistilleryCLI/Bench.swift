@@ -1,9 +1,6 @@
 import ArgumentParser
-import Compute
-import Dispatch
 import NeuralNet
 import Pipeline
-import Training
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -50,7 +47,7 @@ struct BenchTrain: ParsableCommand {
         guard batchSize >= 1, steps >= 1, repeats >= 1, warmup >= 0 else {
             throw ValidationError("--batch-size, --steps and --repeats must be positive, --warmup non-negative")
         }
-        guard TrainingConfig.OptimizerKind(rawValue: optimizer) != nil else {
+        guard OptimizerKind(rawValue: optimizer) != nil else {
             throw ValidationError("--optimizer must be sgd or adam, got '\(optimizer)'")
         }
         _ = try ModelSpec(model)
@@ -58,42 +55,10 @@ struct BenchTrain: ParsableCommand {
 
     func run() throws {
         compute.apply()
-        let network = try Sequential(try ModelSpec(model), seed: 1)
-        let kind = TrainingConfig.OptimizerKind(rawValue: optimizer)!
-        let config = TrainingConfig(optimizer: kind, learningRate: kind == .sgd ? 0.01 : 1e-3, momentum: 0.9)
-        let trainer = Trainer(model: network, config: config, normalization: nil)
-        var rng = SeededRandom(seed: 7)
-        let images = Tensor(shape: [batchSize] + network.inputShape,
-                            scalars: (0..<(batchSize * network.inputShape.reduce(1, *))).map { _ in rng.nextFloat() })
-        let labels = (0..<batchSize).map { _ in Int32(rng.nextInt(below: network.classes)) }
-        for _ in 0..<warmup { _ = trainer.step(images: images, labels: labels) }
-        var rates: [Double] = []
-        for _ in 0..<repeats {
-            let start = DispatchTime.now().uptimeNanoseconds
-            for _ in 0..<steps { _ = trainer.step(images: images, labels: labels) }
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            rates.append(Double(steps * batchSize) / seconds)
-        }
-        let median = rates.sorted()[rates.count / 2]
-        if json {
-            try Terminal.printJSON(BenchSummary(model: network.spec.text, batchSize: batchSize, optimizer: optimizer,
-                                                threads: ComputeThreads.current, samplesPerSecond: median, runs: rates))
-        } else {
-            Terminal.line("\(network.spec) batch \(batchSize) \(optimizer), \(ComputeThreads.current) threads: \(Int(median)) samples/s (median of \(repeats))")
-        }
-    }
-}
-
-struct BenchSummary: Encodable {
-    var model: String
-    var batchSize: Int
-    var optimizer: String
-    var threads: Int
-    var samplesPerSecond: Double
-    var runs: [Double]
-
-    enum CodingKeys: String, CodingKey {
-        case model, optimizer, threads, runs
-        case batchSize = "batch_size", samplesPerSecond = "samples_per_second"
+        let bench = TrainingBench(model: try ModelSpec(model), batchSize: batchSize, optimizer: OptimizerKind(rawValue: optimizer)!,
+                                  steps: steps, repeats: repeats, warmup: warmup)
+        let summary = try bench.run()
+        if json { try Terminal.printJSON(summary); return }
+        Terminal.line("\(summary.model) batch \(batchSize) \(optimizer), \(summary.threads) threads: \(Int(summary.samplesPerSecond)) samples/s (median of \(repeats))")
     }
 }

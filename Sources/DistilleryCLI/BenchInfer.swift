@@ -1,8 +1,4 @@
 import ArgumentParser
-import Compression
-import Compute
-import Foundation
-import ONNX
 import Pipeline
 
 struct BenchInfer: ParsableCommand {
@@ -44,22 +40,7 @@ struct BenchInfer: ParsableCommand {
 
     func run() throws {
         compute.apply()
-        let loaded = try model.map(BenchInfer.load)
-        let runners = loaded.map(\.run)
-        var rng = SeededRandom(seed: 3)
-        let inputs = loaded.map { l in
-            Tensor(shape: [batchSize] + l.inputShape, scalars: (0..<(batchSize * l.inputShape.reduce(1, *))).map { _ in rng.nextFloat() })
-        }
-        for (runner, x) in zip(runners, inputs) { _ = try runner(x) }  // warm-up
-        var rates = [[Double]](repeating: [], count: runners.count)
-        for _ in 0..<repeats {
-            for (i, (runner, x)) in zip(runners, inputs).enumerated() { rates[i].append(try InferenceTiming.round(runner, input: x, seconds: seconds)) }
-        }
-        let medians = rates.map(InferenceTiming.median)
-        let results = zip(model, loaded).enumerated().map { i, pair in
-            InferSummary(model: pair.0, format: pair.1.format, batchSize: batchSize, threads: ComputeThreads.current,
-                         samplesPerSecond: medians[i], runs: rates[i], ratioToFirst: i == 0 ? nil : medians[i] / medians[0])
-        }
+        let results = try InferenceBench(models: model, batchSize: batchSize, repeats: repeats, seconds: seconds).run()
         if json {
             if results.count == 1 { try Terminal.printJSON(results[0]) } else { try Terminal.printJSON(results) }
             return
@@ -68,28 +49,5 @@ struct BenchInfer: ParsableCommand {
             Terminal.line("\(r.model) (\(r.format)) batch \(batchSize), \(r.threads) threads: \(Int(r.samplesPerSecond)) samples/s (median of \(repeats))"
                 + (r.ratioToFirst.map { ", \(formatted($0, 3))x the first" } ?? ""))
         }
-    }
-
-    /// A file's forward pass, per-sample input shape and storage format.
-    static func load(_ path: String) throws -> (run: (Tensor) throws -> Tensor, inputShape: [Int], format: String) {
-        if path.lowercased().hasSuffix(".onnx") {
-            let model = try OnnxModel.load(URL(fileURLWithPath: path))
-            return (model.logits, model.runner.sampleShape, "onnx")
-        }
-        let contents = try CompressedCheckpoint.load(URL(fileURLWithPath: path))
-        return (try contents.inference(), contents.model.inputShape, contents.format)
-    }
-}
-
-struct InferSummary: Encodable {
-    var model: String, format: String
-    var batchSize: Int, threads: Int
-    var samplesPerSecond: Double
-    var runs: [Double]
-    var ratioToFirst: Double?
-
-    enum CodingKeys: String, CodingKey {
-        case model, format, threads, runs
-        case batchSize = "batch_size", samplesPerSecond = "samples_per_second", ratioToFirst = "ratio_to_first"
     }
 }

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Cluster
 import Foundation
-import Wire
 
 struct Keygen: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -61,29 +60,13 @@ struct Keygen: ParsableCommand {
     }
 
     func run() throws {
-        let directory = URL(fileURLWithPath: out)
-        var wanted: [(name: String, role: ClusterAllowList.Role?, members: Set<String>?)] = []
-        if let name {
-            wanted = [(name, role.flatMap(ClusterAllowList.Role.init), members.map { Set($0.split(separator: ",").map(String.init)) })]
-        } else if let teachers {
-            wanted = [("coordinator", nil, nil)] + (1...teachers).map { ("teacher-\($0)", .teacher, nil) }
-                + (1...students).map { ("student-\($0)", .student, nil) } + [("operator", .operator, nil)]
+        let wanted = name.map { [ClusterKeySet.Wanted(name: $0, role: role.flatMap(ClusterAllowList.Role.init),
+                                                      members: members.map { Set($0.split(separator: ",").map(String.init)) })] }
+            ?? ClusterKeySet.standard(teachers: teachers!, students: students)
+        let (pairs, allow) = try ClusterKeySet.write(wanted, to: URL(fileURLWithPath: out), force: force)
+        for p in pairs {
+            Terminal.line("wrote \(p.publicPath) and \(p.secretPath)\(p.role.map { " (\($0.rawValue))" } ?? ""): public key \(p.publicKey)")
         }
-        let allowPath = directory.appendingPathComponent("allow").path
-        var allow = FileManager.default.fileExists(atPath: allowPath) ? try ClusterAllowList.load(allowPath) : ClusterAllowList()
-        for key in wanted {
-            let secret = directory.appendingPathComponent("\(key.name).secret").path
-            if FileManager.default.fileExists(atPath: secret) && !force {
-                throw ValidationError("\(secret) exists; pass --force to replace it")
-            }
-            let pair = try CurveKeyPair.generate()
-            try pair.write(to: directory, name: key.name)
-            if let role = key.role { allow.set(.init(publicKey: pair.publicKey, name: key.name, role: role, members: key.members)) }
-            Terminal.line("wrote \(directory.appendingPathComponent("\(key.name).key").path) and \(secret)\(key.role.map { " (\($0.rawValue))" } ?? ""): public key \(pair.publicKey)")
-        }
-        if wanted.contains(where: { $0.role != nil }) {
-            try Data(allow.text.utf8).write(to: URL(fileURLWithPath: allowPath), options: .atomic)
-            Terminal.line("wrote \(allowPath) (\(allow.entries.count) worker keys)")
-        }
+        if let allow { Terminal.line("wrote \(allow.path) (\(allow.entries) worker keys)") }
     }
 }

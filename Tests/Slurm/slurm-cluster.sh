@@ -106,14 +106,18 @@ NodeName=n[1-$nodes] NodeHostname=$host NodeAddr=127.0.0.1 Port=[$((base + 1))-$
 PartitionName=test Nodes=n[1-$nodes] Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4
 CONF
 
-# munged runs as the munge user; one may already be running (it serves every Slurm on the machine).
-if ! pgrep -x munged >/dev/null; then
+# munged runs as the munge user; one may already be serving (it serves every Slurm on the machine). Asked, not
+# looked for: a munged another cluster's "down" just stopped (or left a zombie nobody reaps) still shows in the
+# process table, and a cluster trusting it would never authenticate.
+munge_answers() { munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1; }
+if ! munge_answers; then
   mkdir -p /run/munge /var/log/munge /var/lib/munge
   chown munge:munge /run/munge /var/log/munge /var/lib/munge
   # No inherited descriptors: a daemon holding our stdout open would keep a caller reading it waiting forever.
-  runuser -u munge -- /usr/sbin/munged </dev/null >/dev/null 2>&1
+  # --force: a stopped munged's socket and lock may still be there.
+  runuser -u munge -- /usr/sbin/munged --force </dev/null >/dev/null 2>&1
+  for _ in $(seq 1 50); do munge_answers && break; sleep 0.1; done
   # Ours to stop at "down".
-  for _ in $(seq 1 50); do [ -s /run/munge/munged.pid ] && break; sleep 0.1; done
   cp /run/munge/munged.pid "$dir/pids/munged.pid"
 fi
 
