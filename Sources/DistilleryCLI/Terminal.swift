@@ -110,7 +110,7 @@ final class EventRenderer: Sendable {
         case let .progressEnded(task): object = ["event": "progress_ended", "task": task]
         case let .table(text): object = ["event": "table", "markdown": text]
         }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
         return String(decoding: data, as: UTF8.self)
     }
 }
