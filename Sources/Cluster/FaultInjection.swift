@@ -5,25 +5,15 @@ import Foundation
 enum FaultInjection {
     /// DISTILLERY_FAULT_SLOW_LOAD_MS: a worker's loading (data set, models) takes this much longer, as on a machine
     /// with a slow shared file system.
-    static var slowLoad: Double {
-        guard let text = ProcessInfo.processInfo.environment["DISTILLERY_FAULT_SLOW_LOAD_MS"], let ms = Double(text), ms > 0 else { return 0 }
-        return ms / 1000
-    }
-
-    static func delayLoading() {
-        let seconds = slowLoad
-        if seconds > 0 { Thread.sleep(forTimeInterval: seconds) }
-    }
+    static func delayLoading() { sleep(milliseconds: "DISTILLERY_FAULT_SLOW_LOAD_MS") }
 
     /// DISTILLERY_FAULT_SLOW_COMPUTE_MS: each teacher batch (one work item) and each student evaluation takes this
     /// much longer, as a big model on a slow machine.
-    static var slowCompute: Double {
-        guard let text = ProcessInfo.processInfo.environment["DISTILLERY_FAULT_SLOW_COMPUTE_MS"], let ms = Double(text), ms > 0 else { return 0 }
-        return ms / 1000
-    }
+    static func delayCompute() { sleep(milliseconds: "DISTILLERY_FAULT_SLOW_COMPUTE_MS") }
 
-    static func delayCompute() {
-        let seconds = slowCompute
-        if seconds > 0 { Thread.sleep(forTimeInterval: seconds) }
+    /// Sleeps as many milliseconds as the environment variable says (none when it is unset or not positive).
+    private static func sleep(milliseconds variable: String) {
+        guard let text = ProcessInfo.processInfo.environment[variable], let ms = Double(text), ms > 0 else { return }
+        Thread.sleep(forTimeInterval: ms / 1000)
     }
 }
