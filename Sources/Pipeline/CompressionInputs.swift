@@ -15,6 +15,8 @@ public struct CompressionInputs {
     /// The job's teachers and training settings, when a job was given.
     public var job: JobContext?
     public let control: RunControl
+    /// The `distillery` binary that fine-tuning through the cluster starts its daemons from.
+    public var executable = LocalCluster.currentExecutable
 
     /// The model at `path`, then the job's data, else `data()`: a broken model file is reported before any data is read.
     public init(model path: String, job jobPath: String?, overrides: [String] = [], data: () throws -> DataSplit, control: RunControl) throws {
@@ -65,7 +67,7 @@ public struct CompressionInputs {
         config.seed = seed
         var teachers: FineTuner.Teachers?
         if let job, teacherPaths.isEmpty, throughCluster {
-            let cluster = ClusterFineTuning(context: job, control: control)
+            let cluster = ClusterFineTuning(context: job, control: control, executable: executable)
             teachers = .init(temperature: Float(job.spec.temperature), alpha: alpha ?? Float(job.spec.alpha), source: cluster.source)
         } else if let job, teacherPaths.isEmpty {
             let models = try job.spec.teachers.map { try TeacherModel.load($0, context: job).forStudent(normalization) }
