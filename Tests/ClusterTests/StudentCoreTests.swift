@@ -49,15 +49,7 @@ import Wire
 
         /// What the student sent the coordinator until `until` holds (or 30 s pass).
         func sent(until: ([ReceivedMessage]) -> Bool) throws -> [ReceivedMessage] {
-            var all: [ReceivedMessage] = []
-            let deadline = Date().addingTimeInterval(30)
-            while Date() < deadline {
-                all += try control.takeSent()
-                if until(all) { return all }
-                Thread.sleep(forTimeInterval: 0.002)
-            }
-            Issue.record("the student did not send what was expected; it sent \(all.map(\.envelope.kind))")
-            return all
+            try control.collectSent(by: "student", timeout: 30, until: until)
         }
 
         func finish() throws -> StudentTrainer.Summary? {

@@ -44,17 +44,9 @@ import Wire
 
         func say(_ kind: MessageKind) { dealer.deliver(kind, job: job.spec.name) }
 
-        /// Everything the teacher sent the coordinator until `until` holds of it (or 10 s pass).
+        /// What the teacher sent the coordinator until `until` holds (or 10 s pass).
         func sent(until: ([ReceivedMessage]) -> Bool) throws -> [ReceivedMessage] {
-            var all: [ReceivedMessage] = []
-            let deadline = Date().addingTimeInterval(10)
-            while Date() < deadline {
-                all += try dealer.takeSent()
-                if until(all) { return all }
-                Thread.sleep(forTimeInterval: 0.002)
-            }
-            Issue.record("the teacher did not send what was expected; it sent \(all.map(\.envelope.kind))")
-            return all
+            try dealer.collectSent(by: "teacher", timeout: 10, until: until)
         }
 
         func finish() throws -> Goodbye? {
