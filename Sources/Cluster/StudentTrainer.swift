@@ -42,7 +42,7 @@ public final class StudentTrainer {
         try plane.join { $0.spec.student.model.classes }
         let job = plane.job!
         log.info("replica \(plane.replica) of \(job.spec.student.replicas) for job \(job.spec.name); data endpoint \(plane.dataEndpoint)")
-        let model = try Sequential(job.spec.student.model, seed: job.spec.seed)
+        let model = try Network(job.spec.student.model, seed: job.spec.seed)
         exchange = try GradientExchange(replica: plane.replica, peers: plane.peers, peerKeys: plane.peerKeys, parameters: model.namedParameters,
                                         context: plane.context, security: plane.security, jobID: job.spec.name, sender: name)
         try plane.limitMessages(otherBytes: exchange.messageBytes)
@@ -62,7 +62,7 @@ public final class StudentTrainer {
 
     /// Trains with the one training loop (`Trainer.fit(_:as:)`): this replica's share of every batch, the
     /// ensemble's soft targets from the data plane, gradients averaged with the peers before each optimizer step.
-    private func train(_ model: Sequential) throws -> Summary {
+    private func train(_ model: Network) throws -> Summary {
         let job = plane.job!
         let replica = plane.replica
         let spec = job.spec
@@ -156,7 +156,7 @@ public final class StudentTrainer {
         return start..<(start + base + (replica < extra ? 1 : 0))
     }
 
-    private func saveCheckpoint(_ model: Sequential, epochs: Int) throws -> String {
+    private func saveCheckpoint(_ model: Network, epochs: Int) throws -> String {
         let job = plane.job!
         let spec = job.spec
         let path = "\(spec.outputDirectory)/student.safetensors"

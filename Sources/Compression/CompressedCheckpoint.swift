@@ -21,16 +21,17 @@ public enum CompressedCheckpoint {
 
     /// What a file holds: the float network (dequantized when int8), and the int8 model when there is one.
     public struct Contents {
-        public var model: Sequential
+        public var model: Network
         public var quantized: QuantizedModel?
         public var metadata: CheckpointMetadata
         public var masks: PruningMasks { PruningMasks.nonzero(model) }
     }
 
     /// Writes `model` (its zeros are the pruned weights) with sparse storage when `sparse`.
-    public static func save(_ model: Sequential, sparse: Bool, metadata: CheckpointMetadata, to url: URL) throws {
+    public static func save(_ model: Network, sparse: Bool, metadata: CheckpointMetadata, to url: URL) throws {
         var meta = metadata
         meta.spec = model.spec.text
+        meta.graph = model.architecture == model.spec.architecture ? nil : model.architecture.json
         meta.format = formatVersion
         meta.weights = Weights.f32.rawValue
         meta.storage = sparse ? "bitmask" : "dense"
@@ -53,6 +54,7 @@ public enum CompressedCheckpoint {
         var meta = metadata
         let model = quantized.float
         meta.spec = model.spec.text
+        meta.graph = model.architecture == model.spec.architecture ? nil : model.architecture.json
         meta.format = formatVersion
         meta.weights = (quantized.perChannel ? Weights.int8PerChannel : Weights.int8PerTensor).rawValue
         meta.storage = sparse ? "bitmask" : "dense"
@@ -87,13 +89,13 @@ public enum CompressedCheckpoint {
             let (model, metadata) = try Checkpoint.restore(file, source: source)
             return Contents(model: model, quantized: nil, metadata: metadata)
         }
-        guard let specText = metadata.spec, let spec = try? ModelSpec(specText) else {
+        guard let specText = metadata.spec, (try? ModelSpec(specText)) != nil else {
             throw SafeTensorsError(source, "missing or invalid 'distillery.spec' in __metadata__")
         }
         guard let weights = Weights(rawValue: metadata.weights ?? "") else {
             throw SafeTensorsError(source, "distillery.weights must be f32, int8-per-channel or int8-per-tensor")
         }
-        let model = try Sequential(spec, seed: 0)
+        let model = try Checkpoint.network(metadata, source: source)
         let prunable = Set(PruningMasks.prunable(model).map(\.name))
         var used = Set<String>()
         func entry(_ name: String, _ dtype: DType) throws -> TensorEntry {

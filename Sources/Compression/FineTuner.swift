@@ -38,14 +38,14 @@ public struct FineTuner {
     /// `epochs` epochs (a fresh schedule) with `masks` re-applied after every step; `maxSteps` ends early
     /// (lottery tickets rewind to such an early point).
     @discardableResult
-    public func fit(_ model: Sequential, masks: PruningMasks?, epochs: Int, maxSteps: Int? = nil) throws -> [EpochReport] {
+    public func fit(_ model: Network, masks: PruningMasks?, epochs: Int, maxSteps: Int? = nil) throws -> [EpochReport] {
         try fit(model, epochs: epochs, maxSteps: maxSteps) { _ in masks }
     }
 
     /// The same with the mask chosen at the start of every epoch (after its first step): `masks(epoch)` sees the
     /// weights trained so far (gradual pruning raises the sparsity this way).
     @discardableResult
-    public func fit(_ model: Sequential, epochs: Int, maxSteps: Int? = nil, masks: @escaping (Int) -> PruningMasks?) throws -> [EpochReport] {
+    public func fit(_ model: Network, epochs: Int, maxSteps: Int? = nil, masks: @escaping (Int) -> PruningMasks?) throws -> [EpochReport] {
         guard epochs > 0 else { return [] }
         var config = config
         config.epochs = epochs

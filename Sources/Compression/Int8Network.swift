@@ -34,6 +34,7 @@ public final class Int8Network {
 
     public init(_ model: QuantizedModel) throws {
         let network = model.float
+        try network.requireChain(for: "the int8 runtime")
         inputShape = network.inputShape
         classes = network.classes
         guard let first = model.layers.first else { throw NeuralNetError("a quantized model needs at least one Conv2d or Linear") }

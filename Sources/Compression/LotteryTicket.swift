@@ -19,7 +19,7 @@ public struct LotteryTicket {
     }
 
     /// The rewind point: `initial` itself, or a copy trained `n` steps (dense) by `tuner`.
-    public func rewindWeights(initial: Sequential, tuner: FineTuner) throws -> Sequential {
+    public func rewindWeights(initial: Network, tuner: FineTuner) throws -> Network {
         let point = try copy(initial)
         if case let .step(n) = rewind {
             let steps = (tuner.train.count + tuner.config.batchSize - 1) / tuner.config.batchSize
@@ -30,8 +30,8 @@ public struct LotteryTicket {
 
     /// Runs every round from `trained` (the dense network trained from `initial`); returns the final network
     /// and its mask. `onRound(round, masks)` reports after each retraining.
-    public func run(trained: Sequential, initial: Sequential, tuner: FineTuner,
-                    onRound: (Int, PruningMasks) -> Void = { _, _ in }) throws -> (model: Sequential, masks: PruningMasks) {
+    public func run(trained: Network, initial: Network, tuner: FineTuner,
+                    onRound: (Int, PruningMasks) -> Void = { _, _ in }) throws -> (model: Network, masks: PruningMasks) {
         let rewindPoint = try rewindWeights(initial: initial, tuner: tuner)
         var current = try copy(trained)
         var masks = PruningMasks.dense(trained)
@@ -46,16 +46,16 @@ public struct LotteryTicket {
     }
 
     /// The control of the paper: the same mask on freshly drawn weights (seed `seed`), trained as long as one round.
-    public func randomReinitialisation(masks: PruningMasks, spec: ModelSpec, seed: UInt64, tuner: FineTuner) throws -> Sequential {
-        let model = try Sequential(spec, seed: seed)
+    public func randomReinitialisation(masks: PruningMasks, spec: ModelSpec, seed: UInt64, tuner: FineTuner) throws -> Network {
+        let model = try Network(spec, seed: seed)
         try tuner.fit(model, masks: masks, epochs: epochsPerRound)
         return model
     }
 }
 
 /// A deep copy of a network's parameters and buffers.
-public func copy(_ model: Sequential) throws -> Sequential {
-    let clone = try Sequential(model.spec, seed: 0)
+public func copy(_ model: Network) throws -> Network {
+    let clone = try Network(model.spec, architecture: model.architecture, seed: 0)
     for ((_, target), (_, source)) in zip(clone.namedParameters, model.namedParameters) { target.value = source.value }
     return clone
 }

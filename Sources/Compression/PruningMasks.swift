@@ -10,17 +10,17 @@ public struct PruningMasks: Equatable, Sendable {
     public init(masks: [String: [Bool]]) { self.masks = masks }
 
     /// Every weight kept.
-    public static func dense(_ model: Sequential) -> PruningMasks {
+    public static func dense(_ model: Network) -> PruningMasks {
         PruningMasks(masks: Dictionary(uniqueKeysWithValues: prunable(model).map { ($0.name, [Bool](repeating: true, count: $0.parameter.value.count)) }))
     }
 
-    /// The prunable weights, in layer order.
-    public static func prunable(_ model: Sequential) -> [(name: String, parameter: Parameter)] {
-        model.layers.enumerated().compactMap { index, layer in gemmParameters(layer).map { ("\(index).weight", $0.weight) } }
+    /// The prunable weights, in layer order, every Conv2d and Linear of the tree (inside blocks too).
+    public static func prunable(_ model: Network) -> [(name: String, parameter: Parameter)] {
+        model.namedModules.compactMap { path, layer in gemmParameters(layer).map { ("\(path).weight", $0.weight) } }
     }
 
     /// The masks of the nonzero weights: what a pruned checkpoint's zeros mean.
-    public static func nonzero(_ model: Sequential) -> PruningMasks {
+    public static func nonzero(_ model: Network) -> PruningMasks {
         PruningMasks(masks: Dictionary(uniqueKeysWithValues: prunable(model).map { ($0.name, $0.parameter.value.scalars.map { $0 != 0 }) }))
     }
 
@@ -30,7 +30,7 @@ public struct PruningMasks: Equatable, Sendable {
     public var sparsity: Double { total == 0 ? 0 : 1 - Double(kept) / Double(total) }
 
     /// Zeroes the pruned weights (and their gradients, so optimizer moments of pruned weights stay still).
-    public func apply(to model: Sequential) {
+    public func apply(to model: Network) {
         for (name, parameter) in PruningMasks.prunable(model) {
             guard let mask = masks[name] else { continue }
             precondition(mask.count == parameter.value.count, "mask of \(name) has \(mask.count) flags for \(parameter.value.count) weights")

@@ -24,17 +24,17 @@ public struct PruningRun {
     }
 
     public struct Result {
-        public var model: Sequential
+        public var model: Network
         /// Fraction of prunable weights zeroed, or for structured pruning of all parameters removed.
         public var sparsity: Double
         /// The pruned network before fine-tuning (nil for lottery, which trains as it prunes).
-        public var beforeFineTuning: Sequential?
+        public var beforeFineTuning: Network?
         /// Zeros are the pruning; structured results are dense.
         public var storesSparse: Bool
     }
 
     /// `sample` (normalised images) feeds OBD's Hessian estimate and nothing else; `onRound` reports lottery rounds.
-    public func run(_ network: Sequential, tuner: FineTuner, sample: () -> Tensor,
+    public func run(_ network: Network, tuner: FineTuner, sample: () -> Tensor,
                     onRound: (Int, Int, PruningMasks) -> Void = { _, _, _ in }) throws -> Result {
         let dense = PruningMasks.dense(network)
         func pruneOnce(_ masks: PruningMasks) throws -> Result {
@@ -59,7 +59,7 @@ public struct PruningRun {
             return try pruneOnce(try Saliency.synflowMasks(network, sparsity: sparsity, rounds: rounds ?? 100))
         case .lottery:
             let ticket = LotteryTicket(sparsity: sparsity, rounds: rounds ?? 5, rewind: rewind, epochsPerRound: max(1, finetuneEpochs))
-            let (model, masks) = try ticket.run(trained: network, initial: try Sequential(network.spec, seed: seed), tuner: tuner) { round, m in
+            let (model, masks) = try ticket.run(trained: network, initial: try Network(network.spec, seed: seed), tuner: tuner) { round, m in
                 onRound(round, ticket.rounds, m)
             }
             return Result(model: model, sparsity: masks.sparsity, beforeFineTuning: nil, storesSparse: true)
@@ -75,7 +75,7 @@ public struct PruningRun {
     /// Gradual magnitude pruning (Zhu and Gupta 2017): at the start of epoch e the sparsity is
     /// s * (1 - (1 - (e + 1) / P)^3) over the first P = ceil(2/3 of the epochs), then stays at s while the rest
     /// fine-tune; each step prunes by the magnitudes the weights have reached.
-    func pruneGradually(_ network: Sequential, tuner: FineTuner, scope: PruningMasks.Scope) throws -> Result {
+    func pruneGradually(_ network: Network, tuner: FineTuner, scope: PruningMasks.Scope) throws -> Result {
         let pruned = try copy(network)
         let rampEpochs = max(1, (2 * finetuneEpochs + 2) / 3)
         var masks = PruningMasks.dense(network)

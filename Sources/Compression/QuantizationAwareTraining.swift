@@ -9,13 +9,13 @@ import NeuralNet
 public enum QuantizationAwareTraining {
     /// Calibrates as post-training quantization does, fine-tunes with fake quantization through `tuner` (masks hold
     /// a pruned network's zeros), and returns the quantized result.
-    public static func run(_ model: Sequential, sample: Tensor, perChannel: Bool, calibration: ActivationQuantization.Calibration,
+    public static func run(_ model: Network, sample: Tensor, perChannel: Bool, calibration: ActivationQuantization.Calibration,
                            tuner: FineTuner, epochs: Int) throws -> QuantizedModel {
         let start = try QuantizedModel.postTraining(model, sample: sample, perChannel: perChannel, calibration: calibration)
         let folded = try BatchNormFolding.fold(model)
         let masks = PruningMasks.nonzero(folded)
         let grids = Dictionary(uniqueKeysWithValues: start.layers.map { ($0.index, $0.input) })
-        let wrapped = Sequential(folded.spec, layers: folded.layers.enumerated().map { index, layer in
+        let wrapped = Network(folded, layers: folded.layers.enumerated().map { index, layer in
             grids[index].map { FakeQuantized(layer, input: $0, perChannel: perChannel) } ?? layer
         })
         try tuner.fit(wrapped, masks: masks.sparsity > 0 ? masks : nil, epochs: epochs)

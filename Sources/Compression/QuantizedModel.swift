@@ -15,13 +15,13 @@ public struct QuantizedModel {
         public var input: ActivationQuantization
     }
 
-    public var float: Sequential
+    public var float: Network
     public var layers: [Layer]
     public var perChannel: Bool
 
     /// Post-training quantization: folds, quantizes weights, and calibrates activations on `sample` (normalised
     /// images as the model expects them).
-    public static func postTraining(_ model: Sequential, sample: Tensor, perChannel: Bool,
+    public static func postTraining(_ model: Network, sample: Tensor, perChannel: Bool,
                                     calibration: ActivationQuantization.Calibration) throws -> QuantizedModel {
         let folded = try BatchNormFolding.fold(model)
         let inputs = activationSamples(folded, sample: sample)
@@ -47,7 +47,7 @@ public struct QuantizedModel {
     }
 
     /// Up to 200,000 input values of every Conv2d and Linear, keyed by layer index, from an evaluation pass.
-    static func activationSamples(_ model: Sequential, sample: Tensor) -> [Int: [Float]] {
+    static func activationSamples(_ model: Network, sample: Tensor) -> [Int: [Float]] {
         var result: [Int: [Float]] = [:]
         var x = sample
         for (index, layer) in model.layers.enumerated() {
@@ -64,7 +64,8 @@ public struct QuantizedModel {
 /// Folds each BatchNorm into the Conv2d or Linear before it, with the running statistics:
 /// w' = w * gamma / sqrt(var + eps) per output channel, b' = (b - mean) * gamma / sqrt(var + eps) + beta.
 public enum BatchNormFolding {
-    public static func fold(_ model: Sequential) throws -> Sequential {
+    public static func fold(_ model: Network) throws -> Network {
+        try model.requireChain(for: "BatchNorm folding")
         let stages = model.spec.stages.map { stage -> ModelSpec.Stage in
             switch stage {
             case let .conv(out, kernel, padding, stride, _): return .conv(out: out, kernel: kernel, padding: padding, stride: stride, batchNorm: false)
@@ -72,7 +73,7 @@ public enum BatchNormFolding {
             default: return stage
             }
         }
-        let folded = try Sequential(try ModelSpec(inputShape: model.inputShape, stages: stages), seed: 0)
+        let folded = try Network(try ModelSpec(inputShape: model.inputShape, stages: stages), seed: 0)
         var target = folded.layers.makeIterator()
         var pending: (weight: Parameter, bias: Parameter)?
         for layer in model.layers {

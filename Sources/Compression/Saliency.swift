@@ -6,12 +6,12 @@ import NeuralNet
 /// Per-weight importance scores of the pruning methods, keyed as `PruningMasks`. Higher means keep.
 public enum Saliency {
     /// |w|: magnitude pruning.
-    public static func magnitude(_ model: Sequential) -> [String: [Float]] {
+    public static func magnitude(_ model: Network) -> [String: [Float]] {
         Dictionary(uniqueKeysWithValues: PruningMasks.prunable(model).map { ($0.name, $0.parameter.value.scalars.map(abs)) })
     }
 
     /// Uniform noise from `seed`: the random baseline.
-    public static func random(_ model: Sequential, seed: UInt64) -> [String: [Float]] {
+    public static func random(_ model: Network, seed: UInt64) -> [String: [Float]] {
         var rng = SeededRandom(seed: seed, stream: 0x9A4D)
         return Dictionary(uniqueKeysWithValues: PruningMasks.prunable(model).map { name, p in
             (name, (0..<p.value.count).map { _ in rng.nextFloat() })
@@ -23,7 +23,7 @@ public enum Saliency {
     /// model's own softmax, averaged over per-sample gradients: for a softmax cross-entropy it is an unbiased estimate
     /// of the Gauss-Newton (Levenberg-Marquardt) diagonal that LeCun et al. used, needs first derivatives only, and is
     /// never negative, so saliencies rank cleanly. `images` are already normalised as the model expects.
-    public static func obd(_ model: Sequential, images: Tensor, seed: UInt64) -> [String: [Float]] {
+    public static func obd(_ model: Network, images: Tensor, seed: UInt64) -> [String: [Float]] {
         let prunable = PruningMasks.prunable(model)
         var hessian = prunable.map { [Float](repeating: 0, count: $0.parameter.value.count) }
         var rng = SeededRandom(seed: seed, stream: 0x0BD)
@@ -52,7 +52,7 @@ public enum Saliency {
     /// SynFlow (Tanaka, Kunin, Yamins and Ganguli 2020): |dR/dθ ⊙ θ| with R = 1ᵀ(∏|θ|)1, the network evaluated with
     /// every parameter and buffer replaced by its absolute value on an all-ones input. Uses no data.
     /// `masks` zero the weights already pruned, as each SynFlow round sees the network pruned so far.
-    public static func synflow(_ model: Sequential, masks: PruningMasks) throws -> [String: [Float]] {
+    public static func synflow(_ model: Network, masks: PruningMasks) throws -> [String: [Float]] {
         let linearised = try copy(model)
         for (_, parameter) in linearised.namedParameters { parameter.value.scalars = parameter.value.scalars.map(abs) }
         masks.apply(to: linearised)
@@ -66,7 +66,7 @@ public enum Saliency {
 
     /// Iterative SynFlow: `rounds` rounds of global pruning on the exponential schedule
     /// sparsity_k = 1 - (1 - sparsity)^(k / rounds), rescoring after each, as the paper prescribes (100 rounds).
-    public static func synflowMasks(_ model: Sequential, sparsity: Double, rounds: Int) throws -> PruningMasks {
+    public static func synflowMasks(_ model: Network, sparsity: Double, rounds: Int) throws -> PruningMasks {
         var masks = PruningMasks.dense(model)
         for k in 1...max(1, rounds) {
             let target = 1 - pow(1 - sparsity, Double(k) / Double(max(1, rounds)))

@@ -6,7 +6,8 @@ import NeuralNet
 /// shrinks and runs faster. The classifier keeps every class. Each layer keeps round((1 - sparsity) * width) units,
 /// at least one.
 public enum StructuredPruning {
-    public static func prune(_ model: Sequential, sparsity: Double) throws -> Sequential {
+    public static func prune(_ model: Network, sparsity: Double) throws -> Network {
+        try model.requireChain(for: "structured pruning")
         var keep: [Int: [Int]] = [:]  // layer index -> kept output units, ascending
         for (index, layer) in model.layers.enumerated() {
             guard let weight = gemmParameters(layer)?.weight, index != lastGemm(model) else { continue }
@@ -23,7 +24,7 @@ public enum StructuredPruning {
             default: return stage
             }
         }
-        let smaller = try Sequential(try ModelSpec(inputShape: model.inputShape, stages: stages), seed: 0)
+        let smaller = try Network(try ModelSpec(inputShape: model.inputShape, stages: stages), seed: 0)
         // Walk both networks in step, carrying which input units of the next layer survive.
         var inputs: [Int]? = nil  // nil: all
         var channelPlane = 1      // values per channel once a conv output is flattened
@@ -55,11 +56,11 @@ public enum StructuredPruning {
         return smaller
     }
 
-    private static func lastGemm(_ model: Sequential) -> Int? {
+    private static func lastGemm(_ model: Network) -> Int? {
         model.layers.lastIndex { gemmParameters($0) != nil }
     }
 
-    private static func lastConv(_ model: Sequential, before index: Int) -> Conv2d? {
+    private static func lastConv(_ model: Network, before index: Int) -> Conv2d? {
         model.layers[..<index].last { $0 is Conv2d } as? Conv2d
     }
 

@@ -32,4 +32,50 @@ public enum Elementwise {
             while i < range.upperBound { if y[i] <= 0 { g[i] = 0 }; i += 1 }
         }
     }
+
+    /// y[i] = min(max(x[i], 0), 6), in place: ReLU6, MobileNet's activation.
+    public static func relu6(_ x: UnsafeMutableBufferPointer<Float>) {
+        let base = UnsafeMutableRawPointer(x.baseAddress!)
+        Parallel.forEachChunk(x.count) { range in
+            var i = range.lowerBound
+            while i + Vector.scalarCount <= range.upperBound {
+                let p = base + i * 4
+                let v = p.loadUnaligned(as: Vector.self)
+                p.storeBytes(of: v.clamped(lowerBound: Vector(repeating: 0), upperBound: Vector(repeating: 6)), as: Vector.self)
+                i += Vector.scalarCount
+            }
+            while i < range.upperBound { x[i] = min(max(x[i], 0), 6); i += 1 }
+        }
+    }
+
+    /// g[i] = 0 < y[i] < 6 ? g[i] : 0, in place: the ReLU6 gradient given its output y.
+    public static func relu6Backward(_ g: UnsafeMutableBufferPointer<Float>, output y: UnsafeBufferPointer<Float>) {
+        precondition(g.count == y.count)
+        let gb = UnsafeMutableRawPointer(g.baseAddress!), yb = UnsafeRawPointer(y.baseAddress!)
+        Parallel.forEachChunk(g.count) { range in
+            var i = range.lowerBound
+            while i + Vector.scalarCount <= range.upperBound {
+                let gv = (gb + i * 4).loadUnaligned(as: Vector.self)
+                let yv = (yb + i * 4).loadUnaligned(as: Vector.self)
+                (gb + i * 4).storeBytes(of: gv.replacing(with: 0, where: (yv .<= 0) .| (yv .>= 6)), as: Vector.self)
+                i += Vector.scalarCount
+            }
+            while i < range.upperBound { if y[i] <= 0 || y[i] >= 6 { g[i] = 0 }; i += 1 }
+        }
+    }
+
+    /// sum[i] += x[i]: residual adds and gradients that meet where a value fans out.
+    public static func accumulate(_ x: UnsafeBufferPointer<Float>, into sum: UnsafeMutableBufferPointer<Float>) {
+        precondition(x.count == sum.count)
+        let sb = UnsafeMutableRawPointer(sum.baseAddress!), xb = UnsafeRawPointer(x.baseAddress!)
+        Parallel.forEachChunk(sum.count) { range in
+            var i = range.lowerBound
+            while i + Vector.scalarCount <= range.upperBound {
+                let v = (sb + i * 4).loadUnaligned(as: Vector.self) + (xb + i * 4).loadUnaligned(as: Vector.self)
+                (sb + i * 4).storeBytes(of: v, as: Vector.self)
+                i += Vector.scalarCount
+            }
+            while i < range.upperBound { sum[i] += x[i]; i += 1 }
+        }
+    }
 }

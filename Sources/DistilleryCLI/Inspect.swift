@@ -38,8 +38,8 @@ struct Inspect: ParsableCommand {
                                              sparsity: zeros.map { elements == 0 ? 0 : Double($0) / Double(elements) })
         }
         var architecture: [String] = []
-        if let spec = CheckpointMetadata(contents.metadata).spec, let model = try? Sequential(ModelSpec(spec), seed: 0) {
-            architecture = model.layers.enumerated().map { "\($0.offset): \($0.element.summary)" }
+        if let model = try? Checkpoint.network(CheckpointMetadata(contents.metadata), source: file) {
+            architecture = model.topLevel.flatMap { $0.layer.treeLines(name: $0.name) }  // blocks indented under their stage
         }
         let weights = try weightSummaries(contents, url: url)
         let summary = InspectSummary(

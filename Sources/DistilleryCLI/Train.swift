@@ -45,7 +45,7 @@ struct Train: ParsableCommand {
         compute.apply()
         StopSignal.install()
         let split = try dataOptions.load()
-        let network = try Sequential(try ModelSpec(model), seed: training.seed)
+        let network = try Network(try ModelSpec(model), seed: training.seed)
         try checkCompatible(network, split)
         let normalization = try Normalization.setting(normalize, fittingTo: split.train)
         if !json {

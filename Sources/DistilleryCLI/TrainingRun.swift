@@ -23,7 +23,7 @@ struct TrainingRun {
     }
 
     /// Saves the checkpoint (also after an interrupted run) and prints the summary; exits 130 when interrupted.
-    func finish(_ network: Sequential, metadata: CheckpointMetadata, reports: [EpochReport], out: String) throws {
+    func finish(_ network: Network, metadata: CheckpointMetadata, reports: [EpochReport], out: String) throws {
         Terminal.clearProgress()
         let interrupted = reports.count < epochs
         var meta = metadata

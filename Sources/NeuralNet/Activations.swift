@@ -26,6 +26,32 @@ public final class ReLU: Layer {
     }
 }
 
+/// min(max(x, 0), 6), any shape: MobileNet's activation, bounded so it survives low precision.
+public final class ReLU6: Layer {
+    private var output = Tensor(zeros: [0])
+    public init() {}
+    public var summary: String { "ReLU6" }
+    public func outputShape(for input: [Int]) throws -> [Int] { input }
+
+    public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        var y = x
+        if y.count > 0 { y.scalars.withUnsafeMutableBufferPointer { Elementwise.relu6($0) } }
+        output = y
+        return y
+    }
+
+    public func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
+        guard needInputGradient else { return nil }
+        precondition(output.shape == dy.shape, "ReLU6.backward without a matching forward")
+        var dx = dy
+        guard dx.count > 0 else { return dx }
+        dx.scalars.withUnsafeMutableBufferPointer { g in
+            output.scalars.withUnsafeBufferPointer { Elementwise.relu6Backward(g, output: $0) }
+        }
+        return dx
+    }
+}
+
 /// Inverted dropout: zeroes each element with probability p while training and scales the rest by 1/(1-p).
 /// Its masks come from its own seeded stream, so runs are reproducible.
 public final class Dropout: Layer {

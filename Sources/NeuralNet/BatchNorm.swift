@@ -12,6 +12,9 @@ public final class BatchNorm: Layer {
     private var inverseStd: [Float] = []
     private var cachedShape: [Int] = []
     private var cachedTraining = true
+    /// Training forwards seen, as PyTorch's `num_batches_tracked` (a fixed momentum never reads it; checkpoints
+    /// keep it so a PyTorch module loads ours with strict names).
+    public var batchesTracked: Int64 = 0
 
     public init(_ features: Int, epsilon: Float = 1e-5, momentum: Float = 0.1) {
         self.features = features; self.epsilon = epsilon; self.momentum = momentum
@@ -24,9 +27,12 @@ public final class BatchNorm: Layer {
     public var summary: String { "BatchNorm(\(features))" }
     public var parameters: [Parameter] { [gamma, beta, runningMean, runningVariance] }
 
-    public func outputShape(for input: [Int]) throws -> [Int] {
+    public func outputShape(for input: [Int]) throws -> [Int] { try Self.outputShape(for: input, features: features) }
+
+    /// The shape rule without a layer: checking a module tree allocates nothing.
+    public static func outputShape(for input: [Int], features: Int) throws -> [Int] {
         guard input.first == features, input.count == 1 || input.count == 3 else {
-            throw NeuralNetError("\(summary) expects input (\(features)) or (\(features), h, w), got \(input)")
+            throw NeuralNetError("BatchNorm(\(features)) expects input (\(features)) or (\(features), h, w), got \(input)")
         }
         return input
     }
@@ -47,6 +53,7 @@ public final class BatchNorm: Layer {
         var mean = [Float](repeating: 0, count: features)
         var invStd = [Float](repeating: 0, count: features)
         if training {
+            batchesTracked += 1
             precondition(m > 1, "\(summary): training needs more than one value per channel, got \(x.shape)")
             x.scalars.withUnsafeBufferPointer { xp in
                 mean.withUnsafeMutableBufferPointer { meanP in

@@ -6,8 +6,10 @@ import Foundation
 public struct CheckpointMetadata: Equatable, Sendable {
     /// The model spec (`distillery.spec`).
     public var spec: String?
-    /// The file format's version (`distillery.format`: 1 plain, 2 compressed).
+    /// The file format's version (`distillery.format`: 1 plain chain, 2 compressed, 3 plain with its module tree).
     public var format: String?
+    /// The module tree the tensors build, as JSON (`distillery.graph`, format 3 and compressed files of trees).
+    public var graph: String?
     /// Compressed files: `f32`, `int8-per-channel`, `int8-per-tensor` (`distillery.weights`) and `dense` or `bitmask`.
     public var weights: String?
     public var storage: String?
@@ -48,7 +50,7 @@ public struct CheckpointMetadata: Equatable, Sendable {
     /// source's file stored it.
     public var provenance: CheckpointMetadata {
         var copy = self
-        copy.spec = nil; copy.format = nil; copy.weights = nil; copy.storage = nil
+        copy.spec = nil; copy.format = nil; copy.graph = nil; copy.weights = nil; copy.storage = nil
         copy.unknown = unknown.filter { $0.key.hasPrefix(Self.prefix) }
         return copy
     }
@@ -56,7 +58,7 @@ public struct CheckpointMetadata: Equatable, Sendable {
     public init(_ dictionary: [String: String]) {
         var rest = dictionary
         func take(_ key: String) -> String? { rest.removeValue(forKey: Self.prefix + key) }
-        spec = take("spec"); format = take("format"); weights = take("weights"); storage = take("storage")
+        spec = take("spec"); format = take("format"); graph = take("graph"); weights = take("weights"); storage = take("storage")
         data = take("data"); normalize = take("normalize")
         epochs = take("epochs").flatMap { Int($0) }
         seed = take("seed").flatMap { UInt64($0) }
@@ -81,7 +83,7 @@ public struct CheckpointMetadata: Equatable, Sendable {
     public var dictionary: [String: String] {
         var out = unknown
         func put(_ key: String, _ value: String?) { if let value { out[Self.prefix + key] = value } }
-        put("spec", spec); put("format", format); put("weights", weights); put("storage", storage)
+        put("spec", spec); put("format", format); put("graph", graph); put("weights", weights); put("storage", storage)
         put("data", data); put("normalize", normalize); put("epochs", epochs.map(String.init))
         put("seed", seed.map(String.init)); put("batch_size", batchSize.map(String.init)); put("optimizer", optimizer)
         put("lr", learningRate.map { "\($0)" }); put("schedule", schedule); put("augment", augment); put("job", job)

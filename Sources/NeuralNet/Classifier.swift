@@ -33,7 +33,7 @@ extension Classifier {
     }
 }
 
-extension Sequential: Classifier {
+extension Network: Classifier {
     public var inputSize: Int { inputShape.reduce(1, *) }
     public var summary: String { spec.text }
     public func logits(_ images: Tensor) -> Tensor { forward(images, training: false) }

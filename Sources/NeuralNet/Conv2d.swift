@@ -1,41 +1,52 @@
 import Compute
 
-/// 2-D convolution as im2col + one GEMM over the whole batch (training), or oneDNN's convolution primitive
-/// (inference: teachers, evaluation).
-/// x: (batch, inChannels, h, w) -> (batch, outChannels, oh, ow); weight (out, in, k, k), bias (out).
+/// 2-D convolution as im2col + one GEMM per group over the whole batch (training), or oneDNN's convolution
+/// primitive (inference: teachers, evaluation). Groups split the channels into independent convolutions, as
+/// PyTorch's `groups`: depthwise when groups == inChannels.
+/// x: (batch, inChannels, h, w) -> (batch, outChannels, oh, ow); weight (out, in / groups, k, k), bias (out).
 public final class Conv2d: Layer {
-    public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
+    public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, groups: Int
     public let weight: Parameter, bias: Parameter
     private var geometry: ConvGeometry?
     private var cols: [Float] = []
     /// The last inference input: backward after inference (saliency gradients) builds `cols` from it.
     private var input: Tensor?
 
-    public init(_ inChannels: Int, _ outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
+    public init(_ inChannels: Int, _ outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, groups: Int = 1,
                 rng: inout SeededRandom) {
+        precondition(groups > 0 && inChannels % groups == 0 && outChannels % groups == 0,
+                     "Conv2d(\(inChannels) -> \(outChannels)): channels must divide by \(groups) groups")
         self.inChannels = inChannels; self.outChannels = outChannels
-        self.kernel = kernel; self.stride = stride; self.padding = padding
-        let fanIn = inChannels * kernel * kernel
+        self.kernel = kernel; self.stride = stride; self.padding = padding; self.groups = groups
+        let fanIn = inChannels / groups * kernel * kernel
         let bound = 1 / Float(fanIn).squareRoot()
         func uniform(_ n: Int) -> [Float] { (0..<n).map { _ in (rng.nextFloat() * 2 - 1) * bound } }
-        weight = Parameter("weight", Tensor(shape: [outChannels, inChannels, kernel, kernel],
+        weight = Parameter("weight", Tensor(shape: [outChannels, inChannels / groups, kernel, kernel],
                                             scalars: uniform(outChannels * fanIn)))
         bias = Parameter("bias", Tensor(shape: [outChannels], scalars: uniform(outChannels)))
     }
 
     public var summary: String {
-        "Conv2d(\(inChannels) -> \(outChannels), k=\(kernel), stride=\(stride), pad=\(padding))"
+        "Conv2d(\(inChannels) -> \(outChannels), k=\(kernel), stride=\(stride), pad=\(padding)"
+            + (groups == 1 ? ")" : groups == inChannels ? ", depthwise)" : ", groups=\(groups))")
     }
     public var parameters: [Parameter] { [weight, bias] }
 
     public func outputShape(for input: [Int]) throws -> [Int] {
+        try Self.outputShape(for: input, inChannels: inChannels, outChannels: outChannels, kernel: kernel, stride: stride, padding: padding)
+    }
+
+    /// The shape rule without a layer: checking a module tree allocates nothing.
+    public static func outputShape(for input: [Int], inChannels: Int, outChannels: Int, kernel: Int, stride: Int,
+                                   padding: Int) throws -> [Int] {
+        let name = "Conv2d(\(inChannels) -> \(outChannels), k=\(kernel), stride=\(stride), pad=\(padding))"
         guard input.count == 3, input[0] == inChannels else {
-            throw NeuralNetError("\(summary) expects input (\(inChannels), h, w), got \(input)")
+            throw NeuralNetError("\(name) expects input (\(inChannels), h, w), got \(input)")
         }
         let g = ConvGeometry(batch: 1, channels: input[0], height: input[1], width: input[2],
                              kernel: kernel, stride: stride, padding: padding)
         guard g.outHeight > 0, g.outWidth > 0 else {
-            throw NeuralNetError("\(summary): input \(input) is smaller than the kernel")
+            throw NeuralNetError("\(name): input \(input) is smaller than the kernel")
         }
         return [outChannels, g.outHeight, g.outWidth]
     }
@@ -51,13 +62,19 @@ public final class Conv2d: Layer {
         }
         let plane = g.outHeight * g.outWidth, n = g.columnCount
         let columns = Conv2d.im2col(x, g)
-        // product (out, batch * plane) = W (out, patch) x cols (patch, batch * plane)
+        let (groupOut, groupPatch) = (outChannels / groups, g.patchSize / groups)
+        // Per group: product (out/G, batch * plane) = W_g (out/G, patch/G) x cols_g (patch/G, batch * plane); a
+        // group's rows of W, cols and the product are contiguous.
         var product = [Float](repeating: 0, count: outChannels * n)
         weight.value.scalars.withUnsafeBufferPointer { w in
             columns.withUnsafeBufferPointer { c in
                 product.withUnsafeMutableBufferPointer { p in
-                    GEMM.sgemm(.none, .none, m: outChannels, n: n, k: g.patchSize, a: w.baseAddress!, lda: g.patchSize,
-                               b: c.baseAddress!, ldb: n, c: p.baseAddress!, ldc: n)
+                    for group in 0..<groups {
+                        GEMM.sgemm(.none, .none, m: groupOut, n: n, k: groupPatch,
+                                   a: w.baseAddress! + group * groupOut * groupPatch, lda: groupPatch,
+                                   b: c.baseAddress! + group * groupPatch * n, ldb: n,
+                                   c: p.baseAddress! + group * groupOut * n, ldc: n)
+                    }
                 }
             }
         }
@@ -94,7 +111,7 @@ public final class Conv2d: Layer {
     /// oneDNN's primitive for the geometry, or nil (then the GEMM path runs).
     private func inference(_ x: Tensor, _ g: ConvGeometry) -> Tensor? {
         guard let primitive = ConvolutionPrimitive.cached(.init(
-            batch: g.batch, channels: inChannels, height: g.height, width: g.width, outChannels: outChannels,
+            batch: g.batch, channels: inChannels, height: g.height, width: g.width, outChannels: outChannels, groups: groups,
             kernel: (kernel, kernel), stride: (stride, stride), pads: [padding, padding, padding, padding], hasBias: true)) else { return nil }
         return Tensor(shape: [g.batch, outChannels, g.outHeight, g.outWidth],
                       scalars: primitive.run(src: x.scalars, weights: weight.value.scalars, bias: bias.value.scalars))
@@ -124,12 +141,17 @@ public final class Conv2d: Layer {
         bias.grad.scalars.withUnsafeMutableBufferPointer { db in
             dyT.withUnsafeBufferPointer { MatrixSums.rows($0.baseAddress!, rows: outChannels, columns: n, into: db.baseAddress!) }
         }
+        let (groupOut, groupPatch) = (outChannels / groups, g.patchSize / groups)
         dyT.withUnsafeBufferPointer { t in
             cols.withUnsafeBufferPointer { c in
                 weight.grad.scalars.withUnsafeMutableBufferPointer { dw in
-                    // dW (out, patch) = dyT (out, n) x cols^T (n, patch)
-                    GEMM.sgemm(.none, .transposed, m: outChannels, n: g.patchSize, k: n, a: t.baseAddress!, lda: n,
-                               b: c.baseAddress!, ldb: n, c: dw.baseAddress!, ldc: g.patchSize)
+                    // Per group: dW_g (out/G, patch/G) = dyT_g (out/G, n) x cols_g^T (n, patch/G)
+                    for group in 0..<groups {
+                        GEMM.sgemm(.none, .transposed, m: groupOut, n: groupPatch, k: n,
+                                   a: t.baseAddress! + group * groupOut * n, lda: n,
+                                   b: c.baseAddress! + group * groupPatch * n, ldb: n,
+                                   c: dw.baseAddress! + group * groupOut * groupPatch, ldc: groupPatch)
+                    }
                 }
             }
         }
@@ -138,9 +160,13 @@ public final class Conv2d: Layer {
         weight.value.scalars.withUnsafeBufferPointer { w in
             dyT.withUnsafeBufferPointer { t in
                 dcols.withUnsafeMutableBufferPointer { dc in
-                    // dcols (patch, n) = W^T (patch, out) x dyT (out, n)
-                    GEMM.sgemm(.transposed, .none, m: g.patchSize, n: n, k: outChannels, a: w.baseAddress!,
-                               lda: g.patchSize, b: t.baseAddress!, ldb: n, c: dc.baseAddress!, ldc: n)
+                    // Per group: dcols_g (patch/G, n) = W_g^T (patch/G, out/G) x dyT_g (out/G, n)
+                    for group in 0..<groups {
+                        GEMM.sgemm(.transposed, .none, m: groupPatch, n: n, k: groupOut,
+                                   a: w.baseAddress! + group * groupOut * groupPatch, lda: groupPatch,
+                                   b: t.baseAddress! + group * groupOut * n, ldb: n,
+                                   c: dc.baseAddress! + group * groupPatch * n, ldc: n)
+                    }
                 }
             }
         }

@@ -22,7 +22,10 @@ public final class LayerNorm: Layer {
     public var summary: String { "LayerNorm(\(features))" }
     public var parameters: [Parameter] { [weight, bias] }
 
-    public func outputShape(for input: [Int]) throws -> [Int] {
+    public func outputShape(for input: [Int]) throws -> [Int] { try Self.outputShape(for: input, features: features) }
+
+    /// The shape rule without a layer: checking a module tree allocates nothing.
+    public static func outputShape(for input: [Int], features: Int) throws -> [Int] {
         guard input.last == features else {
             throw NeuralNetError("LayerNorm(\(features)) normalises a last axis of \(features), got input shape \(input)")
         }

@@ -21,6 +21,11 @@ public final class Linear: Layer {
     public var parameters: [Parameter] { [weight, bias] }
 
     public func outputShape(for input: [Int]) throws -> [Int] {
+        try Self.outputShape(for: input, inFeatures: inFeatures, outFeatures: outFeatures)
+    }
+
+    /// The shape rule without a layer: checking a module tree allocates nothing.
+    public static func outputShape(for input: [Int], inFeatures: Int, outFeatures: Int) throws -> [Int] {
         guard input == [inFeatures] else {
             throw NeuralNetError("Linear(\(inFeatures) -> \(outFeatures)) expects input (\(inFeatures)), got \(input)")
         }

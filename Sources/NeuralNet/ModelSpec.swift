@@ -1,3 +1,5 @@
+import Compute
+
 /// A model description that fits on a command line and in a checkpoint:
 ///
 ///     mlp:784-1200-1200-10            Flatten, Linear+ReLU per hidden width, Linear to the classes
@@ -9,6 +11,8 @@
 ///         fN                  Linear to N features + ReLU (flattening first)
 ///         N (last)            Linear to N classes
 ///     lenet5, cnn-small       named models for 1x28x28 inputs with 10 classes
+///     resnet:..., mobilenetv2:... module trees with skips (ModelSpec+Families.swift)
+/// Every spec becomes a module tree (`architecture`), which builds the network and is stored beside the text.
 public struct ModelSpec: Sendable, Equatable, CustomStringConvertible {
     public enum Stage: Sendable, Equatable {
         case conv(out: Int, kernel: Int, padding: Int, stride: Int, batchNorm: Bool)
@@ -22,14 +26,15 @@ public struct ModelSpec: Sendable, Equatable, CustomStringConvertible {
     public let text: String
     /// Per-sample input shape: (features) for an MLP, (c, h, w) for a CNN.
     public let inputShape: [Int]
+    /// The layers of an `mlp:` or `cnn:` chain; empty for the families with skips.
     public let stages: [Stage]
+    public let classes: Int
+    public let architecture: ModuleDescription
 
     public var description: String { text }
 
-    public var classes: Int {
-        if case let .classifier(c) = stages.last { return c }
-        return 0
-    }
+    /// A plain chain of layers (mlp:, cnn:), which every compression stage handles; the other families are trees.
+    public var isChain: Bool { !stages.isEmpty }
 
     public static let named: [String: String] = [
         "lenet5": "cnn:1x28x28:c6k5-p-c16k5p0-p-f120-f84-10",
@@ -39,14 +44,58 @@ public struct ModelSpec: Sendable, Equatable, CustomStringConvertible {
     public init(_ text: String) throws {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         let expanded = ModelSpec.named[trimmed] ?? trimmed
-        if expanded.hasPrefix("mlp:") {
-            (inputShape, stages) = try ModelSpec.parseMLP(String(expanded.dropFirst(4)), whole: text)
-        } else if expanded.hasPrefix("cnn:") {
-            (inputShape, stages) = try ModelSpec.parseCNN(String(expanded.dropFirst(4)), whole: text)
+        if expanded.hasPrefix("mlp:") || expanded.hasPrefix("cnn:") {
+            (inputShape, stages) = expanded.hasPrefix("mlp:")
+                ? try ModelSpec.parseMLP(String(expanded.dropFirst(4)), whole: text)
+                : try ModelSpec.parseCNN(String(expanded.dropFirst(4)), whole: text)
+            guard case let .classifier(c) = stages.last else { throw NeuralNetError("model spec '\(text)' has no classifier") }
+            classes = c
+            architecture = ModelSpec.chain(inputShape, stages)
+        } else if let family = try ModelSpec.family(expanded, whole: text) {
+            (inputShape, classes, architecture) = family
+            stages = []
         } else {
-            throw NeuralNetError("unknown model spec '\(text)': use mlp:784-1200-1200-10, cnn:1x28x28:c32-p-c64-p-f128-10, or one of \(ModelSpec.named.keys.sorted().joined(separator: ", "))")
+            throw NeuralNetError("unknown model spec '\(text)': use mlp:784-1200-1200-10, cnn:1x28x28:c32-p-c64-p-f128-10, \(ModelSpec.familyExamples), or one of \(ModelSpec.named.keys.sorted().joined(separator: ", "))")
         }
         self.text = expanded
+    }
+
+    /// The chain's modules, named by position as in nn.Sequential; sizes follow the shapes (a shape that does not
+    /// work out gives sizes that checking the tree reports).
+    private static func chain(_ inputShape: [Int], _ stages: [Stage]) -> ModuleDescription {
+        var modules: [ModuleDescription] = []
+        var shape = inputShape
+        func flattenIfNeeded() {
+            if shape.count > 1 { modules.append(.flatten); shape = [shape.reduce(1) { $0.multipliedReportingOverflow(by: max($1, 0)).partialValue }] }
+        }
+        if inputShape.count == 1 { modules.append(.flatten) }  // MLPs take images as they come
+        for stage in stages {
+            switch stage {
+            case let .conv(out, kernel, padding, stride, batchNorm):
+                let g = ConvGeometry(batch: 1, channels: shape.first ?? 0, height: shape.count == 3 ? shape[1] : 0,
+                                     width: shape.count == 3 ? shape[2] : 0, kernel: kernel, stride: stride, padding: padding)
+                modules.append(.conv2d(inChannels: shape.first ?? 0, outChannels: out, kernel: kernel, stride: stride, padding: padding, groups: 1))
+                if batchNorm { modules.append(.batchNorm(features: out)) }
+                modules.append(.relu)
+                shape = [out, g.outHeight, g.outWidth]
+            case let .maxPool(kernel):
+                modules.append(.maxPool(kernel: kernel))
+                if shape.count == 3 { shape = [shape[0], shape[1] / kernel, shape[2] / kernel] }
+            case let .dropout(rate):
+                modules.append(.dropout(rate: rate))
+            case let .hidden(out, batchNorm):
+                flattenIfNeeded()
+                modules.append(.linear(inFeatures: shape[0], outFeatures: out))
+                if batchNorm { modules.append(.batchNorm(features: out)) }
+                modules.append(.relu)
+                shape = [out]
+            case let .classifier(classes):
+                flattenIfNeeded()
+                modules.append(.linear(inFeatures: shape[0], outFeatures: classes))
+                shape = [classes]
+            }
+        }
+        return .chain(modules)
     }
 
     private static func parseMLP(_ body: String, whole: String) throws -> ([Int], [Stage]) {

@@ -47,7 +47,7 @@ public struct CompressionInputs {
         Evaluation.run(forward, on: split.test, normalization: normalization).accuracy
     }
 
-    public func accuracy(_ model: Sequential) -> Double { accuracy { model.forward($0, training: false) } }
+    public func accuracy(_ model: Network) -> Double { accuracy { model.forward($0, training: false) } }
 
     /// Fine-tuning on the job's teachers through a local cluster (hard labels when there is no job).
     public func jobTuner(learningRate: Float, seed: UInt64, alpha: Double? = nil, onEpoch: @escaping (EpochReport) -> Void) throws -> FineTuner {

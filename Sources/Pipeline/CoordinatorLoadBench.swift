@@ -44,7 +44,7 @@ public struct CoordinatorLoadBench {
         let samples = 50_000
         try SyntheticData.writeIDX(to: dir.appendingPathComponent("data").path, train: samples, test: 100)
         let teacher = dir.appendingPathComponent("teacher.safetensors")
-        try Checkpoint.save(try Sequential(try ModelSpec("mlp:4-4"), seed: 1), to: teacher)
+        try Checkpoint.save(try Network(try ModelSpec("mlp:4-4"), seed: 1), to: teacher)
         let job = dir.appendingPathComponent("job.yaml").path
         try """
             name: load

@@ -8,7 +8,7 @@ import Training
 /// before any training; the caller runs `distiller.fit` and saves `student` with `metadata`.
 public struct InProcessDistillation {
     public let distiller: Distiller
-    public let student: Sequential
+    public let student: Network
     /// The provenance the checkpoint records (its epoch count set when it is saved).
     public let metadata: CheckpointMetadata
     public let summary: String
@@ -26,7 +26,7 @@ public struct InProcessDistillation {
         for (path, teacher) in zip(paths, loaded) where teacher.model.inputSize != split.train.sampleSize {
             throw PipelineError.unsuitableInput("teacher \(path) reads \(teacher.model.inputSize) values per sample; \(split.name) has \(split.train.sampleSize)")
         }
-        let network = try Sequential(spec, seed: config.seed)
+        let network = try Network(spec, seed: config.seed)
         try checkCompatible(network, split)
         guard loaded.allSatisfy({ $0.model.classes == network.classes }) else {
             throw PipelineError.unsuitableInput("teachers and student must have the same number of classes")
@@ -49,7 +49,7 @@ public struct InProcessDistillation {
     public init(job context: JobContext) throws {
         let spec = context.spec
         let teacherModels = try spec.teachers.map { try TeacherModel.load($0, context: context).forStudent(context.normalization) }
-        student = try Sequential(spec.student.model, seed: spec.seed)
+        student = try Network(spec.student.model, seed: spec.seed)
         distiller = Distiller(student: student, teachers: teacherModels, config: context.studentConfig, normalization: context.normalization,
                               temperature: Float(spec.temperature), alpha: Float(spec.alpha),
                               rule: spec.combine, passCuts: [context.plan.shardSize])

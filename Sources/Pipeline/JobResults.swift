@@ -56,7 +56,7 @@ public struct JobResults: Encodable {
         var baseline: Row?
         if spec.student.baseline {
             control.status("training the student alone on hard labels (the baseline)")
-            let network = try Sequential(spec.student.model, seed: spec.seed)
+            let network = try Network(spec.student.model, seed: spec.seed)
             let reports = Trainer(model: network, config: context.studentConfig, normalization: context.normalization).fit(
                 context.split.train, test: test, shouldStop: control.shouldStop,
                 onEpoch: { r in control.status("  alone epoch \(r.epoch + 1): test_acc \(formatted(r.test?.accuracy ?? 0))") })

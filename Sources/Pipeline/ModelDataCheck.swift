@@ -3,7 +3,7 @@ import NeuralNet
 
 /// Checks that the model can read the data before any work starts, so a mismatch is an error, not a trap.
 /// The model reads the data's samples, and every label of both splits names one of its classes.
-public func checkCompatible(_ model: Sequential, _ split: DataSplit) throws {
+public func checkCompatible(_ model: Network, _ split: DataSplit) throws {
     let data = split.train
     let needed = model.inputShape.reduce(1, *)
     guard data.sampleSize == needed, model.inputShape.count == 1 || model.inputShape == data.sampleShape else {

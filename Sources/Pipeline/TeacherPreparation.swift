@@ -22,7 +22,7 @@ public struct TeacherPreparation {
             guard let model = teacher.trainModel else {
                 throw JobError(file: "job \(spec.name)", line: nil, "teacher '\(teacher.name)': no checkpoint at \(teacher.checkpoint) and no 'train:' to make one")
             }
-            let network = try Sequential(model, seed: spec.seed &+ UInt64(index + 1))
+            let network = try Network(model, seed: spec.seed &+ UInt64(index + 1))
             let augmentation = teacher.trainAugmentation ?? spec.data.augmentation
             let config = TrainingConfig(epochs: teacher.trainEpochs, batchSize: 128, optimizer: .adam, learningRate: 0.002,
                                         schedule: .cosine(minimum: 0), seed: spec.seed &+ UInt64(index + 1), augmentation: augmentation)

@@ -29,7 +29,7 @@ public struct TrainingBench {
     }
 
     public func run() throws -> Summary {
-        let network = try Sequential(model, seed: 1)
+        let network = try Network(model, seed: 1)
         let config = TrainingConfig(optimizer: optimizer, learningRate: optimizer == .sgd ? 0.01 : 1e-3, momentum: 0.9)
         let trainer = Trainer(model: network, config: config, normalization: nil)
         var rng = SeededRandom(seed: 7)

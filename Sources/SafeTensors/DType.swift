@@ -30,6 +30,17 @@ public struct TensorEntry: Sendable, Equatable {
         self.init(name: name, dtype: .f32, shape: shape, bytes: bytes)
     }
 
+    /// A scalar I64 entry, as PyTorch stores counters (BatchNorm's num_batches_tracked).
+    public init(name: String, int64 value: Int64) {
+        self.init(name: name, dtype: .i64, shape: [], bytes: withUnsafeBytes(of: value.littleEndian) { Array($0) })
+    }
+
+    /// The value of a scalar I64 entry; nil for anything else.
+    public func int64Scalar() -> Int64? {
+        guard dtype == .i64, shape.reduce(1, *) == 1, bytes.count == 8 else { return nil }
+        return Int64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(as: Int64.self) })
+    }
+
     /// The values as Float; only for F32 entries.
     public func floats() -> [Float]? {
         guard dtype == .f32 else { return nil }

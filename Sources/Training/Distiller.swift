@@ -11,7 +11,7 @@ public struct DistillationError: Error, CustomStringConvertible {
 /// in this process (they see exactly the augmented, normalised batch the student sees), or a cluster's teacher
 /// workers. Fine-tuning after pruning uses it too.
 public final class Distiller {
-    public let student: Sequential
+    public let student: Network
     public let source: any SoftTargetSource
     public let loss: DistillationLoss
     private let trainer: Trainer
@@ -21,7 +21,7 @@ public final class Distiller {
         set { trainer.afterStep = newValue }
     }
 
-    public init(student: Sequential, source: any SoftTargetSource, config: TrainingConfig, normalization: Normalization?,
+    public init(student: Network, source: any SoftTargetSource, config: TrainingConfig, normalization: Normalization?,
                 temperature: Float, alpha: Float) {
         self.student = student
         self.source = source
@@ -30,7 +30,7 @@ public final class Distiller {
     }
 
     /// Teachers in this process.
-    public convenience init(student: Sequential, teachers: [any Classifier], config: TrainingConfig, normalization: Normalization?,
+    public convenience init(student: Network, teachers: [any Classifier], config: TrainingConfig, normalization: Normalization?,
                             temperature: Float, alpha: Float, rule: Ensemble.Rule = .probabilities, passCuts: [Int] = []) {
         self.init(student: student, source: InProcessTeachers(teachers, temperature: temperature, rule: rule, passCuts: passCuts), config: config,
                   normalization: normalization, temperature: temperature, alpha: alpha)

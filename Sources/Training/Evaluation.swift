@@ -10,7 +10,7 @@ public enum Evaluation {
         public var samples: Int
     }
 
-    public static func run(_ model: Sequential, on data: LabeledImages, normalization: Normalization?,
+    public static func run(_ model: Network, on data: LabeledImages, normalization: Normalization?,
                            batchSize: Int = 1000) -> Result {
         run({ model.forward($0, training: false) }, on: data, normalization: normalization, batchSize: batchSize)
     }

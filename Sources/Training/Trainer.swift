@@ -23,14 +23,14 @@ public struct StepProgress: Sendable {
 
 /// Supervised training on hard labels: seeded shuffling, optional augmentation, one optimizer step per batch.
 public final class Trainer {
-    public let model: Sequential
+    public let model: Network
     public let config: TrainingConfig
     public let normalization: Normalization?
     private let optimizer: Optimizer
     /// Runs after every optimizer step: pruning uses it to keep pruned weights at zero.
     public var afterStep: (() -> Void)?
 
-    public init(model: Sequential, config: TrainingConfig, normalization: Normalization?) {
+    public init(model: Network, config: TrainingConfig, normalization: Normalization?) {
         self.model = model
         self.config = config
         self.normalization = normalization
@@ -92,13 +92,13 @@ public final class Trainer {
         /// After each optimizer step: the epoch, the batch's positions (all replicas'), the samples computed here.
         public var afterUpdate: (_ epoch: Int, _ batch: Range<Int>, _ samples: Int) throws -> Void
         /// The test result of each epoch (nil: none).
-        public var evaluate: (Sequential) throws -> Evaluation.Result?
+        public var evaluate: (Network) throws -> Evaluation.Result?
         /// After each epoch, with its report.
         public var onEpoch: (EpochReport) throws -> Void
 
         public init(share: @escaping (Range<Int>) -> Range<Int>, lossGradient: @escaping (TrainingBatch) throws -> Tensor?,
                     beforeUpdate: @escaping (Int, Int) throws -> Void, afterUpdate: @escaping (Int, Range<Int>, Int) throws -> Void,
-                    evaluate: @escaping (Sequential) throws -> Evaluation.Result?, onEpoch: @escaping (EpochReport) throws -> Void) {
+                    evaluate: @escaping (Network) throws -> Evaluation.Result?, onEpoch: @escaping (EpochReport) throws -> Void) {
             self.share = share; self.lossGradient = lossGradient; self.beforeUpdate = beforeUpdate
             self.afterUpdate = afterUpdate; self.evaluate = evaluate; self.onEpoch = onEpoch
         }
@@ -119,7 +119,7 @@ public final class Trainer {
                       lossGradient: (TrainingBatch, Tensor) throws -> Tensor?,
                       beforeUpdate: (_ step: Int, _ samples: Int) throws -> Void,
                       afterUpdate: (_ epoch: Int, _ batch: Range<Int>, _ samples: Int) throws -> Void,
-                      evaluate: (Sequential) throws -> Evaluation.Result?,
+                      evaluate: (Network) throws -> Evaluation.Result?,
                       onStep: (StepProgress) -> Void, onEpoch: (EpochReport) throws -> Void) rethrows -> [EpochReport] {
         var reports: [EpochReport] = []
         let stepsPerEpoch = (train.count + config.batchSize - 1) / config.batchSize

@@ -53,7 +53,7 @@ final class ClusterHarness {
                 teacherLines += "  - {name: t\(i), checkpoint: \(path), train: {model: \"\(spec)\", epochs: 2}}\n"
             } else {
                 try FileManager.default.createDirectory(at: directory.appendingPathComponent("teachers"), withIntermediateDirectories: true)
-                try Checkpoint.save(try Sequential(try ModelSpec(spec), seed: UInt64(100 + i)), to: directory.appendingPathComponent(path))
+                try Checkpoint.save(try Network(try ModelSpec(spec), seed: UInt64(100 + i)), to: directory.appendingPathComponent(path))
                 teacherLines += "  - {name: t\(i), checkpoint: \(path)}\n"
             }
         }

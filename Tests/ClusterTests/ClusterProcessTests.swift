@@ -287,7 +287,7 @@ import Wire
         let h = try ClusterHarness("cluster-model-hash")
         let (_, endpoint) = try h.startCoordinator()
         // The coordinator hashed t1 at start; the file changes under it (another machine's copy, say).
-        try Checkpoint.save(try Sequential(try ModelSpec("mlp:64-24-4"), seed: 999),
+        try Checkpoint.save(try Network(try ModelSpec("mlp:64-24-4"), seed: 999),
                             to: h.directory.appendingPathComponent("teachers/t1.safetensors"))
         _ = try h.startTeacher("teacher", coordinator: endpoint)
         #expect(try h.exitStatus("teacher", timeout: 30) != 0)

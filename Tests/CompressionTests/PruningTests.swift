@@ -18,7 +18,7 @@ import Training
     }
 
     @Test func layerwiseSelectionPrunesEachLayerByItsOwnRanking() throws {
-        let model = try Sequential(ModelSpec("mlp:12-20-3"), seed: 1)
+        let model = try Network(ModelSpec("mlp:12-20-3"), seed: 1)
         let masks = PruningMasks.select(scores: Saliency.magnitude(model), sparsity: 0.75, scope: .layerwise, within: .dense(model))
         for (name, parameter) in PruningMasks.prunable(model) {
             let mask = masks.masks[name]!
@@ -30,7 +30,7 @@ import Training
     }
 
     @Test func globalSelectionUsesOneThresholdAndKeepsEarlierPruning() throws {
-        let model = try Sequential(ModelSpec("mlp:12-20-3"), seed: 2)
+        let model = try Network(ModelSpec("mlp:12-20-3"), seed: 2)
         let scores = Saliency.magnitude(model)
         let first = PruningMasks.select(scores: scores, sparsity: 0.5, scope: .global, within: .dense(model))
         #expect(first.kept == Int((Double(first.total) * 0.5).rounded()))
@@ -45,7 +45,7 @@ import Training
 
     /// The sampled-label Fisher diagonal converges to its exact expectation sum_y p_y g_y^2.
     @Test func obdSaliencyIsTheFisherDiagonalTimesWeightSquaredOverTwo() throws {
-        let model = try Sequential(ModelSpec("mlp:12-6-3"), seed: 3)
+        let model = try Network(ModelSpec("mlp:12-6-3"), seed: 3)
         let one = PruningTests.blobs(1, seed: 4).images
         let repeated = Tensor(shape: [3000, 12], scalars: (0..<3000).flatMap { _ in one.scalars })
         let estimate = Saliency.obd(model, images: repeated, seed: 5)
@@ -72,7 +72,7 @@ import Training
 
     /// mlp:3-4-2 with |θ| on ones: dR/dW1[i,k] = sum_j |W2[j,i]|, dR/dW2[j,i] = h_i = sum_k |W1[i,k]| + |b1[i]|.
     @Test func synflowScoresMatchTheClosedForm() throws {
-        let model = try Sequential(ModelSpec("mlp:3-4-2"), seed: 6)
+        let model = try Network(ModelSpec("mlp:3-4-2"), seed: 6)
         let scores = try Saliency.synflow(model, masks: .dense(model))
         let first = model.layers[1] as! Linear, second = model.layers[3] as! Linear
         let w1 = first.weight.value.scalars.map(abs), b1 = first.bias.value.scalars.map(abs), w2 = second.weight.value.scalars.map(abs)
@@ -85,14 +85,14 @@ import Training
     }
 
     @Test func iterativeSynflowReachesTheSparsityWithoutEmptyingALayer() throws {
-        let model = try Sequential(ModelSpec("cnn:1x8x8:c4-p-c8-p-f16-3"), seed: 7)
+        let model = try Network(ModelSpec("cnn:1x8x8:c4-p-c8-p-f16-3"), seed: 7)
         let masks = try Saliency.synflowMasks(model, sparsity: 0.98, rounds: 20)
         #expect(abs(masks.sparsity - 0.98) < 0.002)
         for (name, mask) in masks.masks { #expect(mask.contains(true), "\(name) collapsed") }
     }
 
     @Test func fineTuningKeepsPrunedWeightsAtZeroAndLearns() throws {
-        let model = try Sequential(ModelSpec("mlp:12-20-3"), seed: 8)
+        let model = try Network(ModelSpec("mlp:12-20-3"), seed: 8)
         let masks = PruningMasks.select(scores: Saliency.random(model, seed: 1), sparsity: 0.7, scope: .layerwise, within: .dense(model))
         let test = PruningTests.blobs(300, seed: 9)
         let tuner = FineTuner(train: PruningTests.blobs(600, seed: 10), test: test,
@@ -107,7 +107,7 @@ import Training
     }
 
     @Test func gradualMagnitudePruningRampsUpToTheTarget() throws {
-        let model = try Sequential(ModelSpec("mlp:12-20-3"), seed: 14)
+        let model = try Network(ModelSpec("mlp:12-20-3"), seed: 14)
         let tuner = FineTuner(train: PruningTests.blobs(600, seed: 15), test: PruningTests.blobs(300, seed: 16),
                               config: TrainingConfig(epochs: 1, batchSize: 32, learningRate: 0.01, seed: 3), normalization: nil, teachers: nil)
         let run = PruningRun(method: .globalMagnitude, sparsity: 0.9, finetuneEpochs: 6, seed: 1, gradual: true)
@@ -119,7 +119,7 @@ import Training
 
     @Test func lotteryTicketRewindsAndPrunesOnSchedule() throws {
         let spec = try ModelSpec("mlp:12-20-3")
-        let initial = try Sequential(spec, seed: 11)
+        let initial = try Network(spec, seed: 11)
         let tuner = FineTuner(train: PruningTests.blobs(600, seed: 12), test: PruningTests.blobs(300, seed: 13),
                               config: TrainingConfig(epochs: 1, batchSize: 32, learningRate: 0.01, seed: 2), normalization: nil, teachers: nil)
         let trained = try copy(initial)

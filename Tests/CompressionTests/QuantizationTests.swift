@@ -13,8 +13,8 @@ import TestSupport
     }
 
     /// A CNN with BatchNorm whose running statistics are not the identity.
-    static func network(seed: UInt64, spec: String = "cnn:2x8x8:c6bn-p-c8-p-f16bn-d0.2-4") throws -> Sequential {
-        let model = try Sequential(ModelSpec(spec), seed: seed)
+    static func network(seed: UInt64, spec: String = "cnn:2x8x8:c6bn-p-c8-p-f16bn-d0.2-4") throws -> Network {
+        let model = try Network(ModelSpec(spec), seed: seed)
         var rng = SeededRandom(seed: seed &+ 100)
         for layer in model.layers {
             guard let norm = layer as? BatchNorm else { continue }
@@ -118,7 +118,7 @@ import TestSupport
     }
 
     @Test func mlpRunsInInt8Too() throws {
-        let model = try Sequential(ModelSpec("mlp:20-16-5"), seed: 9)
+        let model = try Network(ModelSpec("mlp:20-16-5"), seed: 9)
         let sample = QuantizationTests.random([32, 20], seed: 10, low: 0, high: 1)
         let quantized = try QuantizedModel.postTraining(model, sample: sample, perChannel: true, calibration: .mse)
         let x = QuantizationTests.random([4, 20], seed: 11, low: 0, high: 1)
@@ -129,7 +129,7 @@ import TestSupport
 
     @Test func sparseInt8FilesRoundTripAndShrink() throws {
         let directory = try TestSupport.temporaryDirectory("compression")
-        let model = try Sequential(ModelSpec("mlp:128-256-10"), seed: 12)
+        let model = try Network(ModelSpec("mlp:128-256-10"), seed: 12)
         let masks = PruningMasks.select(scores: Saliency.magnitude(model), sparsity: 0.9, scope: .global, within: .dense(model))
         masks.apply(to: model)
         let dense = directory.appendingPathComponent("dense.safetensors"), sparse = directory.appendingPathComponent("sparse.safetensors")
@@ -153,7 +153,7 @@ import TestSupport
 
     @Test func aMaskThatDisagreesWithItsValuesIsReported() throws {
         let directory = try TestSupport.temporaryDirectory("compression")
-        let model = try Sequential(ModelSpec("mlp:8-4-2"), seed: 15)
+        let model = try Network(ModelSpec("mlp:8-4-2"), seed: 15)
         let url = directory.appendingPathComponent("m.safetensors")
         try CompressedCheckpoint.save(model, sparse: true, metadata: [:], to: url)
         var file = try SafeTensorsFile.read(url)

@@ -62,7 +62,7 @@ import Training
 
     @Test func quantizationAwareTrainingKeepsSparsityAndLearns() throws {
         let train = PruningTests.blobs(600, seed: 6), test = PruningTests.blobs(300, seed: 7)
-        let model = try Sequential(ModelSpec("mlp:12-16bn-3".replacingOccurrences(of: "16bn", with: "16") + ":bn"), seed: 8)
+        let model = try Network(ModelSpec("mlp:12-16bn-3".replacingOccurrences(of: "16bn", with: "16") + ":bn"), seed: 8)
         let tuner = FineTuner(train: train, test: test, config: TrainingConfig(epochs: 1, batchSize: 32, learningRate: 0.01, seed: 1),
                               normalization: nil, teachers: nil)
         try tuner.fit(model, masks: nil, epochs: 3)

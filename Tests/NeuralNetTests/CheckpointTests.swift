@@ -9,7 +9,7 @@ import TestSupport
     @Test func roundTripKeepsWeightsBuffersSpecAndPredictions() throws {
         let dir = try TestSupport.temporaryDirectory()
         let url = dir.appendingPathComponent("model.safetensors")
-        let model = try Sequential(ModelSpec("cnn:1x8x8:c4bn-p-f6-3"), seed: 4)
+        let model = try Network(ModelSpec("cnn:1x8x8:c4bn-p-f6-3"), seed: 4)
         let x = GradientCheck.randomTensor([5, 1, 8, 8], seed: 1)
         _ = model.forward(x, training: true)  // moves BatchNorm's running statistics off their defaults
         try Checkpoint.save(model, metadata: ["distillery.data": "synthetic"], to: url)
@@ -46,7 +46,7 @@ import TestSupport
 
     @Test func mismatchedCheckpointsAreRejectedWithTheReason() throws {
         let dir = try TestSupport.temporaryDirectory()
-        let model = try Sequential(ModelSpec("mlp:4-3-2"), seed: 0)
+        let model = try Network(ModelSpec("mlp:4-3-2"), seed: 0)
         let good = SafeTensorsFile(metadata: [Checkpoint.specKey: "mlp:4-3-2"],
                                    tensors: model.namedParameters.map { TensorEntry(name: $0.name, shape: $0.parameter.value.shape, floats: $0.parameter.value.scalars) })
         var missing = good

@@ -25,7 +25,7 @@ enum GradientCheck {
         let y = first.forward(input, training: training)
         let r = randomTensor(y.shape, seed: 99)
         guard let dx = first.backward(r, needInputGradient: true) else { return [Mismatch(what: "input", index: -1, analytic: .nan, numeric: .nan)] }
-        let parameterGrads = first.parameters.filter(\.isTrainable).map { ($0, $0.grad) }
+        let parameterGrads = first.namedParameters().map(\.parameter).filter(\.isTrainable).map { ($0, $0.grad) }
 
         func loss(_ x: Tensor) -> Double {
             let out = (fresh?() ?? first).forward(x, training: training)

@@ -109,7 +109,7 @@ import Testing
 
     /// Batch statistics over three samples curve the loss sharply, hence the small step.
     @Test func wholeModelWithBatchNormAndPooling() throws {
-        let model = try Sequential(ModelSpec("cnn:2x6x6:c3bn-p-f5bn-4"), seed: 3)
+        let model = try Network(ModelSpec("cnn:2x6x6:c3bn-p-f5bn-4"), seed: 3)
         let x = GradientCheck.randomTensor([3, 2, 6, 6], seed: 19)
         let labels: [Int32] = [0, 3, 1]
         let result = CrossEntropy.compute(logits: model.forward(x, training: true), labels: labels)

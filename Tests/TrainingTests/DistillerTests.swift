@@ -9,10 +9,10 @@ import Testing
     @Test func alphaZeroIsHardLabelTraining() throws {
         let data = TrainerTests.blobs(200, seed: 4)
         let config = TrainingConfig(epochs: 2, batchSize: 20, optimizer: .sgd, learningRate: 0.05, seed: 3)
-        let plain = try Sequential(ModelSpec("mlp:8-12-3"), seed: 9)
+        let plain = try Network(ModelSpec("mlp:8-12-3"), seed: 9)
         Trainer(model: plain, config: config, normalization: nil).fit(data, test: nil)
-        let student = try Sequential(ModelSpec("mlp:8-12-3"), seed: 9)
-        let teacher = try Sequential(ModelSpec("mlp:8-5-3"), seed: 1)
+        let student = try Network(ModelSpec("mlp:8-12-3"), seed: 9)
+        let teacher = try Network(ModelSpec("mlp:8-5-3"), seed: 1)
         try Distiller(student: student, teachers: [teacher], config: config, normalization: nil, temperature: 4, alpha: 0).fit(data, test: nil)
         #expect(student.namedParameters.map(\.parameter.value) == plain.namedParameters.map(\.parameter.value))
     }
@@ -21,13 +21,13 @@ import Testing
     @Test func aStudentLearnsFromTheEnsembleAlone() throws {
         let train = TrainerTests.blobs(600, seed: 3), test = TrainerTests.blobs(300, seed: 9)
         let config = TrainingConfig(epochs: 6, batchSize: 16, optimizer: .adam, learningRate: 0.01, seed: 2)
-        let teachers = try (0..<2).map { i -> Sequential in
-            let t = try Sequential(ModelSpec("mlp:8-16-3"), seed: UInt64(10 + i))
+        let teachers = try (0..<2).map { i -> Network in
+            let t = try Network(ModelSpec("mlp:8-16-3"), seed: UInt64(10 + i))
             Trainer(model: t, config: config, normalization: nil).fit(train, test: nil)
             return t
         }
         for t in teachers { #expect(Evaluation.run(t, on: test, normalization: nil).accuracy > 0.95) }
-        let student = try Sequential(ModelSpec("mlp:8-6-3"), seed: 5)
+        let student = try Network(ModelSpec("mlp:8-6-3"), seed: 5)
         let before = Evaluation.run(student, on: test, normalization: nil)
         let reports = try Distiller(student: student, teachers: teachers, config: config, normalization: nil,
                                     temperature: 3, alpha: 1).fit(train, test: test)
@@ -57,14 +57,14 @@ import Testing
         let data = TrainerTests.blobs(100, seed: 4)
         let config = TrainingConfig(epochs: 2, batchSize: 30, optimizer: .adam, learningRate: 0.01, seed: 3)
         let source = RecordingSource()
-        let student = try Sequential(ModelSpec("mlp:8-6-3"), seed: 5)
+        let student = try Network(ModelSpec("mlp:8-6-3"), seed: 5)
         try Distiller(student: student, source: source, config: config, normalization: nil, temperature: 2, alpha: 0.5).fit(data, test: nil)
         #expect(source.asked.map(\.epoch) == [0, 0, 0, 0, 1, 1, 1, 1])
         #expect(source.asked.prefix(4).map(\.positions) == [0..<30, 30..<60, 60..<90, 90..<100])
         #expect(source.finished)
 
         let failing = RecordingSource(failAfter: 3)
-        let other = try Sequential(ModelSpec("mlp:8-6-3"), seed: 5)
+        let other = try Network(ModelSpec("mlp:8-6-3"), seed: 5)
         let before = other.namedParameters.map(\.parameter.value)
         var steps = 0
         let distiller = Distiller(student: other, source: failing, config: config, normalization: nil, temperature: 2, alpha: 0.5)
@@ -76,9 +76,9 @@ import Testing
 
     /// Counts the samples it is asked about.
     final class CountingTeacher: Classifier {
-        let inner: Sequential
+        let inner: Network
         var samples = 0
-        init(_ inner: Sequential) { self.inner = inner }
+        init(_ inner: Network) { self.inner = inner }
         var classes: Int { inner.classes }
         var inputSize: Int { inner.inputSize }
         var parameterCount: Int { inner.parameterCount }
@@ -92,8 +92,8 @@ import Testing
     @Test func withoutAugmentationTeachersRunOncePerSampleAndTheResultIsUnchanged() throws {
         let data = TrainerTests.blobs(90, seed: 4)
         let config = TrainingConfig(epochs: 3, batchSize: 20, optimizer: .adam, learningRate: 0.01, seed: 3)
-        let teacher = CountingTeacher(try Sequential(ModelSpec("mlp:8-5-3"), seed: 1))
-        let cached = try Sequential(ModelSpec("mlp:8-6-3"), seed: 5)
+        let teacher = CountingTeacher(try Network(ModelSpec("mlp:8-5-3"), seed: 1))
+        let cached = try Network(ModelSpec("mlp:8-6-3"), seed: 5)
         try Distiller(student: cached, teachers: [teacher], config: config, normalization: nil, temperature: 2, alpha: 0.5).fit(data, test: nil)
         #expect(teacher.samples == 90)
         // The same distillation asking the teachers every time: the same weights, but for the last bits a teacher's
@@ -105,7 +105,7 @@ import Testing
             var failure: String? { nil }
             func finish() {}
         }
-        let fresh = try Sequential(ModelSpec("mlp:8-6-3"), seed: 5)
+        let fresh = try Network(ModelSpec("mlp:8-6-3"), seed: 5)
         try Distiller(student: fresh, source: Uncached(InProcessTeachers([teacher.inner], temperature: 2)), config: config,
                       normalization: nil, temperature: 2, alpha: 0.5).fit(data, test: nil)
         for (a, b) in zip(cached.namedParameters, fresh.namedParameters) {

@@ -20,7 +20,7 @@ import TestSupport
 
     @Test(arguments: [TrainingConfig.OptimizerKind.sgd, .adam])
     func learnsASeparableProblem(optimizer: TrainingConfig.OptimizerKind) throws {
-        let model = try Sequential(ModelSpec("mlp:8-16-3"), seed: 1)
+        let model = try Network(ModelSpec("mlp:8-16-3"), seed: 1)
         let config = TrainingConfig(epochs: 8, batchSize: 16, optimizer: optimizer,
                                     learningRate: optimizer == .sgd ? 0.05 : 0.01, seed: 2)
         let test = TrainerTests.blobs(300, seed: 9)
@@ -34,7 +34,7 @@ import TestSupport
 
     @Test func runsAreBitReproducibleFromTheSeed() throws {
         func train() throws -> [Tensor] {
-            let model = try Sequential(ModelSpec("cnn:1x6x6:c4bn-p-d0.2-3"), seed: 7)
+            let model = try Network(ModelSpec("cnn:1x6x6:c4bn-p-d0.2-3"), seed: 7)
             var rng = SeededRandom(seed: 1)
             let data = LabeledImages(images: Tensor(shape: [40, 1, 6, 6], scalars: (0..<1440).map { _ in rng.nextFloat() }),
                                      labels: (0..<40).map { Int32($0 % 3) })
@@ -47,7 +47,7 @@ import TestSupport
     }
 
     @Test func stopsCleanlyWhenAsked() throws {
-        let model = try Sequential(ModelSpec("mlp:8-4-3"), seed: 1)
+        let model = try Network(ModelSpec("mlp:8-4-3"), seed: 1)
         var steps = 0
         let reports = Trainer(model: model, config: TrainingConfig(epochs: 5, batchSize: 10), normalization: nil)
             .fit(TrainerTests.blobs(100, seed: 1), test: nil, shouldStop: { steps >= 25 }, onStep: { _ in steps += 1 })
@@ -59,7 +59,7 @@ import TestSupport
         guard try TestSupport.fashionMNIST() != nil else { return }
         let split = try DataSource("fashion-mnist").load()
         let train = split.train.prefix(4000), test = split.test.prefix(1000)
-        let model = try Sequential(ModelSpec("cnn:1x28x28:c8bn-p-c16bn-p-f32-10"), seed: 1)
+        let model = try Network(ModelSpec("cnn:1x28x28:c8bn-p-c16bn-p-f32-10"), seed: 1)
         let config = TrainingConfig(epochs: 2, batchSize: 64, optimizer: .adam, learningRate: 2e-3, seed: 1)
         let reports = Trainer(model: model, config: config, normalization: Normalization.fitted(to: train)).fit(train, test: test)
         #expect(reports.last!.test!.accuracy > 0.75, "\(reports.last!.test!)")
