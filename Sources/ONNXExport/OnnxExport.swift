@@ -13,32 +13,26 @@ public enum OnnxExport {
     /// DequantizeLinear gained `axis` (per-channel) in opset 13.
     public static let minimumQDQOpset = 13
 
-    public static func float(_ network: Sequential, normalization: Normalization?, opset: Int = defaultOpset,
+    public static func float(_ network: Network, normalization: Normalization?, opset: Int = defaultOpset,
                              metadata: [String: String] = [:]) throws -> OnnxModelDescription {
         try check(opset, minimum: opsets.lowerBound)
         var g = GraphBuilder()
-        var x = g.normalize("input", normalization, rank: network.inputShape.count + 1)
-        for (index, layer) in network.layers.enumerated() {
-            var tensors: (String, String)?
-            if let (weight, bias) = gemmParameters(layer) {
-                tensors = (g.constant("\(index).weight", .float, weight.value.shape, floats: weight.value.scalars),
-                           g.constant("\(index).bias", .float, bias.value.shape, floats: bias.value.scalars))
-            }
-            x = try g.layer(layer, index: index, input: x, tensors: tensors)
-        }
-        return g.model(network, output: x, opset: opset, metadata: metadata)
+        let x = g.normalize("input", normalization, rank: network.inputShape.count + 1)
+        let output = try network.topLevel.reduce(x) { value, child in try g.module(child.layer, path: child.name, input: value) }
+        return g.model(network, output: output, opset: opset, metadata: metadata)
     }
 
     public static func qdq(_ quantized: QuantizedModel, normalization: Normalization?, opset: Int = defaultOpset,
                            metadata: [String: String] = [:]) throws -> OnnxModelDescription {
         try check(opset, minimum: minimumQDQOpset)
         let network = quantized.float
+        try network.requireChain(for: "ONNX export")
         let byIndex = Dictionary(uniqueKeysWithValues: quantized.layers.map { ($0.index, $0) })
         var g = GraphBuilder()
         var x = g.normalize("input", normalization, rank: network.inputShape.count + 1)
         for (index, layer) in network.layers.enumerated() {
             guard let q = byIndex[index] else {
-                x = try g.layer(layer, index: index, input: x, tensors: nil)
+                x = try g.layer(layer, name: "\(index)", input: x, tensors: nil)
                 continue
             }
             let inputScale = g.constant("\(index).input_scale", .float, [], floats: [q.input.scale])
@@ -60,7 +54,7 @@ public enum OnnxExport {
                 g.constant("\(index).bias_scale", .float, [rows], floats: biasScales),
                 g.constant("\(index).bias_zero_point", .int32, [rows], ints: [Int64](repeating: 0, count: rows)),
             ], name: "\(index).bias", attributes: ["axis": .int(0)])
-            x = try g.layer(layer, index: index, input: x, tensors: (weight, bias))
+            x = try g.layer(layer, name: "\(index)", input: x, tensors: (weight, bias))
         }
         return g.model(network, output: x, opset: opset, metadata: metadata)
     }
@@ -101,9 +95,36 @@ struct GraphBuilder {
         return node("Div", [node("Sub", [input, mean], name: "normalize.sub"), std], name: "normalize.div")
     }
 
+    /// A module and its children as ONNX nodes named by module path; initializers keep the checkpoint's names.
+    mutating func module(_ layer: Layer, path: String, input: String) throws -> String {
+        if let graph = layer as? Graph {
+            var values = [Graph.input: input]
+            for node in graph.nodes {
+                switch node {
+                case let .call(child, from, output):
+                    let inner = graph.children.first { $0.name == child }!.layer
+                    values[output] = try module(inner, path: "\(path).\(child)", input: values[from]!)
+                case let .add(inputs, output):
+                    values[output] = inputs.dropFirst().enumerated().reduce(values[inputs[0]]!) { sum, next in
+                        self.node("Add", [sum, values[next.element]!], name: "\(path).\(output)" + (next.offset > 0 ? ".\(next.offset)" : ""))
+                    }
+                }
+            }
+            return values[graph.nodes.last!.output]!
+        }
+        if !layer.children.isEmpty {
+            return try layer.children.reduce(input) { value, child in try module(child.layer, path: "\(path).\(child.name)", input: value) }
+        }
+        var tensors: (String, String)?
+        if let (weight, bias) = gemmParameters(layer) {
+            tensors = (constant("\(path).weight", .float, weight.value.shape, floats: weight.value.scalars),
+                       constant("\(path).bias", .float, bias.value.shape, floats: bias.value.scalars))
+        }
+        return try self.layer(layer, name: path, input: input, tensors: tensors)
+    }
+
     /// One of our layers as ONNX nodes; `tensors` names the weight and bias a Conv or Gemm reads.
-    mutating func layer(_ layer: Layer, index: Int, input: String, tensors: (weight: String, bias: String)?) throws -> String {
-        let name = "\(index)"
+    mutating func layer(_ layer: Layer, name: String, input: String, tensors: (weight: String, bias: String)?) throws -> String {
         func weightAndBias() throws -> [String] {
             guard let tensors else { throw OnnxError("\(layer.summary) has no weight and bias to export") }
             return [tensors.weight, tensors.bias]
@@ -112,7 +133,8 @@ struct GraphBuilder {
         case let conv as Conv2d:
             let p = Int64(conv.padding), s = Int64(conv.stride), k = Int64(conv.kernel)
             return node("Conv", [input] + (try weightAndBias()), name: "\(name).conv",
-                        attributes: ["kernel_shape": .ints([k, k]), "pads": .ints([p, p, p, p]), "strides": .ints([s, s])])
+                        attributes: ["kernel_shape": .ints([k, k]), "pads": .ints([p, p, p, p]), "strides": .ints([s, s]),
+                                     "group": .int(Int64(conv.groups))])
         case is Linear:
             return node("Gemm", [input] + (try weightAndBias()), name: "\(name).gemm",
                         attributes: ["transB": .int(1)])
@@ -122,6 +144,15 @@ struct GraphBuilder {
             return node("BatchNormalization", [input] + tensors, name: "\(name).batch_norm", attributes: ["epsilon": .float(norm.epsilon)])
         case is ReLU:
             return node("Relu", [input], name: "\(name).relu")
+        case is ReLU6:
+            // Clip's bounds are inputs from opset 11 on.
+            let low = constant("\(name).min", .float, [], floats: [0]), high = constant("\(name).max", .float, [], floats: [6])
+            return node("Clip", [input, low, high], name: "\(name).relu6")
+        case let pool as AvgPool2d:
+            let k = Int64(pool.kernel)
+            return node("AveragePool", [input], name: "\(name).avg_pool", attributes: ["kernel_shape": .ints([k, k]), "strides": .ints([k, k])])
+        case is GlobalAvgPool2d:
+            return node("GlobalAveragePool", [input], name: "\(name).global_avg_pool")
         case let pool as MaxPool2d:
             let k = Int64(pool.kernel), s = Int64(pool.stride)
             return node("MaxPool", [input], name: "\(name).max_pool", attributes: ["kernel_shape": .ints([k, k]), "strides": .ints([s, s])])
@@ -134,7 +165,7 @@ struct GraphBuilder {
         }
     }
 
-    mutating func model(_ network: Sequential, output: String, opset: Int, metadata: [String: String]) -> OnnxModelDescription {
+    mutating func model(_ network: Network, output: String, opset: Int, metadata: [String: String]) -> OnnxModelDescription {
         let output = node("Identity", [output], name: "logits")
         let batch = OnnxValueInfo.Dimension.symbolic("batch")
         let graph = OnnxGraph(

@@ -62,9 +62,9 @@ import Training
         return try jobs.indices.map { try OnnxOperatorTests.floats(dir.appendingPathComponent("ort-output-\($0).bin")) }
     }
 
-    static func randomizeBatchNorm(_ model: Sequential) {
+    static func randomizeBatchNorm(_ model: Network) {
         var rng = SeededRandom(seed: 5, stream: 1)
-        for case let norm as BatchNorm in model.layers {
+        for case let norm as BatchNorm in model.namedModules.map(\.layer) {
             for i in 0..<norm.features {
                 norm.runningMean.value.scalars[i] = rng.nextFloat() - 0.5
                 norm.runningVariance.value.scalars[i] = 0.5 + rng.nextFloat()
@@ -77,14 +77,20 @@ import Training
     @Test func floatExportsRunInOnnxRuntimeWithOurOutputs() throws {
         let dir = try TestSupport.temporaryDirectory("onnx-export")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let cnn = try Sequential(ModelSpec("cnn:1x12x12:c4bn-p-c6k5p1s2-d0.2-f10bn-3"), seed: 3)
+        let cnn = try Network(ModelSpec("cnn:1x12x12:c4bn-p-c6k5p1s2-d0.2-f10bn-3"), seed: 3)
         Self.randomizeBatchNorm(cnn)
-        let mlp = try Sequential(ModelSpec("mlp:20-16-4"), seed: 4)
+        let mlp = try Network(ModelSpec("mlp:20-16-4"), seed: 4)
+        // The families with skips: adds, projection shortcuts, depthwise (grouped) Conv, ReLU6 as Clip, global pooling.
+        let resnet = try Network(ModelSpec("resnet:1x12x12:depth=8,width=4,classes=3"), seed: 5)
+        let mobile = try Network(ModelSpec("mobilenetv2:1x12x12:width=4,expansion=3,blocks=2,classes=3"), seed: 6)
+        Self.randomizeBatchNorm(resnet)
+        Self.randomizeBatchNorm(mobile)
         let normalization = Normalization(mean: [0.3], std: [0.4])
         var jobs: [(model: URL, input: [Float], shape: [Int])] = []
         var ours: [[Float]] = []
         var rng = SeededRandom(seed: 9, stream: 2)
-        for (name, network) in [("cnn", cnn), ("mlp", mlp)] {
+        let networks = [("cnn", cnn), ("mlp", mlp), ("resnet", resnet), ("mobilenetv2", mobile)]
+        for (name, network) in networks {
             let url = dir.appendingPathComponent(name + ".onnx")
             try OnnxEncoder.write(try OnnxExport.float(network, normalization: normalization, opset: 13), to: url)
             let shape = [5] + network.inputShape
@@ -98,7 +104,8 @@ import Training
             #expect(zip(back.scalars, ours.last!).allSatisfy { abs($0 - $1) <= 1e-5 }, "\(name) re-imported")
         }
         guard let theirs = try Self.onnxRuntime(jobs, in: dir) else { return }
-        for (name, (a, b)) in zip(["cnn", "mlp"], zip(ours, theirs)) {
+        #expect(theirs.count == networks.count)
+        for (name, (a, b)) in zip(networks.map(\.0), zip(ours, theirs)) {
             let worst = zip(a, b).map { abs($0 - $1) }.max() ?? .infinity
             #expect(a.count == b.count && worst <= 1e-4, "\(name): max abs difference \(worst)")
         }
@@ -109,7 +116,7 @@ import Training
         let split = try DataSource.idx(prefix: fashion).load()
         let dir = try TestSupport.temporaryDirectory("onnx-qdq")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let network = try Sequential(ModelSpec("cnn:1x28x28:c8-p-c16-p-f32-10"), seed: 1)
+        let network = try Network(ModelSpec("cnn:1x28x28:c8-p-c16-p-f32-10"), seed: 1)
         let normalization = Normalization(mean: [0.286], std: [0.353])
         Trainer(model: network, config: TrainingConfig(epochs: 1, batchSize: 64, learningRate: 0.002, seed: 1), normalization: normalization)
             .fit(split.train.prefix(8000), test: nil)
