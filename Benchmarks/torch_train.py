@@ -1,10 +1,13 @@
 """PyTorch twin of `distillery bench train`: same model, batch, optimizer and timing scheme.
 
 Prints {"samples_per_second": ...} (median of --repeats blocks of --steps steps after --warmup steps).
-Only MLP specs (mlp:IN-H...-OUT) and the named CNNs are translated.
+MLP specs (mlp:IN-H...-OUT), the named CNNs and the resnet:/mobilenetv2: families (their PyTorch twins in
+Tests/Peers/torch_families.py, which the test suite checks name for name and logit for logit) are translated.
 """
 import argparse
 import json
+import os
+import sys
 import time
 
 import torch
@@ -24,6 +27,10 @@ def build(spec: str) -> nn.Module:
             nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
             nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Dropout(0.3), nn.Linear(128, 10)), (1, 28, 28)
+    if spec.startswith(("resnet:", "mobilenetv2:")):
+        sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "Tests", "Peers"))
+        import torch_families
+        return torch_families.build(spec), tuple(int(d) for d in spec.split(":")[1].split("x"))
     raise SystemExit(f"torch_train.py cannot translate spec {spec!r}")
 
 

@@ -1,7 +1,8 @@
 import Compute
 
-/// 2-D convolution as im2col + one GEMM per group over the whole batch (training), or oneDNN's convolution
-/// primitive (inference: teachers, evaluation). Groups split the channels into independent convolutions, as
+/// 2-D convolution on oneDNN's primitives: its training convolution (forward, backward to input and weights) and
+/// its inference one. The reference twin, im2col + one GEMM per group over the whole batch, runs where oneDNN has no
+/// primitive and when `usesReferencePath` is set (tests compare the two). Groups split the channels into independent convolutions, as
 /// PyTorch's `groups`: depthwise when groups == inChannels.
 /// x: (batch, inChannels, h, w) -> (batch, outChannels, oh, ow); weight (out, in / groups, k, k), bias (out).
 public final class Conv2d: Layer {
@@ -9,6 +10,8 @@ public final class Conv2d: Layer {
     public let weight: Parameter, bias: Parameter
     private var geometry: ConvGeometry?
     private var cols: [Float] = []
+    /// Forces im2col + GEMM for training and its backward pass.
+    public var usesReferencePath = false
     /// The last inference input: backward after inference (saliency gradients) builds `cols` from it.
     private var input: Tensor?
 
@@ -60,6 +63,11 @@ public final class Conv2d: Layer {
             geometry = g; cols = []; input = x
             return y
         }
+        if training, let primitive = trainingPrimitive(g) {
+            geometry = g; cols = []; input = x
+            return Tensor(shape: [g.batch, outChannels, g.outHeight, g.outWidth],
+                          scalars: primitive.forward(src: x.scalars, weights: weight.value.scalars, bias: bias.value.scalars))
+        }
         let plane = g.outHeight * g.outWidth, n = g.columnCount
         let columns = Conv2d.im2col(x, g)
         let (groupOut, groupPatch) = (outChannels / groups, g.patchSize / groups)
@@ -108,6 +116,12 @@ public final class Conv2d: Layer {
         return columns
     }
 
+    private func trainingPrimitive(_ g: ConvGeometry) -> ConvolutionTraining? {
+        guard !usesReferencePath else { return nil }
+        return ConvolutionTraining.cached(.init(batch: g.batch, channels: inChannels, height: g.height, width: g.width,
+                                                outChannels: outChannels, groups: groups, kernel: kernel, stride: stride, padding: padding))
+    }
+
     /// oneDNN's primitive for the geometry, or nil (then the GEMM path runs).
     private func inference(_ x: Tensor, _ g: ConvGeometry) -> Tensor? {
         guard let primitive = ConvolutionPrimitive.cached(.init(
@@ -121,6 +135,11 @@ public final class Conv2d: Layer {
         let outChannels = outChannels
         guard let g = geometry, dy.shape == [g.batch, outChannels, g.outHeight, g.outWidth] else {
             preconditionFailure("\(summary).backward without a matching forward")
+        }
+        if cols.isEmpty, let input, let primitive = trainingPrimitive(g) {
+            return primitive.backward(src: input.scalars, weights: weight.value.scalars, diffDst: dy.scalars,
+                                      diffWeights: &weight.grad.scalars, diffBias: &bias.grad.scalars,
+                                      needInputGradient: needInputGradient).map { Tensor(shape: input.shape, scalars: $0) }
         }
         if cols.isEmpty, let input { cols = Conv2d.im2col(input, g) }
         let plane = g.outHeight * g.outWidth, n = g.columnCount

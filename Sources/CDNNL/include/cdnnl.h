@@ -51,6 +51,20 @@ int cdnnl_conv_execute(cdnnl_conv *conv, const float *src, const float *weights,
 const char *cdnnl_conv_implementation(const cdnnl_conv *conv);
 void cdnnl_conv_destroy(cdnnl_conv *conv);
 
+/// A 2-D convolution for training on plain NCHW tensors (weights (groups *) OIHW, with bias; square kernel, equal
+/// padding on every side): forward, and backward to the input (optional) and to the weights and bias.
+typedef struct cdnnl_conv_training cdnnl_conv_training;
+cdnnl_conv_training *cdnnl_conv_training_create(int64_t batch, int64_t in_channels, int64_t height, int64_t width,
+                                                int64_t out_channels, int64_t groups, int64_t kernel, int64_t stride,
+                                                int64_t padding);
+/// dst = conv(src, weights) + bias. Returns a dnnl_status_t (0 = success).
+int cdnnl_conv_training_forward(cdnnl_conv_training *conv, const float *src, const float *weights, const float *bias, float *dst);
+/// diff_weights and diff_bias (overwritten) from src and diff_dst; diff_src too unless NULL.
+int cdnnl_conv_training_backward(cdnnl_conv_training *conv, const float *src, const float *weights, const float *diff_dst,
+                                 float *diff_src, float *diff_weights, float *diff_bias);
+const char *cdnnl_conv_training_implementation(const cdnnl_conv_training *conv);
+void cdnnl_conv_training_destroy(cdnnl_conv_training *conv);
+
 /// An int8 convolution for inference: uint8 NHWC in and out, int8 OIHW weights (copied into the primitive's
 /// layout), dst = saturate(round(scales[o] * (acc + bias[o])) + dst_zero) where acc counts src - src_zero.
 typedef struct cdnnl_qconv cdnnl_qconv;
