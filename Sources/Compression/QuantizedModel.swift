@@ -23,6 +23,7 @@ public struct QuantizedModel {
     /// images as the model expects them).
     public static func postTraining(_ model: Network, sample: Tensor, perChannel: Bool,
                                     calibration: ActivationQuantization.Calibration) throws -> QuantizedModel {
+        try model.requireChain(for: "quantization")
         let folded = try BatchNormFolding.fold(model)
         let inputs = activationSamples(folded, sample: sample)
         var layers: [Layer] = []
@@ -63,9 +64,10 @@ public struct QuantizedModel {
 
 /// Folds each BatchNorm into the Conv2d or Linear before it, with the running statistics:
 /// w' = w * gamma / sqrt(var + eps) per output channel, b' = (b - mean) * gamma / sqrt(var + eps) + beta.
+/// A chain becomes the spec without its BatchNorms; a tree keeps its names, less the BatchNorms folded.
 public enum BatchNormFolding {
     public static func fold(_ model: Network) throws -> Network {
-        try model.requireChain(for: "BatchNorm folding")
+        guard model.spec.isChain, model.architecture == model.spec.architecture else { return try foldTree(model) }
         let stages = model.spec.stages.map { stage -> ModelSpec.Stage in
             switch stage {
             case let .conv(out, kernel, padding, stride, _): return .conv(out: out, kernel: kernel, padding: padding, stride: stride, batchNorm: false)
@@ -79,12 +81,7 @@ public enum BatchNormFolding {
         for layer in model.layers {
             if let norm = layer as? BatchNorm {
                 guard let (weight, bias) = pending else { throw NeuralNetError("BatchNorm without a layer before it to fold into") }
-                let rows = norm.features, width = weight.value.count / rows
-                for c in 0..<rows {
-                    let factor = norm.gamma.value.scalars[c] / (norm.runningVariance.value.scalars[c] + norm.epsilon).squareRoot()
-                    for i in (c * width)..<((c + 1) * width) { weight.value.scalars[i] *= factor }
-                    bias.value.scalars[c] = (bias.value.scalars[c] - norm.runningMean.value.scalars[c]) * factor + norm.beta.value.scalars[c]
-                }
+                fold(norm, into: weight, bias)
                 pending = nil
                 continue
             }
@@ -98,5 +95,34 @@ public enum BatchNormFolding {
             }
         }
         return folded
+    }
+
+    private static func foldTree(_ model: Network) throws -> Network {
+        let (description, pairs) = TreeFolding.fold(model.architecture)
+        let folded = try Network(model.spec, architecture: description, seed: 0)
+        let source = Dictionary(uniqueKeysWithValues: model.namedParameters.map { ($0.name, $0.parameter) })
+        for (name, parameter) in folded.namedParameters {
+            guard let original = source[name] else { throw NeuralNetError("folding \(model.spec): '\(name)' has no source") }
+            parameter.value = original.value
+        }
+        let norms = Dictionary(uniqueKeysWithValues: model.namedModules.map { ($0.path, $0.layer) })
+        let layers = Dictionary(uniqueKeysWithValues: folded.namedModules.map { ($0.path, $0.layer) })
+        for (layer, norm) in pairs {
+            guard let norm = norms[norm] as? BatchNorm, let target = layers[layer], let (weight, bias) = gemmParameters(target) else {
+                throw NeuralNetError("folding \(model.spec): '\(norm)' into '\(layer)' does not line up")
+            }
+            fold(norm, into: weight, bias)
+        }
+        return folded
+    }
+
+    /// Scales the rows of `weight` and shifts `bias` by what `norm` does in evaluation.
+    private static func fold(_ norm: BatchNorm, into weight: Parameter, _ bias: Parameter) {
+        let rows = norm.features, width = weight.value.count / rows
+        for c in 0..<rows {
+            let factor = norm.gamma.value.scalars[c] / (norm.runningVariance.value.scalars[c] + norm.epsilon).squareRoot()
+            for i in (c * width)..<((c + 1) * width) { weight.value.scalars[i] *= factor }
+            bias.value.scalars[c] = (bias.value.scalars[c] - norm.runningMean.value.scalars[c]) * factor + norm.beta.value.scalars[c]
+        }
     }
 }
