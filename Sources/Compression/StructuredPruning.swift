@@ -4,10 +4,13 @@ import NeuralNet
 /// Structured pruning: removes whole output channels of each Conv2d and whole neurons of each hidden Linear, those
 /// with the smallest L1 weight norm (Li et al. 2017), and builds the smaller network, so the dense model itself
 /// shrinks and runs faster. The classifier keeps every class. Each layer keeps round((1 - sparsity) * width) units,
-/// at least one.
+/// at least one. Trees (residual and inverted-residual blocks) go through `TreeStructuredPruning`, which prunes the
+/// channels an add ties together as one group.
 public enum StructuredPruning {
     public static func prune(_ model: Network, sparsity: Double) throws -> Network {
-        try model.requireChain(for: "structured pruning")
+        guard model.spec.isChain, model.architecture == model.spec.architecture else {
+            return try TreeStructuredPruning.prune(model, sparsity: sparsity)
+        }
         var keep: [Int: [Int]] = [:]  // layer index -> kept output units, ascending
         for (index, layer) in model.layers.enumerated() {
             guard let weight = gemmParameters(layer)?.weight, index != lastGemm(model) else { continue }
@@ -64,7 +67,8 @@ public enum StructuredPruning {
         model.layers[..<index].last { $0 is Conv2d } as? Conv2d
     }
 
-    private static func copy(_ source: Parameter, into target: Parameter, rows: [Int], columns: [Int]) {
+    /// `target` = `source` at the given rows and columns (of its rank-2 view).
+    static func copy(_ source: Parameter, into target: Parameter, rows: [Int], columns: [Int]) {
         let width = source.value.count / source.value.shape[0]
         var values: [Float] = []
         values.reserveCapacity(rows.count * columns.count)

@@ -108,7 +108,7 @@ extension ModelSpec {
         }
         children.append(.init("relu2", .relu))
         nodes += [.add(["bn2", skip], output: "sum"), .call("relu2", input: "sum", output: "out")]
-        return .graph(children, nodes: nodes, label: "BasicBlock(\(i) -> \(o)\(stride > 1 ? ", stride \(stride)" : ""))")
+        return .graph(children, nodes: nodes, label: stride > 1 ? "BasicBlock (stride \(stride))" : "BasicBlock")
     }
 
     private static func mobileNetV2(_ options: FamilyOptions) throws -> ([Int], Int, ModuleDescription) {
@@ -148,6 +148,6 @@ extension ModelSpec {
         step("depthwise", convBN(hidden, hidden, kernel: 3, stride: stride, groups: hidden) + [.relu6], label: "Depthwise")
         step("project", convBN(hidden, o, kernel: 1, stride: 1), label: "Linear bottleneck")
         if stride == 1 && i == o { nodes.append(.add([value, Graph.input], output: "out")) }
-        return .graph(children, nodes: nodes, label: "InvertedResidual(\(i) -> \(o), t=\(expansion)\(stride > 1 ? ", stride \(stride)" : ""))")
+        return .graph(children, nodes: nodes, label: "InvertedResidual (t=\(expansion)\(stride > 1 ? ", stride \(stride)" : ""))")
     }
 }

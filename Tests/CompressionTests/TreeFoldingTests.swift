@@ -39,3 +39,35 @@ import TestSupport
         }
     }
 }
+
+/// Structured pruning across adds: the channels of a residual stream go together, the smaller tree runs, and every
+/// weight it keeps is the original's at the kept rows and columns.
+@Suite struct TreeStructuredPruningTests {
+    @Test(arguments: ["resnet:2x10x10:depth=8,width=8,classes=3", "mobilenetv2:2x10x10:width=8,expansion=2,blocks=2,classes=3"])
+    func tiedChannelsArePrunedTogetherAndTheSmallerTreeRuns(spec: String) throws {
+        let model = try Network(ModelSpec(spec), seed: 3)
+        let smaller = try StructuredPruning.prune(model, sparsity: 0.5)
+        #expect(smaller.parameterCount < model.parameterCount * 4 / 10, "\(smaller.parameterCount) of \(model.parameterCount)")
+        var rng = SeededRandom(seed: 1)
+        let x = Tensor(shape: [2, 2, 10, 10], scalars: (0..<400).map { _ in rng.nextFloat() })
+        #expect(smaller.forward(x, training: false).shape == [2, 3])
+        let shapes = Dictionary(uniqueKeysWithValues: smaller.namedParameters.map { ($0.name, $0.parameter.value.shape) })
+        if spec.hasPrefix("resnet") {
+            // Stage 1's stream: the stem and each block's second conv write it, so they keep the same 4 channels;
+            // a block's inner width is pruned on its own.
+            #expect(shapes["conv1.weight"] == [4, 2, 3, 3] && shapes["layer1.0.conv2.weight"] == [4, 4, 3, 3])
+            #expect(shapes["layer2.0.shortcut.0.weight"] == [8, 4, 1, 1] && shapes["layer2.0.conv2.weight"] == [8, 8, 3, 3])
+            #expect(shapes["fc.weight"] == [3, 16])
+        } else {
+            // The depthwise conv keeps one filter per kept channel of the expansion.
+            #expect(shapes["blocks.1.depthwise.0.weight"]?[1] == 1 && shapes["blocks.1.depthwise.0.weight"]?[0] == shapes["blocks.1.expand.0.weight"]?[0])
+            #expect(shapes["classifier.weight"] == [3, 16])
+        }
+        // Every kept weight row is one of the original's rows, unchanged (its columns a subset of the original's).
+        let original = Dictionary(uniqueKeysWithValues: model.namedParameters.map { ($0.name, $0.parameter.value) })
+        for (name, parameter) in smaller.namedParameters where name.hasSuffix("running_var") {
+            let source = original[name]!.scalars
+            #expect(parameter.value.scalars.allSatisfy { source.contains($0) }, "\(name)")
+        }
+    }
+}
