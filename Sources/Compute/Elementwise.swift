@@ -19,18 +19,7 @@ public enum Elementwise {
 
     /// g[i] = y[i] > 0 ? g[i] : 0, in place: the ReLU gradient given its output y.
     public static func reluBackward(_ g: UnsafeMutableBufferPointer<Float>, output y: UnsafeBufferPointer<Float>) {
-        precondition(g.count == y.count)
-        let gb = UnsafeMutableRawPointer(g.baseAddress!), yb = UnsafeRawPointer(y.baseAddress!)
-        Parallel.forEachChunk(g.count) { range in
-            var i = range.lowerBound
-            while i + Vector.scalarCount <= range.upperBound {
-                let gv = (gb + i * 4).loadUnaligned(as: Vector.self)
-                let yv = (yb + i * 4).loadUnaligned(as: Vector.self)
-                (gb + i * 4).storeBytes(of: gv.replacing(with: 0, where: yv .<= 0), as: Vector.self)
-                i += Vector.scalarCount
-            }
-            while i < range.upperBound { if y[i] <= 0 { g[i] = 0 }; i += 1 }
-        }
+        passGradient(g, output: y, vector: { $0 .> 0 }, scalar: { $0 > 0 })
     }
 
     /// y[i] = min(max(x[i], 0), 6), in place: ReLU6, MobileNet's activation.
@@ -50,6 +39,13 @@ public enum Elementwise {
 
     /// g[i] = 0 < y[i] < 6 ? g[i] : 0, in place: the ReLU6 gradient given its output y.
     public static func relu6Backward(_ g: UnsafeMutableBufferPointer<Float>, output y: UnsafeBufferPointer<Float>) {
+        passGradient(g, output: y, vector: { ($0 .> 0) .& ($0 .< 6) }, scalar: { $0 > 0 && $0 < 6 })
+    }
+
+    /// Zeroes g[i] where the output y[i] says the activation was flat.
+    @inline(__always)
+    private static func passGradient(_ g: UnsafeMutableBufferPointer<Float>, output y: UnsafeBufferPointer<Float>,
+                                     vector: (Vector) -> SIMDMask<Vector.MaskStorage>, scalar: (Float) -> Bool) {
         precondition(g.count == y.count)
         let gb = UnsafeMutableRawPointer(g.baseAddress!), yb = UnsafeRawPointer(y.baseAddress!)
         Parallel.forEachChunk(g.count) { range in
@@ -57,10 +53,10 @@ public enum Elementwise {
             while i + Vector.scalarCount <= range.upperBound {
                 let gv = (gb + i * 4).loadUnaligned(as: Vector.self)
                 let yv = (yb + i * 4).loadUnaligned(as: Vector.self)
-                (gb + i * 4).storeBytes(of: gv.replacing(with: 0, where: (yv .<= 0) .| (yv .>= 6)), as: Vector.self)
+                (gb + i * 4).storeBytes(of: gv.replacing(with: 0, where: .!vector(yv)), as: Vector.self)
                 i += Vector.scalarCount
             }
-            while i < range.upperBound { if y[i] <= 0 || y[i] >= 6 { g[i] = 0 }; i += 1 }
+            while i < range.upperBound { if !scalar(y[i]) { g[i] = 0 }; i += 1 }
         }
     }
 

@@ -26,7 +26,7 @@ struct Distill: ParsableCommand {
     @Option(name: .customLong("teacher"), help: "A teacher checkpoint; repeat for an ensemble.")
     var teachers: [String] = []
 
-    @Option(help: "Student model spec, e.g. mlp:784-128-10.")
+    @Option(help: "Student model spec, e.g. mlp:784-128-10 or mobilenetv2:1x28x28:width=8,expansion=4,blocks=1.")
     var student: String?
 
     @Option(help: "Take teachers, student, data, augmentation and training settings from a job file instead: the cluster's work in one process (for comparisons).")

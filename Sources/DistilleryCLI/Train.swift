@@ -20,7 +20,7 @@ struct Train: ParsableCommand {
         """
     )
 
-    @Option(help: "Model spec, e.g. mlp:784-1200-1200-10, cnn:1x28x28:c32bn-p-c64bn-p-f128-10, lenet5, cnn-small.")
+    @Option(help: "Model spec, e.g. mlp:784-1200-1200-10, cnn:1x28x28:c32bn-p-c64bn-p-f128-10, lenet5, cnn-small, resnet:1x28x28:depth=20,width=16, mobilenetv2:1x28x28:width=16,expansion=6,blocks=2 (README, Models).")
     var model: String
 
     @OptionGroup var dataOptions: DataOptions
