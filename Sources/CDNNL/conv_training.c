@@ -78,16 +78,16 @@ cdnnl_conv_training *cdnnl_conv_training_create(int64_t batch, int64_t in_channe
         && dnnl_primitive_create(&c->forward, c->forward_descriptor) == dnnl_success
         && dnnl_primitive_create(&c->backward_data, c->data_descriptor) == dnnl_success
         && dnnl_primitive_create(&c->backward_weights, c->weights_descriptor) == dnnl_success
-        && operand_init(&c->src, c->engine, &src_md, query(c->forward_descriptor, dnnl_query_src_md), 1)
-        && operand_init(&c->weights, c->engine, &weights_md, query(c->forward_descriptor, dnnl_query_weights_md), 1)
-        && operand_init(&c->dst, c->engine, &dst_md, query(c->forward_descriptor, dnnl_query_dst_md), 0)
+        && operand_init_as(&c->src, c->engine, &src_md, query(c->forward_descriptor, dnnl_query_src_md), 1, 1)
+        && operand_init_as(&c->weights, c->engine, &weights_md, query(c->forward_descriptor, dnnl_query_weights_md), 1, 1)
+        && operand_init_as(&c->dst, c->engine, &dst_md, query(c->forward_descriptor, dnnl_query_dst_md), 0, 1)
         && dnnl_memory_create(&c->bias, &bias_md, c->engine, DNNL_MEMORY_NONE) == dnnl_success
-        && operand_init(&c->data_diff_dst, c->engine, &dst_md, query(c->data_descriptor, dnnl_query_diff_dst_md), 1)
-        && operand_init(&c->data_weights, c->engine, &weights_md, query(c->data_descriptor, dnnl_query_weights_md), 1)
-        && operand_init(&c->diff_src, c->engine, &src_md, query(c->data_descriptor, dnnl_query_diff_src_md), 0)
-        && operand_init(&c->weights_src, c->engine, &src_md, query(c->weights_descriptor, dnnl_query_src_md), 1)
-        && operand_init(&c->weights_diff_dst, c->engine, &dst_md, query(c->weights_descriptor, dnnl_query_diff_dst_md), 1)
-        && operand_init(&c->diff_weights, c->engine, &weights_md, query(c->weights_descriptor, dnnl_query_diff_weights_md), 0)
+        && operand_init_as(&c->data_diff_dst, c->engine, &dst_md, query(c->data_descriptor, dnnl_query_diff_dst_md), 1, 1)
+        && operand_init_as(&c->data_weights, c->engine, &weights_md, query(c->data_descriptor, dnnl_query_weights_md), 1, 1)
+        && operand_init_as(&c->diff_src, c->engine, &src_md, query(c->data_descriptor, dnnl_query_diff_src_md), 0, 1)
+        && operand_init_as(&c->weights_src, c->engine, &src_md, query(c->weights_descriptor, dnnl_query_src_md), 1, 1)
+        && operand_init_as(&c->weights_diff_dst, c->engine, &dst_md, query(c->weights_descriptor, dnnl_query_diff_dst_md), 1, 1)
+        && operand_init_as(&c->diff_weights, c->engine, &weights_md, query(c->weights_descriptor, dnnl_query_diff_weights_md), 0, 1)
         && dnnl_memory_create(&c->diff_bias, &bias_md, c->engine, DNNL_MEMORY_NONE) == dnnl_success;
     if (!ok) {
         cdnnl_conv_training_destroy(c);
@@ -98,7 +98,10 @@ cdnnl_conv_training *cdnnl_conv_training_create(int64_t batch, int64_t in_channe
 
 #define TRY(call) do { dnnl_status_t status_ = (call); if (status_ != dnnl_success) return (int)status_; } while (0)
 
-int cdnnl_conv_training_forward(cdnnl_conv_training *c, const float *src, const float *weights, const float *bias, float *dst) {
+static int forward(cdnnl_conv_training *c, const float *src, const float *weights, const float *bias, float *dst) {
+    TRY(operand_attach(&c->src));
+    TRY(operand_attach(&c->weights));
+    TRY(operand_attach(&c->dst));
     TRY(dnnl_memory_set_data_handle(c->src.user, (void *)src));
     TRY(dnnl_memory_set_data_handle(c->weights.user, (void *)weights));
     TRY(dnnl_memory_set_data_handle(c->bias, (void *)bias));
@@ -112,8 +115,11 @@ int cdnnl_conv_training_forward(cdnnl_conv_training *c, const float *src, const 
     return (int)dnnl_stream_wait(c->stream);
 }
 
-int cdnnl_conv_training_backward(cdnnl_conv_training *c, const float *src, const float *weights, const float *diff_dst,
-                                 float *diff_src, float *diff_weights, float *diff_bias) {
+static int backward(cdnnl_conv_training *c, const float *src, const float *weights, const float *diff_dst,
+                    float *diff_src, float *diff_weights, float *diff_bias) {
+    TRY(operand_attach(&c->weights_src));
+    TRY(operand_attach(&c->weights_diff_dst));
+    TRY(operand_attach(&c->diff_weights));
     TRY(dnnl_memory_set_data_handle(c->weights_src.user, (void *)src));
     TRY(dnnl_memory_set_data_handle(c->weights_diff_dst.user, (void *)diff_dst));
     TRY(dnnl_memory_set_data_handle(c->diff_weights.user, diff_weights));
@@ -126,6 +132,9 @@ int cdnnl_conv_training_backward(cdnnl_conv_training *c, const float *src, const
     TRY(dnnl_primitive_execute(c->backward_weights, c->stream, 4, weight_args));
     TRY(operand_reorder(&c->diff_weights, c->stream, 0));
     if (diff_src) {
+        TRY(operand_attach(&c->data_diff_dst));
+        TRY(operand_attach(&c->data_weights));
+        TRY(operand_attach(&c->diff_src));
         TRY(dnnl_memory_set_data_handle(c->data_diff_dst.user, (void *)diff_dst));
         TRY(dnnl_memory_set_data_handle(c->data_weights.user, (void *)weights));
         TRY(dnnl_memory_set_data_handle(c->diff_src.user, diff_src));
@@ -138,6 +147,23 @@ int cdnnl_conv_training_backward(cdnnl_conv_training *c, const float *src, const
         TRY(operand_reorder(&c->diff_src, c->stream, 0));
     }
     return (int)dnnl_stream_wait(c->stream);
+}
+
+// The public entry points: a run, then its transient buffers freed whatever happened.
+int cdnnl_conv_training_forward(cdnnl_conv_training *c, const float *src, const float *weights, const float *bias, float *dst) {
+    int status = forward(c, src, weights, bias, dst);
+    operand_release(&c->src);
+    operand_release(&c->weights);
+    operand_release(&c->dst);
+    return status;
+}
+
+int cdnnl_conv_training_backward(cdnnl_conv_training *c, const float *src, const float *weights, const float *diff_dst,
+                                 float *diff_src, float *diff_weights, float *diff_bias) {
+    int status = backward(c, src, weights, diff_dst, diff_src, diff_weights, diff_bias);
+    operand *used[] = {&c->weights_src, &c->weights_diff_dst, &c->diff_weights, &c->data_diff_dst, &c->data_weights, &c->diff_src};
+    for (size_t i = 0; i < sizeof(used) / sizeof(used[0]); i++) operand_release(used[i]);
+    return status;
 }
 
 const char *cdnnl_conv_training_implementation(const cdnnl_conv_training *c) {
