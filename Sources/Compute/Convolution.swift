@@ -33,18 +33,11 @@ public final class ConvolutionPrimitive: @unchecked Sendable {
     /// A run points the primitive's memory at the caller's buffers: one run at a time.
     private let lock = NSLock()
 
-    private static let cacheLock = NSLock()
-    nonisolated(unsafe) private static var cache: [Geometry: ConvolutionPrimitive] = [:]
+    private static let cache = PrimitiveCache<Geometry, ConvolutionPrimitive>(capacity: 32)
 
     /// The primitive for `g`, made once per process (nil when oneDNN has no implementation for it).
     public static func cached(_ g: Geometry) -> ConvolutionPrimitive? {
-        cacheLock.lock()
-        defer { cacheLock.unlock() }
-        if let hit = cache[g] { return hit }
-        guard let made = ConvolutionPrimitive(g) else { return nil }
-        if cache.count >= 32 { cache.removeAll() }  // many batch sizes: start over rather than hold their buffers
-        cache[g] = made
-        return made
+        cache.value(for: g, make: ConvolutionPrimitive.init)
     }
 
     /// nil when oneDNN has no implementation for the geometry (callers fall back to im2col + GEMM).

@@ -23,20 +23,11 @@ public final class ConvolutionTraining: @unchecked Sendable {
     /// A run points the primitives at the caller's buffers: one run at a time.
     private let lock = NSLock()
 
-    private static let cacheLock = NSLock()
-    nonisolated(unsafe) private static var cache: [Geometry: ConvolutionTraining] = [:]
-    nonisolated(unsafe) private static var unavailable: Set<Geometry> = []
+    private static let cache = PrimitiveCache<Geometry, ConvolutionTraining>(capacity: 64)
 
     /// The primitives for `g`, made once per process; nil when oneDNN has none (callers use im2col + GEMM).
     public static func cached(_ g: Geometry) -> ConvolutionTraining? {
-        cacheLock.lock()
-        defer { cacheLock.unlock() }
-        if let hit = cache[g] { return hit }
-        if unavailable.contains(g) { return nil }
-        guard let made = ConvolutionTraining(g) else { unavailable.insert(g); return nil }
-        if cache.count >= 64 { cache.removeAll() }  // many batch sizes: start over rather than hold their buffers
-        cache[g] = made
-        return made
+        cache.value(for: g, make: ConvolutionTraining.init)
     }
 
     public init?(_ g: Geometry) {

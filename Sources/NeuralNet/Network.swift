@@ -55,14 +55,9 @@ public final class Network {
 
     public var parameterCount: Int { trainableParameters.reduce(0) { $0 + $1.value.count } }
 
-    /// The first layer (by path) a stage that only knows a chain of layers cannot handle, or nil for a chain.
-    public var firstContainer: (path: String, layer: Layer)? {
-        namedModules.first { !$0.layer.children.isEmpty }
-    }
-
-    /// Throws naming the first block when `stage` only handles chains of layers.
+    /// Throws naming the first block (a layer with children) when `stage` only handles chains of layers.
     public func requireChain(for stage: String) throws {
-        if let (path, layer) = firstContainer {
+        if let (path, layer) = namedModules.first(where: { !$0.layer.children.isEmpty }) {
             throw NeuralNetError("\(stage) handles chains of layers (mlp:, cnn:); \(spec.text) has '\(path)' (\(layer.summary)), which it cannot handle yet")
         }
     }
