@@ -1,7 +1,7 @@
 """PyTorch twin of `distillery bench train`: same model, batch, optimizer and timing scheme.
 
 Prints {"samples_per_second": ...} (median of --repeats blocks of --steps steps after --warmup steps).
-MLP specs (mlp:IN-H...-OUT), the named CNNs and the resnet:/mobilenetv2: families (their PyTorch twins in
+MLP specs (mlp:IN-H...-OUT), the named CNNs and the resnet:/mobilenetv2:/gpt: families (their PyTorch twins in
 Tests/Peers/torch_families.py, which the test suite checks name for name and logit for logit) are translated.
 """
 import argparse
@@ -27,10 +27,11 @@ def build(spec: str) -> nn.Module:
             nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
             nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Dropout(0.3), nn.Linear(128, 10)), (1, 28, 28)
-    if spec.startswith(("resnet:", "mobilenetv2:")):
+    if spec.startswith(("resnet:", "mobilenetv2:", "gpt:")):
         sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "Tests", "Peers"))
         import torch_families
-        return torch_families.build(spec), tuple(int(d) for d in spec.split(":")[1].split("x"))
+        _, shape, _ = torch_families.options(spec)
+        return torch_families.build(spec), tuple(shape)
     raise SystemExit(f"torch_train.py cannot translate spec {spec!r}")
 
 
@@ -51,13 +52,21 @@ def main() -> None:
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     else:
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    x = torch.rand(a.batch_size, *shape)
-    y = torch.randint(0, 10, (a.batch_size,))
+    language_model = a.model.startswith("gpt:")
+    if language_model:
+        # Token ids in, a next-token loss at every position: (batch, T, vocab) scores as (batch * T) rows.
+        vocab = model.lm_head.weight.shape[0]
+        x = torch.randint(0, vocab, (a.batch_size, *shape))
+        y = torch.randint(0, vocab, (a.batch_size * shape[0],))
+    else:
+        x = torch.rand(a.batch_size, *shape)
+        y = torch.randint(0, 10, (a.batch_size,))
     loss_fn = nn.CrossEntropyLoss()
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
-        loss_fn(model(x), y).backward()
+        logits = model(x)
+        loss_fn(logits.reshape(-1, logits.shape[-1]) if language_model else logits, y).backward()
         opt.step()
 
     for _ in range(a.warmup):

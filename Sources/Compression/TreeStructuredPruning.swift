@@ -105,8 +105,8 @@ enum TreeStructuredPruning {
             return Value(space: value.space, shape: shape, plane: value.plane * value.shape.dropFirst().reduce(1, *))
         case .relu, .relu6, .silu, .gelu, .maxPool, .avgPool, .globalAvgPool, .dropout:
             return Value(space: value.space, shape: shape, plane: value.plane)
-        case .layerNorm:
-            throw NeuralNetError("structured pruning cannot handle '\(path)' (LayerNorm) yet")
+        case .layerNorm, .embedding, .positionalEmbedding, .attention, .outputProjection:
+            throw NeuralNetError("structured pruning cannot handle '\(path)' (\(module.typeName)) yet")
         case let .sequential(children, _):
             return try children.reduce(value) { v, child in try walk(child.module, path: join(child.name), value: v, a) }
         case let .graph(children, nodes, _):

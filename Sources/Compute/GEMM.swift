@@ -44,30 +44,33 @@ public enum ReferenceGEMM {
 }
 
 extension Tensor {
-    /// op(self)(m, k) x op(other)(k, n) for rank-2 tensors on oneDNN.
+    /// op(self)(..., m, k) x op(other)(..., k, n) on oneDNN: rank 2, or equal batch axes in front of the last two
+    /// (a transpose swaps the last two axes).
     public func matmul(_ other: Tensor, transposeSelf: Bool = false, transposeOther: Bool = false,
                        reference: Bool = false) -> Tensor {
-        precondition(rank == 2 && other.rank == 2, "matmul needs rank-2 tensors: \(shape) x \(other.shape)")
-        let (m, k) = transposeSelf ? (shape[1], shape[0]) : (shape[0], shape[1])
-        let (k2, n) = transposeOther ? (other.shape[1], other.shape[0]) : (other.shape[0], other.shape[1])
+        precondition(rank >= 2 && other.rank == rank && shape.dropLast(2) == other.shape.dropLast(2),
+                     "matmul needs equal batch axes: \(shape) x \(other.shape)")
+        let (r, columns) = (shape[rank - 2], shape[rank - 1]), (r2, c2) = (other.shape[rank - 2], other.shape[rank - 1])
+        let (m, k) = transposeSelf ? (columns, r) : (r, columns)
+        let (k2, n) = transposeOther ? (c2, r2) : (r2, c2)
         precondition(k == k2, "matmul: inner dimensions differ: \(shape) x \(other.shape)")
-        var out = Tensor(zeros: [m, n])
-        guard m > 0, n > 0, k > 0 else { return out }
-        scalars.withUnsafeBufferPointer { a in
-            other.scalars.withUnsafeBufferPointer { b in
-                out.scalars.withUnsafeMutableBufferPointer { c in
-                    let ta: Transpose = transposeSelf ? .transposed : .none
-                    let tb: Transpose = transposeOther ? .transposed : .none
-                    if reference {
-                        ReferenceGEMM.sgemm(ta, tb, m: m, n: n, k: k, a: a.baseAddress!, lda: shape[1],
-                                            b: b.baseAddress!, ldb: other.shape[1], c: c.baseAddress!, ldc: n)
-                    } else {
-                        GEMM.sgemm(ta, tb, m: m, n: n, k: k, a: a.baseAddress!, lda: shape[1],
-                                   b: b.baseAddress!, ldb: other.shape[1], c: c.baseAddress!, ldc: n)
+        let batch = shape.dropLast(2).reduce(1, *)
+        let outShape = Array(shape.dropLast(2)) + [m, n]
+        guard batch > 0, m > 0, n > 0, k > 0 else { return Tensor(zeros: outShape) }
+        if rank == 2 && !reference {
+            var out = Tensor(zeros: outShape)
+            scalars.withUnsafeBufferPointer { a in
+                other.scalars.withUnsafeBufferPointer { b in
+                    out.scalars.withUnsafeMutableBufferPointer { c in
+                        GEMM.sgemm(transposeSelf ? .transposed : .none, transposeOther ? .transposed : .none, m: m, n: n, k: k,
+                                   a: a.baseAddress!, lda: columns, b: b.baseAddress!, ldb: c2, c: c.baseAddress!, ldc: n)
                     }
                 }
             }
+            return out
         }
-        return out
+        let g = BatchedMatmul.Geometry(batch: batch, m: m, n: n, k: k, transposeA: transposeSelf, transposeB: transposeOther)
+        let product = reference ? BatchedMatmul.reference(g, scalars, other.scalars) : BatchedMatmul.cached(g)(scalars, other.scalars)
+        return Tensor(shape: outShape, scalars: product)
     }
 }

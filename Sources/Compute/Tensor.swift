@@ -1,7 +1,14 @@
-/// A dense, row-major Float32 tensor with value semantics (copy-on-write through its array).
+/// A dense, row-major tensor with value semantics (copy-on-write through its arrays): Float32 values, or Int32
+/// indices (token ids) for the layers that look things up by them.
 public struct Tensor: Sendable, Equatable, CustomStringConvertible {
+    public enum ElementType: Sendable, Equatable { case float32, int32 }
+
     public private(set) var shape: [Int]
+    public private(set) var elementType: ElementType
+    /// The values of a float32 tensor; empty for an int32 one.
     public var scalars: [Float]
+    /// The values of an int32 tensor; empty for a float32 one.
+    public var indices: [Int32]
 
     /// Wraps `scalars` in `shape`; the element counts must agree (our invariant, not user input).
     public init(shape: [Int], scalars: [Float]) {
@@ -10,6 +17,19 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
                      "shape \(shape) holds \(shape.reduce(1, *)) elements, got \(scalars.count)")
         self.shape = shape
         self.scalars = scalars
+        elementType = .float32
+        indices = []
+    }
+
+    /// An int32 tensor: token ids and other indices.
+    public init(shape: [Int], indices: [Int32]) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
+        precondition(shape.reduce(1, *) == indices.count,
+                     "shape \(shape) holds \(shape.reduce(1, *)) elements, got \(indices.count)")
+        self.shape = shape
+        self.indices = indices
+        elementType = .int32
+        scalars = []
     }
 
     public init(zeros shape: [Int]) {
@@ -20,19 +40,19 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
         self.init(shape: shape, scalars: [Float](repeating: value, count: shape.reduce(1, *)))
     }
 
-    public var count: Int { scalars.count }
+    public var count: Int { elementType == .float32 ? scalars.count : indices.count }
     public var rank: Int { shape.count }
 
-    /// The same scalars seen in another shape with the same element count.
+    /// The same elements seen in another shape with the same element count.
     public func reshaped(_ newShape: [Int]) -> Tensor {
-        Tensor(shape: newShape, scalars: scalars)
+        elementType == .float32 ? Tensor(shape: newShape, scalars: scalars) : Tensor(shape: newShape, indices: indices)
     }
 
     /// Rows of a rank-2 view: (shape[0], product of the rest).
     public var rows: Int { shape.first ?? 1 }
     public var rowLength: Int { rows == 0 ? 0 : count / rows }
 
-    public var description: String { "Tensor\(shape)" }
+    public var description: String { elementType == .float32 ? "Tensor\(shape)" : "Tensor<int32>\(shape)" }
 }
 
 extension Array where Element == Int {

@@ -17,7 +17,7 @@ public enum Checkpoint {
         meta.spec = model.spec.text
         meta.graph = model.architecture.json
         meta.format = formatVersion
-        let entries = model.namedParameters.map { name, p in
+        let entries = model.stateEntries.map { name, p in
             TensorEntry(name: name, shape: p.value.shape, floats: p.value.scalars)
         } + batchCounters(model).map { name, norm in TensorEntry(name: name, int64: norm.batchesTracked) }
         try SafeTensorsFile(metadata: meta.dictionary, tensors: entries).write(to: url)
@@ -66,7 +66,8 @@ public enum Checkpoint {
         let model = try network(metadata, source: source)
         let specText = model.spec.text
         var unused = Set(file.tensors.map(\.name))
-        for (name, parameter) in model.namedParameters {
+        var loadedAs: [ObjectIdentifier: String] = [:]
+        for (name, parameter) in model.stateEntries {
             guard let entry = file[name] else {
                 throw SafeTensorsError(source, "missing tensor '\(name)' needed by \(specText)")
             }
@@ -74,7 +75,15 @@ public enum Checkpoint {
                 throw SafeTensorsError(source, "tensor '\(name)' is \(entry.dtype.rawValue) \(entry.shape), the model needs F32 \(parameter.value.shape)")
             }
             try requireFinite(values, tensor: name, source: source)
-            parameter.value = Tensor(shape: entry.shape, scalars: values)
+            if let first = loadedAs[ObjectIdentifier(parameter)] {
+                // A shared table (weight tying) is stored under each of its names, as PyTorch's state_dict has it.
+                guard parameter.value.scalars == values else {
+                    throw SafeTensorsError(source, "tensor '\(name)' shares its values with '\(first)' in \(specText), but the file holds different ones")
+                }
+            } else {
+                parameter.value = Tensor(shape: entry.shape, scalars: values)
+                loadedAs[ObjectIdentifier(parameter)] = name
+            }
             unused.remove(name)
         }
         // Counters are optional: format 1 files and other writers may lack them.

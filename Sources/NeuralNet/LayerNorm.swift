@@ -3,12 +3,17 @@ import Foundation
 
 /// Layer normalization over the last axis (Ba et al. 2016), as PyTorch's `nn.LayerNorm(features)`: each row
 /// normalised by its own mean and biased variance, then scaled by `weight` and shifted by `bias`. Any leading shape.
+/// Runs on oneDNN's layer normalization; `usesReferencePath` runs the loops below.
 public final class LayerNorm: Layer {
     public let features: Int
     public let epsilon: Float
     public let weight: Parameter
     public let bias: Parameter
-    /// Per row: the normalised values and 1 / sqrt(variance + epsilon), for backward.
+    public var usesReferencePath = false
+    /// The fast path's forward state: its input and each row's mean and variance.
+    private var input = Tensor(zeros: [0])
+    private var means: [Float] = [], variances: [Float] = []
+    /// The reference path's, per row: the normalised values and 1 / sqrt(variance + epsilon).
     private var normalized = Tensor(zeros: [0])
     private var inverseDeviations: [Float] = []
 
@@ -35,6 +40,12 @@ public final class LayerNorm: Layer {
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         precondition(x.shape.last == features, "LayerNorm(\(features)) got shape \(x.shape)")
         let rows = x.count / features
+        if !usesReferencePath {
+            let primitive = LayerNormPrimitive.cached(rows: rows, features: features, epsilon: epsilon)
+            let (y, mean, variance) = primitive.forward(x.scalars, scale: weight.value.scalars, shift: bias.value.scalars)
+            (input, means, variances) = (x, mean, variance)
+            return Tensor(shape: x.shape, scalars: y)
+        }
         var xhat = x, y = x
         inverseDeviations = [Float](repeating: 0, count: rows)
         for r in 0..<rows {
@@ -58,8 +69,17 @@ public final class LayerNorm: Layer {
     }
 
     public func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
-        precondition(dy.shape == normalized.shape, "LayerNorm.backward without a matching forward")
         let rows = dy.count / features
+        if !usesReferencePath {
+            precondition(dy.shape == input.shape, "LayerNorm.backward without a matching forward")
+            let primitive = LayerNormPrimitive.cached(rows: rows, features: features, epsilon: epsilon)
+            let (dx, dScale, dShift) = primitive.backward(input: input.scalars, scale: weight.value.scalars, shift: bias.value.scalars, mean: means,
+                                                          variance: variances, gradient: dy.scalars)
+            weight.grad = Tensor(shape: [features], scalars: dScale)
+            bias.grad = Tensor(shape: [features], scalars: dShift)
+            return needInputGradient ? Tensor(shape: dy.shape, scalars: dx) : nil
+        }
+        precondition(dy.shape == normalized.shape, "LayerNorm.backward without a matching forward")
         var dWeight = [Float](repeating: 0, count: features), dBias = dWeight
         var dx = dy
         for r in 0..<rows {

@@ -1,6 +1,7 @@
 import Compute
 
-/// Fully connected layer. x: (batch, inFeatures) -> (batch, outFeatures).
+/// Fully connected layer. x: (batch, ..., inFeatures) -> (batch, ..., outFeatures); leading axes (a transformer's
+/// positions) are rows of one GEMM.
 /// The weight is stored (out, in), as PyTorch does, so the forward GEMM uses transB and never repacks.
 public final class Linear: Layer {
     public let inFeatures: Int, outFeatures: Int
@@ -26,16 +27,16 @@ public final class Linear: Layer {
 
     /// The shape rule without a layer: checking a module tree allocates nothing.
     public static func outputShape(for input: [Int], inFeatures: Int, outFeatures: Int) throws -> [Int] {
-        guard input == [inFeatures] else {
-            throw NeuralNetError("Linear(\(inFeatures) -> \(outFeatures)) expects input (\(inFeatures)), got \(input)")
+        guard input.last == inFeatures else {
+            throw NeuralNetError("Linear(\(inFeatures) -> \(outFeatures)) expects input (..., \(inFeatures)), got \(input)")
         }
-        return [outFeatures]
+        return Array(input.dropLast()) + [outFeatures]
     }
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
-        precondition(x.rank == 2 && x.shape[1] == inFeatures, "Linear(\(inFeatures) -> \(outFeatures)): input \(x.shape)")
-        let batch = x.shape[0]
-        var y = Tensor(zeros: [batch, outFeatures])
+        precondition(x.rank >= 2 && x.shape.last == inFeatures, "Linear(\(inFeatures) -> \(outFeatures)): input \(x.shape)")
+        let batch = x.count / inFeatures
+        var y = Tensor(zeros: Array(x.shape.dropLast()) + [outFeatures])
         guard batch > 0 else { return y }
         y.scalars.withUnsafeMutableBufferPointer { out in
             bias.value.scalars.withUnsafeBufferPointer { b in
@@ -54,8 +55,8 @@ public final class Linear: Layer {
     }
 
     public func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
-        let batch = dy.shape[0]
-        precondition(input.shape == [batch, inFeatures], "Linear.backward without a matching forward")
+        let batch = dy.count / outFeatures
+        precondition(input.count == batch * inFeatures, "Linear.backward without a matching forward")
         dy.scalars.withUnsafeBufferPointer { g in
             input.scalars.withUnsafeBufferPointer { xp in
                 weight.grad.scalars.withUnsafeMutableBufferPointer { dw in
@@ -70,7 +71,7 @@ public final class Linear: Layer {
             }
         }
         guard needInputGradient else { return nil }
-        var dx = Tensor(zeros: [batch, inFeatures])
+        var dx = Tensor(zeros: input.shape)
         dy.scalars.withUnsafeBufferPointer { g in
             weight.value.scalars.withUnsafeBufferPointer { w in
                 dx.scalars.withUnsafeMutableBufferPointer { out in

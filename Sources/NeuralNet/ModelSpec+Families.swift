@@ -16,6 +16,7 @@ extension ModelSpec {
     static func family(_ text: String, whole: String) throws -> ([Int], Int, ModuleDescription)? {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         let builders: [String: (FamilyOptions) throws -> ([Int], Int, ModuleDescription)] = ["resnet": resnet, "mobilenetv2": mobileNetV2]
+        if parts.first == "gpt" { return try gpt(parts, whole: whole) }
         guard let name = parts.first, let build = builders[name] else { return nil }
         guard parts.count == 3 else {
             throw NeuralNetError("model spec '\(whole)': expected \(name):CxHxW:key=value,..., e.g. \(familyExamples)")
@@ -24,15 +25,7 @@ extension ModelSpec {
         guard input.count == 3, let shape = input as? [Int], shape.allSatisfy({ $0 > 0 }) else {
             throw NeuralNetError("model spec '\(whole)': input shape '\(parts[1])' must be CxHxW")
         }
-        let options = FamilyOptions(spec: whole, inputShape: shape)
-        for field in parts[2].split(separator: ",") {
-            let pair = field.split(separator: "=", maxSplits: 1).map(String.init)
-            guard pair.count == 2, let value = Int(pair[1]), value > 0 else {
-                throw NeuralNetError("model spec '\(whole)': '\(field)' must be key=N with N a positive integer")
-            }
-            options.values[pair[0]] = value
-        }
-        return try build(options)
+        return try build(try FamilyOptions(spec: whole, inputShape: shape, fields: parts[2]))
     }
 
     /// The key=value fields of a family spec; asking for each marks it known, and fields nobody asked for are an error.
@@ -42,7 +35,18 @@ extension ModelSpec {
         var values: [String: Int] = [:]
         var read: Set<String> = []
 
-        init(spec: String, inputShape: [Int]) { self.spec = spec; self.inputShape = inputShape }
+        /// Reads "key=N,key=N"; `zeroAllowed` keys may be 0 (switches).
+        init(spec: String, inputShape: [Int], fields: String, zeroAllowed: Set<String> = []) throws {
+            self.spec = spec
+            self.inputShape = inputShape
+            for field in fields.split(separator: ",") {
+                let pair = field.split(separator: "=", maxSplits: 1).map(String.init)
+                guard pair.count == 2, let value = Int(pair[1]), value > 0 || value == 0 && zeroAllowed.contains(pair[0]) else {
+                    throw NeuralNetError("model spec '\(spec)': '\(field)' must be key=N with N a positive integer")
+                }
+                values[pair[0]] = value
+            }
+        }
 
         func value(_ key: String, default fallback: Int? = nil) throws -> Int {
             read.insert(key)

@@ -12,6 +12,7 @@ import Compute
 ///         N (last)            Linear to N classes
 ///     lenet5, cnn-small       named models for 1x28x28 inputs with 10 classes
 ///     resnet:..., mobilenetv2:... module trees with skips (ModelSpec+Families.swift)
+///     gpt:vocab=256,ctx=128,...   a decoder-only transformer over token ids (ModelSpec+GPT.swift)
 /// Every spec becomes a module tree (`architecture`), which builds the network and is stored beside the text.
 public struct ModelSpec: Sendable, Equatable, CustomStringConvertible {
     public enum Stage: Sendable, Equatable {
@@ -28,8 +29,14 @@ public struct ModelSpec: Sendable, Equatable, CustomStringConvertible {
     public let inputShape: [Int]
     /// The layers of an `mlp:` or `cnn:` chain; empty for the families with skips.
     public let stages: [Stage]
+    /// Classes, or a language model's vocabulary.
     public let classes: Int
     public let architecture: ModuleDescription
+    /// A next-token model: input (context) token ids, output (context, vocabulary) scores.
+    public let isLanguageModel: Bool
+
+    /// Per-sample output shape: (classes), or a language model's (context, vocabulary).
+    public var outputShape: [Int] { isLanguageModel ? [inputShape[0], classes] : [classes] }
 
     public var description: String { text }
 
@@ -55,9 +62,10 @@ public struct ModelSpec: Sendable, Equatable, CustomStringConvertible {
             (inputShape, classes, architecture) = family
             stages = []
         } else {
-            throw NeuralNetError("unknown model spec '\(text)': use mlp:784-1200-1200-10, cnn:1x28x28:c32-p-c64-p-f128-10, \(ModelSpec.familyExamples), or one of \(ModelSpec.named.keys.sorted().joined(separator: ", "))")
+            throw NeuralNetError("unknown model spec '\(text)': use mlp:784-1200-1200-10, cnn:1x28x28:c32-p-c64-p-f128-10, \(ModelSpec.familyExamples), \(ModelSpec.gptExample), or one of \(ModelSpec.named.keys.sorted().joined(separator: ", "))")
         }
         self.text = expanded
+        isLanguageModel = expanded.hasPrefix("gpt:")
     }
 
     /// The chain's modules, named by position as in nn.Sequential; sizes follow the shapes (a shape that does not

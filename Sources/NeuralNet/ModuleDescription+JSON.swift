@@ -6,6 +6,7 @@ import Foundation
 extension ModuleDescription: Codable {
     private enum Key: String, CodingKey {
         case type, `in`, out, kernel, stride, padding, groups, features, approximate, rate, label, children, nodes
+        case count, context, heads, tied
     }
 
     private struct NamedChild: Codable {
@@ -40,6 +41,15 @@ extension ModuleDescription: Codable {
         case .globalAvgPool: try c.encode("globalavgpool", forKey: .type)
         case .flatten: try c.encode("flatten", forKey: .type)
         case let .dropout(r): try c.encode("dropout", forKey: .type); try c.encode(r, forKey: .rate)
+        case let .embedding(n, f):
+            try c.encode("embedding", forKey: .type); try c.encode(n, forKey: .count); try c.encode(f, forKey: .features)
+        case let .positionalEmbedding(t, f):
+            try c.encode("positional_embedding", forKey: .type); try c.encode(t, forKey: .context); try c.encode(f, forKey: .features)
+        case let .attention(f, h):
+            try c.encode("causal_self_attention", forKey: .type); try c.encode(f, forKey: .features); try c.encode(h, forKey: .heads)
+        case let .outputProjection(f, n, tied):
+            try c.encode("output_projection", forKey: .type); try c.encode(f, forKey: .features); try c.encode(n, forKey: .count)
+            try c.encodeIfPresent(tied, forKey: .tied)
         case let .sequential(children, label):
             try c.encode("sequential", forKey: .type); try c.encode(label, forKey: .label)
             try c.encode(children.map { NamedChild(name: $0.name, module: $0.module) }, forKey: .children)
@@ -81,6 +91,12 @@ extension ModuleDescription: Codable {
         case "globalavgpool": self = .globalAvgPool
         case "flatten": self = .flatten
         case "dropout": self = .dropout(rate: try c.decode(Float.self, forKey: .rate))
+        case "embedding": self = .embedding(count: try int(.count), features: try int(.features))
+        case "positional_embedding": self = .positionalEmbedding(context: try int(.context), features: try int(.features))
+        case "causal_self_attention": self = .attention(features: try int(.features), heads: try int(.heads))
+        case "output_projection":
+            self = .outputProjection(features: try int(.features), count: try int(.count),
+                                     tiedTo: try c.decodeIfPresent(String.self, forKey: .tied))
         case "sequential": self = .sequential(try children(), label: try c.decode(String.self, forKey: .label))
         case "graph":
             let nodes = try c.decode([StoredNode].self, forKey: .nodes).map { node -> GraphNode in

@@ -15,6 +15,11 @@ public indirect enum ModuleDescription: Sendable, Equatable {
     case globalAvgPool
     case flatten
     case dropout(rate: Float)
+    case embedding(count: Int, features: Int)
+    case positionalEmbedding(context: Int, features: Int)
+    case attention(features: Int, heads: Int)
+    /// A bias-free projection onto `count` rows; `tiedTo` names an earlier sibling Embedding whose table it shares.
+    case outputProjection(features: Int, count: Int, tiedTo: String?)
     /// `label` names the container's role in `inspect` ("BasicBlock").
     case sequential([Child], label: String)
     case graph([Child], nodes: [GraphNode], label: String)
@@ -28,6 +33,31 @@ public indirect enum ModuleDescription: Sendable, Equatable {
     /// Children named by position, as `nn.Sequential(a, b, c)`.
     public static func chain(_ modules: [ModuleDescription], label: String = "Sequential") -> ModuleDescription {
         .sequential(modules.enumerated().map { Child(String($0.offset), $0.element) }, label: label)
+    }
+
+    /// The module's kind as errors name it ("LayerNorm", "CausalSelfAttention").
+    public var typeName: String {
+        switch self {
+        case .linear: return "Linear"
+        case .conv2d: return "Conv2d"
+        case .batchNorm: return "BatchNorm"
+        case .layerNorm: return "LayerNorm"
+        case .relu: return "ReLU"
+        case .relu6: return "ReLU6"
+        case .silu: return "SiLU"
+        case .gelu: return "GELU"
+        case .maxPool: return "MaxPool2d"
+        case .avgPool: return "AvgPool2d"
+        case .globalAvgPool: return "GlobalAvgPool2d"
+        case .flatten: return "Flatten"
+        case .dropout: return "Dropout"
+        case .embedding: return "Embedding"
+        case .positionalEmbedding: return "PositionalEmbedding"
+        case .attention: return "CausalSelfAttention"
+        case .outputProjection: return "OutputProjection"
+        case .sequential: return "Sequential"
+        case .graph: return "Graph"
+        }
     }
 
     public var children: [Child] {
@@ -64,8 +94,26 @@ public indirect enum ModuleDescription: Sendable, Equatable {
         case let .dropout(rate):
             dropouts += 1
             return Dropout(rate: rate, seed: seed &+ dropouts)
+        case let .embedding(count, features): return Embedding(count: count, features: features, rng: &rng)
+        case let .positionalEmbedding(context, features): return PositionalEmbedding(context: context, features: features, rng: &rng)
+        case let .attention(features, heads): return CausalSelfAttention(features: features, heads: heads, rng: &rng)
+        case let .outputProjection(features, count, tiedTo):
+            guard tiedTo == nil else { throw NeuralNetError("OutputProjection tied to '\(tiedTo!)' must sit in the same Sequential after it") }
+            return OutputProjection(features: features, count: count, rng: &rng)
         case let .sequential(children, label):
-            return Sequential(try children.map { ($0.name, try $0.module.build(rng: &rng, seed: seed, dropouts: &dropouts)) }, label: label)
+            var built: [(name: String, layer: Layer)] = []
+            for child in children {
+                if case let .outputProjection(features, count, tiedTo?) = child.module {
+                    guard let table = built.first(where: { $0.name == tiedTo })?.layer as? Embedding,
+                          table.features == features, table.count == count else {
+                        throw NeuralNetError.inside(child.name, NeuralNetError("OutputProjection(\(features) -> \(count)) is tied to '\(tiedTo)', which is no earlier Embedding(\(count), \(features)) beside it"))
+                    }
+                    built.append((child.name, OutputProjection(tiedTo: table)))
+                } else {
+                    built.append((child.name, try child.module.build(rng: &rng, seed: seed, dropouts: &dropouts)))
+                }
+            }
+            return Sequential(built, label: label)
         case let .graph(children, nodes, label):
             return try Graph(try children.map { ($0.name, try $0.module.build(rng: &rng, seed: seed, dropouts: &dropouts)) },
                              nodes: nodes, label: label)
@@ -86,6 +134,18 @@ public indirect enum ModuleDescription: Sendable, Equatable {
             return try Conv2d.outputShape(for: input, inChannels: i, outChannels: o, kernel: k, stride: s, padding: p)
         case let .batchNorm(f): return try BatchNorm.outputShape(for: input, features: f)
         case let .layerNorm(f): return try LayerNorm.outputShape(for: input, features: f)
+        case let .embedding(count, features):
+            guard count > 0, features > 0 else { throw NeuralNetError("Embedding(\(count), \(features)) needs positive sizes") }
+            return try Embedding.outputShape(for: input, count: count, features: features)
+        case let .positionalEmbedding(context, features):
+            guard context > 0, features > 0 else { throw NeuralNetError("PositionalEmbedding(\(context), \(features)) needs positive sizes") }
+            return try PositionalEmbedding.outputShape(for: input, context: context, features: features)
+        case let .attention(features, heads):
+            guard features > 0 else { throw NeuralNetError("CausalSelfAttention(\(features)) needs positive sizes") }
+            return try CausalSelfAttention.outputShape(for: input, features: features, heads: heads)
+        case let .outputProjection(features, count, _):
+            guard features > 0, count > 0 else { throw NeuralNetError("OutputProjection(\(features) -> \(count)) needs positive sizes") }
+            return try OutputProjection.outputShape(for: input, features: features, count: count)
         case .dropout, .relu, .relu6, .silu, .gelu, .maxPool, .avgPool, .globalAvgPool, .flatten:
             var rng = SeededRandom(seed: 0)
             return try build(rng: &rng, seed: 0).outputShape(for: input)  // parameter-free: nothing to allocate
@@ -110,6 +170,10 @@ public indirect enum ModuleDescription: Sendable, Equatable {
         case let .conv2d(i, o, k, _, _, g): return g > 0 ? Self.sum(Self.product(o, i / g, k, k), o) : 0
         case let .batchNorm(f): return Self.product(4, f)
         case let .layerNorm(f): return Self.product(2, f)
+        case let .embedding(count, features): return Self.product(count, features)
+        case let .positionalEmbedding(context, features): return Self.product(context, features)
+        case let .attention(d, _): return Self.sum(Self.sum(Self.product(3 * d, d), 3 * d), Self.sum(Self.product(d, d), d))
+        case let .outputProjection(features, count, tiedTo): return tiedTo == nil ? Self.product(count, features) : 0
         case let .sequential(children, _), let .graph(children, _, _):
             return children.reduce(0) { Self.sum($0, $1.module.storedValues) }
         default: return 0

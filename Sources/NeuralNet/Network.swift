@@ -17,8 +17,8 @@ public final class Network {
     /// Checks the tree's shapes and memory before allocating anything, then builds it.
     public init(_ spec: ModelSpec, architecture: ModuleDescription, seed: UInt64) throws {
         outputShape = try architecture.outputShape(for: spec.inputShape)
-        guard outputShape == [spec.classes] else {
-            throw NeuralNetError("\(spec.text) ends in shape \(outputShape), not the \(spec.classes) class scores")
+        guard outputShape == spec.outputShape else {
+            throw NeuralNetError("\(spec.text) ends in shape \(outputShape), not \(spec.isLanguageModel ? "the scores per position" : "the \(spec.classes) class scores") \(spec.outputShape)")
         }
         // Before any allocation: a spec of a billion units must fail here, not in malloc.
         if let problem = ModelSpec.memoryProblem(spec.text, values: architecture.storedValues) { throw NeuralNetError(problem) }
@@ -48,8 +48,16 @@ public final class Network {
     /// Every layer of the tree by path, parents first.
     public var namedModules: [(path: String, layer: Layer)] { Array(root.namedModules().dropFirst()) }
 
-    /// Every parameter and buffer, named by module path as PyTorch's `state_dict()` ("layer1.0.conv1.weight").
-    public var namedParameters: [(name: String, parameter: Parameter)] { root.namedParameters() }
+    /// Every parameter and buffer once, named by module path ("layer1.0.conv1.weight"), as PyTorch's
+    /// `named_parameters()`: a table shared by two modules (weight tying) under its first name only.
+    public var namedParameters: [(name: String, parameter: Parameter)] {
+        var seen = Set<ObjectIdentifier>()
+        return root.namedParameters().filter { seen.insert(ObjectIdentifier($0.parameter)).inserted }
+    }
+
+    /// Every name of the tree's tensors, shared ones under each of their names, as PyTorch's `state_dict()`:
+    /// what checkpoints store, so `load_state_dict(strict=True)` finds every key it expects.
+    public var stateEntries: [(name: String, parameter: Parameter)] { root.namedParameters() }
 
     public var trainableParameters: [Parameter] { namedParameters.map(\.parameter).filter(\.isTrainable) }
 
@@ -62,7 +70,7 @@ public final class Network {
         }
     }
 
-    /// x: (batch, input...) -> logits (batch, classes)
+    /// x: (batch, input...) -> logits (batch, classes), or a language model's (batch, T, vocabulary) from int32 ids.
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         root.forward(x, training: training)
     }

@@ -2,11 +2,14 @@ import Compute
 import Foundation
 
 /// GELU, x * Phi(x) (Hendrycks and Gimpel 2016): exact (erf), or the tanh approximation GPT-2 and BERT were trained
-/// with. Names and formulas as PyTorch's `nn.GELU(approximate=...)`. Any shape.
+/// with. Names and formulas as PyTorch's `nn.GELU(approximate=...)`. Any shape. Runs on oneDNN's eltwise primitive;
+/// `usesReferencePath` runs the formulas below instead.
 public final class GELU: Layer {
     public enum Approximation: String, Sendable { case none, tanh }
     public let approximation: Approximation
+    public var usesReferencePath = false
     private var input = Tensor(zeros: [0])
+    private var kind: ActivationPrimitive.Kind { approximation == .none ? .geluErf : .geluTanh }
 
     public init(approximation: Approximation = .none) { self.approximation = approximation }
 
@@ -18,6 +21,7 @@ public final class GELU: Layer {
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         input = x
+        guard usesReferencePath else { return Tensor(shape: x.shape, scalars: ActivationPrimitive.cached(count: x.count, kind: kind).forward(x.scalars)) }
         var y = x
         switch approximation {
         case .none:
@@ -34,6 +38,9 @@ public final class GELU: Layer {
     public func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
         guard needInputGradient else { return nil }
         precondition(input.shape == dy.shape, "GELU.backward without a matching forward")
+        guard usesReferencePath else {
+            return Tensor(shape: dy.shape, scalars: ActivationPrimitive.cached(count: dy.count, kind: kind).backward(input: input.scalars, gradient: dy.scalars))
+        }
         var dx = dy
         switch approximation {
         case .none:
@@ -54,8 +61,10 @@ public final class GELU: Layer {
     }
 }
 
-/// SiLU (swish), x * sigmoid(x): MobileNetV3's and EfficientNet's activation. Any shape.
+/// SiLU (swish), x * sigmoid(x): MobileNetV3's and EfficientNet's activation. Any shape; on oneDNN unless
+/// `usesReferencePath`.
 public final class SiLU: Layer {
+    public var usesReferencePath = false
     private var input = Tensor(zeros: [0])
     public init() {}
     public var summary: String { "SiLU" }
@@ -63,6 +72,7 @@ public final class SiLU: Layer {
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         input = x
+        guard usesReferencePath else { return Tensor(shape: x.shape, scalars: ActivationPrimitive.cached(count: x.count, kind: .silu).forward(x.scalars)) }
         var y = x
         for i in 0..<y.count { let v = x.scalars[i]; y.scalars[i] = v / (1 + expf(-v)) }
         return y
@@ -71,6 +81,9 @@ public final class SiLU: Layer {
     public func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
         guard needInputGradient else { return nil }
         precondition(input.shape == dy.shape, "SiLU.backward without a matching forward")
+        guard usesReferencePath else {
+            return Tensor(shape: dy.shape, scalars: ActivationPrimitive.cached(count: dy.count, kind: .silu).backward(input: input.scalars, gradient: dy.scalars))
+        }
         var dx = dy
         // d/dx x s(x) = s(x) (1 + x (1 - s(x)))
         for i in 0..<dx.count {

@@ -20,11 +20,13 @@ public struct TrainingBench {
         public var optimizer: String
         public var threads: Int
         public var samplesPerSecond: Double
+        /// A language model's positions trained per second (samples times the context); nil for other models.
+        public var tokensPerSecond: Double?
         public var runs: [Double]
 
         enum CodingKeys: String, CodingKey {
             case model, optimizer, threads, runs
-            case batchSize = "batch_size", samplesPerSecond = "samples_per_second"
+            case batchSize = "batch_size", samplesPerSecond = "samples_per_second", tokensPerSecond = "tokens_per_second"
         }
     }
 
@@ -33,9 +35,12 @@ public struct TrainingBench {
         let config = TrainingConfig(optimizer: optimizer, learningRate: optimizer == .sgd ? 0.01 : 1e-3, momentum: 0.9)
         let trainer = Trainer(model: network, config: config, normalization: nil)
         var rng = SeededRandom(seed: 7)
-        let images = Tensor(shape: [batchSize] + network.inputShape,
-                            scalars: (0..<(batchSize * network.inputShape.reduce(1, *))).map { _ in rng.nextFloat() })
-        let labels = (0..<batchSize).map { _ in Int32(rng.nextInt(below: network.classes)) }
+        let values = batchSize * network.inputShape.reduce(1, *)
+        // A language model reads token ids and is scored at every position.
+        let images = model.isLanguageModel
+            ? Tensor(shape: [batchSize] + network.inputShape, indices: (0..<values).map { _ in Int32(rng.nextInt(below: network.classes)) })
+            : Tensor(shape: [batchSize] + network.inputShape, scalars: (0..<values).map { _ in rng.nextFloat() })
+        let labels = (0..<(model.isLanguageModel ? values : batchSize)).map { _ in Int32(rng.nextInt(below: network.classes)) }
         for _ in 0..<warmup { _ = trainer.step(images: images, labels: labels) }
         var rates: [Double] = []
         for _ in 0..<repeats {
@@ -44,7 +49,9 @@ public struct TrainingBench {
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             rates.append(Double(steps * batchSize) / seconds)
         }
-        return Summary(model: network.spec.text, batchSize: batchSize, optimizer: optimizer.rawValue,
-                       threads: ComputeThreads.current, samplesPerSecond: InferenceTiming.median(rates), runs: rates)
+        let median = InferenceTiming.median(rates)
+        return Summary(model: network.spec.text, batchSize: batchSize, optimizer: optimizer.rawValue, threads: ComputeThreads.current,
+                       samplesPerSecond: median, tokensPerSecond: model.isLanguageModel ? median * Double(network.inputShape[0]) : nil,
+                       runs: rates)
     }
 }

@@ -54,10 +54,12 @@ public final class Trainer {
     private func step(_ input: TrainingBatch, lossGradient: (TrainingBatch, Tensor) throws -> Tensor?,
                       beforeUpdate: () throws -> Void) rethrows -> (loss: Float, correct: Int)? {
         var batch = input
-        batch.logits = model.forward(batch.images, training: true)
+        let logits = model.forward(batch.images, training: true)
+        // A language model's scores (batch, T, vocabulary) are one row per position: losses see (batch * T, vocabulary).
+        batch.logits = logits.rank > 2 ? logits.reshaped([logits.count / logits.shape.last!, logits.shape.last!]) : logits
         let result = CrossEntropy.compute(logits: batch.logits, labels: batch.labels)
         guard let gradient = try lossGradient(batch, result.gradient) else { return nil }
-        model.backward(gradient)
+        model.backward(gradient.reshaped(logits.shape))
         try beforeUpdate()
         optimizer.step(model.trainableParameters)
         afterStep?()

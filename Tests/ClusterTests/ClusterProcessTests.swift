@@ -150,8 +150,10 @@ import Wire
     @Test func aTeacherKilledMidEpochLeavesEveryItemDoneExactlyOnce() throws {
         let h = try ClusterHarness("cluster-kill-teacher", Self.slowJob)
         let (_, endpoint) = try h.startCoordinator()
-        let victim = try h.startTeacher("teacher-a", coordinator: endpoint)
-        _ = try h.startTeacher("teacher-b", coordinator: endpoint)
+        // 30 ms per item: teachers always hold work in flight and the job outlasts a lease, however fast the machine.
+        let paced = ["DISTILLERY_FAULT_SLOW_COMPUTE_MS": "30"]
+        let victim = try h.startTeacher("teacher-a", coordinator: endpoint, environment: paced)
+        _ = try h.startTeacher("teacher-b", coordinator: endpoint, environment: paced)
         _ = try h.startStudent("student", coordinator: endpoint)
         let plan = try h.plan()
         try h.waitFor("teacher-a to finish some items", timeout: 60) { () -> Bool? in

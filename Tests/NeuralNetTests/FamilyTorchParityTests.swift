@@ -10,7 +10,19 @@ import TestSupport
 /// every parameter's gradient (1e-3 relative) in training and evaluation mode; and weights PyTorch trained load
 /// here and give its logits.
 @Suite struct FamilyTorchParityTests {
-    static let specs = ["resnet:2x12x12:depth=8,width=4,classes=5", "mobilenetv2:2x12x12:width=4,expansion=3,blocks=2,classes=5"]
+    static let specs = ["resnet:2x12x12:depth=8,width=4,classes=5", "mobilenetv2:2x12x12:width=4,expansion=3,blocks=2,classes=5",
+                        "gpt:vocab=40,ctx=12,layers=2,heads=2,d=16", "gpt:vocab=40,ctx=12,layers=1,heads=4,d=16,tied=0"]
+
+    /// A batch for `spec`: images, or token ids (stored for PyTorch as floats) one short of the context.
+    static func batch(_ spec: String, _ count: Int, seed: UInt64) throws -> (ours: Tensor, stored: TensorEntry) {
+        let model = try ModelSpec(spec)
+        if model.isLanguageModel {
+            let ids = TransformerTests.tokens([count, model.inputShape[0] - 1], vocab: model.classes, seed: seed)
+            return (ids, TensorEntry(name: "x", shape: ids.shape, floats: ids.indices.map(Float.init)))
+        }
+        let x = GradientCheck.randomTensor([count] + model.inputShape, seed: seed, scale: 2)
+        return (x, TensorEntry(name: "x", shape: x.shape, floats: x.scalars))
+    }
 
     /// Runs the peer script with `arguments`; nil when PyTorch is missing and peers are optional.
     static func peer(_ arguments: [String]) throws -> ProcessResult? {
@@ -39,12 +51,11 @@ import TestSupport
         defer { try? FileManager.default.removeItem(at: dir) }
         let model = try Network(ModelSpec(spec), seed: 3)
         // Running statistics off their defaults, so evaluation mode tests them.
-        _ = model.forward(GradientCheck.randomTensor([6, 2, 12, 12], seed: 8, scale: 2), training: true)
+        _ = model.forward(try Self.batch(spec, 6, seed: 8).ours, training: true)
         try Checkpoint.save(model, to: dir.appendingPathComponent("ours.safetensors"))
-        let x = GradientCheck.randomTensor([4, 2, 12, 12], seed: 1, scale: 2)
-        let r = GradientCheck.randomTensor([4, 5], seed: 2)
-        try SafeTensorsFile(metadata: [:], tensors: [TensorEntry(name: "x", shape: x.shape, floats: x.scalars),
-                                                     TensorEntry(name: "r", shape: r.shape, floats: r.scalars)])
+        let (x, stored) = try Self.batch(spec, 4, seed: 1)
+        let r = GradientCheck.randomTensor(model.forward(x, training: false).shape, seed: 2)
+        try SafeTensorsFile(metadata: [:], tensors: [stored, TensorEntry(name: "r", shape: r.shape, floats: r.scalars)])
             .write(to: dir.appendingPathComponent("batch.safetensors"))
         guard let result = try Self.peer(["check", spec, dir.appendingPathComponent("ours.safetensors").path,
                                           dir.appendingPathComponent("batch.safetensors").path, dir.appendingPathComponent("torch.safetensors").path])
@@ -68,8 +79,8 @@ import TestSupport
     @Test(arguments: specs) func weightsPyTorchTrainedGiveItsLogitsHere(spec: String) throws {
         let dir = try TestSupport.temporaryDirectory("torch-parity")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let x = GradientCheck.randomTensor([4, 2, 12, 12], seed: 5, scale: 2)
-        try SafeTensorsFile(metadata: [:], tensors: [TensorEntry(name: "x", shape: x.shape, floats: x.scalars)])
+        let (x, stored) = try Self.batch(spec, 4, seed: 5)
+        try SafeTensorsFile(metadata: [:], tensors: [stored])
             .write(to: dir.appendingPathComponent("batch.safetensors"))
         let weights = dir.appendingPathComponent("theirs.safetensors"), logits = dir.appendingPathComponent("logits.safetensors")
         guard let result = try Self.peer(["train", spec, weights.path, dir.appendingPathComponent("batch.safetensors").path, logits.path])
@@ -77,7 +88,7 @@ import TestSupport
         try #require(result.status == 0, "\(result.stderr)")
         let (model, _) = try Checkpoint.load(weights)
         let norms = model.namedModules.compactMap { $0.layer as? BatchNorm }
-        #expect(!norms.isEmpty && norms.allSatisfy { $0.batchesTracked == 4 }, "PyTorch's num_batches_tracked read")
+        #expect(model.spec.isLanguageModel || !norms.isEmpty && norms.allSatisfy { $0.batchesTracked == 4 }, "PyTorch's num_batches_tracked read")
         let ours = model.forward(x, training: false)
         #expect(Self.agree(ours.scalars, try Self.tensors(logits)["logits"], tolerance: 1e-4), "\(spec) logits of PyTorch's weights")
     }

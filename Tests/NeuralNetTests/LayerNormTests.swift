@@ -19,6 +19,20 @@ import TestSupport
         #expect(mismatches.isEmpty, "\(mismatches.prefix(3))")
     }
 
+    /// oneDNN's layer normalization against the plain loops (the reference twin), both directions.
+    @Test func oneDNNMatchesTheReferenceLoops() {
+        let fast = layer(seed: 4), slow = layer(seed: 4)
+        slow.usesReferencePath = true
+        let x = GradientCheck.randomTensor([3, 7, 6], seed: 12, scale: 3), dy = GradientCheck.randomTensor([3, 7, 6], seed: 13)
+        let (a, b) = (fast.forward(x, training: true), slow.forward(x, training: true))
+        #expect(zip(a.scalars, b.scalars).allSatisfy { abs($0 - $1) < 1e-5 })
+        let (da, db) = (fast.backward(dy, needInputGradient: true)!, slow.backward(dy, needInputGradient: true)!)
+        #expect(zip(da.scalars, db.scalars).allSatisfy { abs($0 - $1) < 1e-4 })
+        for (p, q) in [(fast.weight, slow.weight), (fast.bias, slow.bias)] {
+            #expect(zip(p.grad.scalars, q.grad.scalars).allSatisfy { abs($0 - $1) < 1e-4 }, "\(p.name)")
+        }
+    }
+
     @Test func aWrongLastAxisIsAnError() {
         #expect(throws: NeuralNetError.self) { try LayerNorm(features: 6).outputShape(for: [4, 5]) }
     }

@@ -22,6 +22,18 @@ import TestSupport
         #expect(mismatches.isEmpty, "\(name): \(mismatches.prefix(3))")
     }
 
+    /// oneDNN's eltwise kernels against the formulas (the reference twin).
+    @Test(arguments: SmoothActivationTests.names) func oneDNNMatchesTheFormulas(name: String) {
+        let fast = Self.make(name), slow = Self.make(name)
+        if let gelu = slow as? GELU { gelu.usesReferencePath = true }
+        if let silu = slow as? SiLU { silu.usesReferencePath = true }
+        let x = GradientCheck.randomTensor([5, 301], seed: 6, scale: 6), dy = GradientCheck.randomTensor([5, 301], seed: 7)
+        let (a, b) = (fast.forward(x, training: true), slow.forward(x, training: true))
+        #expect(zip(a.scalars, b.scalars).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) }, "\(name) values")
+        let (da, db) = (fast.backward(dy, needInputGradient: true)!, slow.backward(dy, needInputGradient: true)!)
+        #expect(zip(da.scalars, db.scalars).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) }, "\(name) gradients")
+    }
+
     @Test func valuesAndGradientsAgreeWithPyTorch() throws {
         let x = (0..<41).map { Float($0 - 20) / 4 }  // -5 ... 5
         let script = """

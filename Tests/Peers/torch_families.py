@@ -1,10 +1,10 @@
-"""PyTorch twins of Distillery's resnet: and mobilenetv2: families, written the way PyTorch code writes them (forward
+"""PyTorch twins of Distillery's resnet:, mobilenetv2: and gpt: families, written the way PyTorch code writes them (forward
 methods, not Distillery's graph), with the module names Distillery uses, so state dicts load with strict=True.
 
   check SPEC OURS.safetensors BATCH.safetensors OUT.safetensors
       loads Distillery's checkpoint strictly; with BATCH's x and r (upstream gradient) runs a training forward and
       backward of sum(logits * r), then an evaluation forward and backward; writes the logits, every parameter's
-      gradient in both modes and the state after them.
+      gradient in both modes and the state after them. For gpt: x holds token ids (as floats) and r is (B, T, vocab).
   train SPEC OUT.safetensors BATCH.safetensors LOGITS.safetensors
       PyTorch's own initialisation, a few SGD steps on random data (running statistics move), saved as a
       Distillery checkpoint (metadata distillery.spec); the evaluation logits on BATCH's x beside it.
@@ -17,9 +17,10 @@ from torch import nn
 
 
 def options(spec):
-    family, shape, fields = spec.split(":")
-    values = dict(field.split("=") for field in fields.split(","))
-    return family, [int(d) for d in shape.split("x")], {k: int(v) for k, v in values.items()}
+    parts = spec.split(":")
+    family, shape, fields = (parts[0], None, parts[1]) if parts[0] == "gpt" else parts
+    values = {k: int(v) for k, v in (field.split("=") for field in fields.split(","))}
+    return family, [int(d) for d in shape.split("x")] if shape else [values["ctx"]], values
 
 
 class BasicBlock(nn.Module):
@@ -94,6 +95,51 @@ class MobileNetV2(nn.Module):
         return self.classifier(self.flatten(self.avgpool(self.blocks(self.stem(x)))))
 
 
+class CausalSelfAttention(nn.Module):
+    def __init__(self, d, heads):
+        super().__init__()
+        self.heads, self.qkv, self.proj = heads, nn.Linear(d, 3 * d), nn.Linear(d, d)
+
+    def forward(self, x):
+        b, t, d = x.shape
+        q, k, v = (z.view(b, t, self.heads, d // self.heads).transpose(1, 2) for z in self.qkv(x).split(d, dim=2))
+        y = nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.proj(y.transpose(1, 2).contiguous().view(b, t, d))
+
+
+class MLP(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.fc, self.gelu, self.proj = nn.Linear(d, 4 * d), nn.GELU(approximate="tanh"), nn.Linear(4 * d, d)
+
+    def forward(self, x):
+        return self.proj(self.gelu(self.fc(x)))
+
+
+class Block(nn.Module):
+    def __init__(self, d, heads):
+        super().__init__()
+        self.ln1, self.attn, self.ln2, self.mlp = nn.LayerNorm(d), CausalSelfAttention(d, heads), nn.LayerNorm(d), MLP(d)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln1(x))
+        return x + self.mlp(self.ln2(x))
+
+
+class GPT(nn.Module):
+    def __init__(self, vocab, ctx, layers, heads, d, tied):
+        super().__init__()
+        self.tok_emb, self.pos_emb = nn.Embedding(vocab, d), nn.Embedding(ctx, d)
+        self.layers = nn.Sequential(*[Block(d, heads) for _ in range(layers)])
+        self.ln_f, self.lm_head = nn.LayerNorm(d), nn.Linear(d, vocab, bias=False)
+        if tied:
+            self.lm_head.weight = self.tok_emb.weight
+
+    def forward(self, ids):
+        x = self.tok_emb(ids) + self.pos_emb(torch.arange(ids.shape[1]))
+        return self.lm_head(self.ln_f(self.layers(x)))
+
+
 def build(spec):
     family, shape, o = options(spec)
     classes = o.get("classes", 10)
@@ -101,7 +147,13 @@ def build(spec):
         return ResNet(shape[0], o["depth"], o["width"], classes)
     if family == "mobilenetv2":
         return MobileNetV2(shape[0], o["width"], o.get("expansion", 6), o.get("blocks", 2), classes)
+    if family == "gpt":
+        return GPT(o.get("vocab", 256), o["ctx"], o["layers"], o["heads"], o["d"], o.get("tied", 1) == 1)
     raise SystemExit(f"no PyTorch twin for {spec}")
+
+
+def inputs(spec, x):
+    return x.long() if spec.startswith("gpt:") else x
 
 
 def gradients(model, x, r, prefix):
@@ -118,9 +170,10 @@ def check(spec, ours, batch, out):
     model.load_state_dict(load_file(ours), strict=True)
     data = load_file(batch)
     model.train()
-    results = gradients(model, data["x"], data["r"], "train")
+    x = inputs(spec, data["x"])
+    results = gradients(model, x, data["r"], "train")
     model.eval()
-    results.update(gradients(model, data["x"], data["r"], "eval"))
+    results.update(gradients(model, x, data["r"], "eval"))
     results.update({f"state.{n}": t.detach().clone().float() for n, t in model.state_dict().items()})
     save_file({k: v.contiguous() for k, v in results.items()}, out)
 
@@ -128,18 +181,24 @@ def check(spec, ours, batch, out):
 def train(spec, out, batch, logits_out):
     torch.manual_seed(0)
     model = build(spec)
-    _, shape, o = options(spec)
+    family, shape, o = options(spec)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     model.train()
     for _ in range(4):
-        x, y = torch.randn(8, *shape), torch.randint(0, o.get("classes", 10), (8,))
         optimizer.zero_grad()
-        nn.functional.cross_entropy(model(x), y).backward()
+        if family == "gpt":
+            ids = torch.randint(0, o.get("vocab", 256), (8, shape[0] + 1))
+            logits = model(ids[:, :-1])
+            nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1)).backward()
+        else:
+            x, y = torch.randn(8, *shape), torch.randint(0, o.get("classes", 10), (8,))
+            nn.functional.cross_entropy(model(x), y).backward()
         optimizer.step()
     model.eval()
     with torch.no_grad():
-        logits = model(load_file(batch)["x"])
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out, metadata={"distillery.spec": spec})
+        logits = model(inputs(spec, load_file(batch)["x"]))
+    # Clones: a tied table appears under two names, and safetensors refuses shared storage.
+    save_file({k: v.clone().contiguous() for k, v in model.state_dict().items()}, out, metadata={"distillery.spec": spec})
     save_file({"logits": logits}, logits_out)
 
 

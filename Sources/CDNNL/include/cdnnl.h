@@ -75,6 +75,48 @@ int cdnnl_qconv_execute(cdnnl_qconv *conv, const uint8_t *src, uint8_t *dst);
 const char *cdnnl_qconv_implementation(const cdnnl_qconv *conv);
 void cdnnl_qconv_destroy(cdnnl_qconv *conv);
 
+/// A batched matmul on plain buffers: C(batch, m, n) = alpha * op(A)(batch, m, k) x op(B)(batch, k, n), op a
+/// transpose of the last two axes when asked; `causal` (m == n) then sets every score above the diagonal to -inf.
+typedef struct cdnnl_matmul cdnnl_matmul;
+cdnnl_matmul *cdnnl_matmul_create(int64_t batch, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
+                                  float alpha, int causal);
+int cdnnl_matmul_execute(cdnnl_matmul *matmul, const float *a, const float *b, float *c);
+const char *cdnnl_matmul_implementation(const cdnnl_matmul *matmul);
+void cdnnl_matmul_destroy(cdnnl_matmul *matmul);
+
+/// Softmax along each row of a (rows, columns) buffer, and its backward (diff_src from dst and diff_dst).
+typedef struct cdnnl_softmax cdnnl_softmax;
+cdnnl_softmax *cdnnl_softmax_create(int64_t rows, int64_t columns);
+int cdnnl_softmax_forward(cdnnl_softmax *softmax, const float *src, float *dst);
+int cdnnl_softmax_backward(cdnnl_softmax *softmax, const float *dst, const float *diff_dst, float *diff_src);
+const char *cdnnl_softmax_implementation(const cdnnl_softmax *softmax);
+void cdnnl_softmax_destroy(cdnnl_softmax *softmax);
+
+/// Copies a tensor between two strided layouts of the same dimensions (an axis permutation), in one reorder.
+typedef struct cdnnl_permute cdnnl_permute;
+cdnnl_permute *cdnnl_permute_create(int rank, const int64_t *dims, const int64_t *src_strides, const int64_t *dst_strides);
+int cdnnl_permute_execute(cdnnl_permute *permute, const float *src, float *dst);
+const char *cdnnl_permute_implementation(const cdnnl_permute *permute);
+void cdnnl_permute_destroy(cdnnl_permute *permute);
+
+/// Elementwise activations for training on a flat buffer: forward, and backward from the input and dy.
+enum { CDNNL_GELU_ERF = 0, CDNNL_GELU_TANH = 1, CDNNL_SILU = 2 };
+typedef struct cdnnl_eltwise cdnnl_eltwise;
+cdnnl_eltwise *cdnnl_eltwise_create(int64_t count, int kind);
+int cdnnl_eltwise_forward(cdnnl_eltwise *eltwise, const float *src, float *dst);
+int cdnnl_eltwise_backward(cdnnl_eltwise *eltwise, const float *src, const float *diff_dst, float *diff_src);
+void cdnnl_eltwise_destroy(cdnnl_eltwise *eltwise);
+
+/// Layer normalization over the last axis of (rows, features), with scale and shift: the forward writes each row's
+/// mean and biased variance; the backward takes them and writes dx, dscale and dshift.
+typedef struct cdnnl_layer_norm cdnnl_layer_norm;
+cdnnl_layer_norm *cdnnl_layer_norm_create(int64_t rows, int64_t features, float epsilon);
+int cdnnl_layer_norm_forward(cdnnl_layer_norm *norm, const float *src, const float *scale, const float *shift, float *dst,
+                             float *mean, float *variance);
+int cdnnl_layer_norm_backward(cdnnl_layer_norm *norm, const float *src, const float *scale, const float *shift, const float *mean, const float *variance,
+                              const float *diff_dst, float *diff_src, float *diff_scale, float *diff_shift);
+void cdnnl_layer_norm_destroy(cdnnl_layer_norm *norm);
+
 /// oneDNN's version as major * 10000 + minor * 100 + patch.
 int cdnnl_version(void);
 
