@@ -80,6 +80,6 @@ let package = Package(
         .testTarget(name: "MonitoringTests", dependencies: ["Monitoring", "TestSupport"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression", "NeuralNet", "Training", "Datasets", "Compute", "SafeTensors", "TestSupport"]),
         .testTarget(name: "ONNXTests", dependencies: ["ONNX", "ONNXExport", "COnnxProto", "NeuralNet", "Compression", "Compute", "Datasets", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["SafeTensors", "TestSupport", "DistilleryCLI"]),
+        .testTarget(name: "CLITests", dependencies: ["SafeTensors", "TestSupport", "DistilleryCLI", "NeuralNet"]),
     ]
 )

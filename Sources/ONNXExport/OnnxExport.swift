@@ -17,7 +17,10 @@ public enum OnnxExport {
                              metadata: [String: String] = [:]) throws -> OnnxModelDescription {
         try check(opset, minimum: opsets.lowerBound)
         var g = GraphBuilder()
-        let x = g.normalize("input", normalization, rank: network.inputShape.count + 1)
+        g.languageModel = network.spec.isLanguageModel
+        g.context = network.inputShape.first ?? 0
+        if g.languageModel && opset < 17 { throw OnnxError("a language model's export needs opset 17 or later (LayerNormalization), not \(opset)") }
+        let x = g.languageModel ? "input" : g.normalize("input", normalization, rank: network.inputShape.count + 1)
         let output = try network.topLevel.reduce(x) { value, child in try g.module(child.layer, path: child.name, input: value) }
         return g.model(network, output: output, opset: opset, metadata: metadata)
     }
@@ -70,6 +73,19 @@ public enum OnnxExport {
 struct GraphBuilder {
     var nodes: [OnnxNode] = []
     var initializers: [OnnxInitializer] = []
+    /// Token ids in (int64, as PyTorch exports them) and (batch, T, vocabulary) scores out; Linear layers act on
+    /// the last axis (MatMul) rather than on rows (Gemm).
+    var languageModel = false
+    /// A language model's sequence length, fixed by its declared input.
+    var context = 0
+    /// Each exported parameter's initializer, so a shared table (weight tying) is stored once.
+    var initializerNames: [ObjectIdentifier: String] = [:]
+
+    mutating func parameter(_ name: String, _ p: Parameter) -> String {
+        if let existing = initializerNames[ObjectIdentifier(p)] { return existing }
+        initializerNames[ObjectIdentifier(p)] = name
+        return constant(name, .float, p.value.shape, floats: p.value.scalars)
+    }
 
     mutating func constant(_ name: String, _ type: OnnxDataType, _ shape: [Int], floats: [Float]) -> String {
         initializers.append(OnnxInitializer(name: name, type: type, value: OnnxValue(shape: shape, floats: floats)))
@@ -112,13 +128,13 @@ struct GraphBuilder {
             }
             return values[graph.nodes.last!.output]!
         }
+        if let attention = layer as? CausalSelfAttention { return attend(attention, path: path, input: input) }
         if !layer.children.isEmpty {
             return try layer.children.reduce(input) { value, child in try module(child.layer, path: "\(path).\(child.name)", input: value) }
         }
         var tensors: (String, String)?
         if let (weight, bias) = gemmParameters(layer) {
-            tensors = (constant("\(path).weight", .float, weight.value.shape, floats: weight.value.scalars),
-                       constant("\(path).bias", .float, bias.value.shape, floats: bias.value.scalars))
+            tensors = (parameter("\(path).weight", weight), parameter("\(path).bias", bias))
         }
         return try self.layer(layer, name: path, input: input, tensors: tensors)
     }
@@ -135,6 +151,25 @@ struct GraphBuilder {
             return node("Conv", [input] + (try weightAndBias()), name: "\(name).conv",
                         attributes: ["kernel_shape": .ints([k, k]), "pads": .ints([p, p, p, p]), "strides": .ints([s, s]),
                                      "group": .int(Int64(conv.groups))])
+        case is Linear where languageModel:
+            let (weight, bias) = (try weightAndBias()[0], try weightAndBias()[1])
+            let transposed = node("Transpose", [weight], name: "\(name).weight_t", attributes: ["perm": .ints([1, 0])])
+            return node("Add", [node("MatMul", [input, transposed], name: "\(name).matmul"), bias], name: "\(name).add")
+        case let table as Embedding:
+            return node("Gather", [parameter("\(name).weight", table.weight), input], name: "\(name).gather", attributes: ["axis": .int(0)])
+        case let positions as PositionalEmbedding:
+            // The input holds the whole context (its declared shape), so the table adds as it is.
+            return node("Add", [input, parameter("\(name).weight", positions.weight)], name: "\(name).add")
+        case let head as OutputProjection:
+            let transposed = node("Transpose", [parameter("\(name).weight", head.weight)], name: "\(name).weight_t", attributes: ["perm": .ints([1, 0])])
+            return node("MatMul", [input, transposed], name: "\(name).matmul")
+        case let norm as LayerNorm:
+            return node("LayerNormalization", [input, parameter("\(name).weight", norm.weight), parameter("\(name).bias", norm.bias)],
+                        name: "\(name).layer_norm", attributes: ["axis": .int(-1), "epsilon": .float(norm.epsilon)])
+        case let gelu as GELU:
+            return self.gelu(input, tanh: gelu.approximation == .tanh, name: name)
+        case is SiLU:
+            return node("Mul", [input, node("Sigmoid", [input], name: "\(name).sigmoid")], name: "\(name).silu")
         case is Linear:
             return node("Gemm", [input] + (try weightAndBias()), name: "\(name).gemm",
                         attributes: ["transB": .int(1)])
@@ -170,8 +205,9 @@ struct GraphBuilder {
         let batch = OnnxValueInfo.Dimension.symbolic("batch")
         let graph = OnnxGraph(
             name: "distillery", nodes: nodes, initializers: initializers,
-            inputs: [OnnxValueInfo(name: "input", type: .float, dimensions: [batch] + network.inputShape.map { .fixed($0) })],
-            outputs: [OnnxValueInfo(name: output, type: .float, dimensions: [batch, .fixed(network.classes)])])
+            inputs: [OnnxValueInfo(name: "input", type: languageModel ? .int64 : .float,
+                                   dimensions: [batch] + network.inputShape.map { .fixed($0) })],
+            outputs: [OnnxValueInfo(name: output, type: .float, dimensions: [batch] + network.outputShape.map { .fixed($0) })])
         return OnnxModelDescription(opset: opset, graph: graph, producer: "distillery", metadata: metadata)
     }
 }

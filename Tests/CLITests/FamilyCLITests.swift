@@ -1,4 +1,5 @@
 import Foundation
+import NeuralNet
 import Testing
 import TestSupport
 
@@ -60,6 +61,29 @@ import TestSupport
         let quantized = try cli.distillery(["quantize", "--model", path("student.safetensors"), "--out", path("int8.safetensors")] + data)
         #expect(quantized.status == 1 && quantized.stderr.contains("quantization handles chains") && quantized.stderr.contains("'stem'"),
                 "\(quantized.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: path("int8.safetensors")))
+    }
+
+    /// A GPT checkpoint through the binary: `inspect` shows its blocks, `export` writes an ONNX file with int64 ids in
+    /// and per-position scores out; image data for it is refused naming both shapes.
+    @Test func aGPTCheckpointIsInspectedAndExported() throws {
+        let dir = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+        try Checkpoint.save(try Network(ModelSpec("gpt:vocab=64,ctx=16,layers=2,heads=2,d=32"), seed: 1), to: URL(fileURLWithPath: path("gpt.safetensors")))
+        let inspect = try cli.json(try cli.distillery(["inspect", path("gpt.safetensors"), "--json"]).stdout)
+        let layers = inspect["layers"] as? [String] ?? []
+        #expect(layers.contains("  1: TransformerBlock") && layers.contains("    attn: CausalSelfAttention(32, heads=2)")
+                && layers.contains("lm_head: OutputProjection(32 -> 64, tied)"), "\(layers)")
+        let export = try cli.distillery(["export", "--model", path("gpt.safetensors"), "--onnx", path("gpt.onnx")])
+        try #require(export.status == 0, "\(export.stderr)")
+        let onnx = try cli.distillery(["inspect", path("gpt.onnx")])
+        #expect(onnx.stdout.contains("LayerNormalization") && onnx.stdout.contains("Softmax"), "\(onnx.stdout)")
+        guard let fashion = try TestSupport.fashionMNIST() else { return }
+        let quantized = try cli.distillery(["quantize", "--model", path("gpt.safetensors"), "--out", path("int8.safetensors"),
+                                            "--data", "idx:\(fashion)", "--limit", "256", "--test-limit", "64"])
+        // Images for a language model: refused before anything runs, naming both shapes.
+        #expect(quantized.status == 1 && quantized.stderr.contains("takes inputs [16] but fashion-mnist has samples [1, 28, 28]"), "\(quantized.stderr)")
         #expect(!FileManager.default.fileExists(atPath: path("int8.safetensors")))
     }
 }

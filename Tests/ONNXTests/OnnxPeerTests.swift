@@ -111,6 +111,40 @@ import Training
         }
     }
 
+    /// A GPT (tied and not) in onnxruntime from int64 token ids: Gather, LayerNormalization, GELU, the attention's
+    /// reshapes, masked softmax and batched MatMuls give our logits at every position.
+    @Test func gptExportsRunInOnnxRuntimeWithOurOutputs() throws {
+        let dir = try TestSupport.temporaryDirectory("onnx-gpt")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var ours: [[Float]] = []
+        var lines: [String] = []
+        for (index, spec) in ["gpt:vocab=29,ctx=10,layers=2,heads=2,d=16", "gpt:vocab=29,ctx=10,layers=1,heads=4,d=16,tied=0"].enumerated() {
+            let network = try Network(ModelSpec(spec), seed: UInt64(index + 3))
+            let url = dir.appendingPathComponent("gpt-\(index).onnx")
+            try OnnxEncoder.write(try OnnxExport.float(network, normalization: nil, opset: 17), to: url)
+            var rng = SeededRandom(seed: UInt64(index + 11))
+            let ids = (0..<30).map { _ in Int32(rng.nextInt(below: 29)) }
+            ours.append(network.forward(Tensor(shape: [3, 10], indices: ids), training: false).scalars)
+            lines.append("run(\"\(url.path)\", \(ids), \"\(dir.path)/gpt-out-\(index).bin\")")
+        }
+        #expect(throws: OnnxError.self) { try OnnxExport.float(try Network(ModelSpec("gpt:vocab=29,ctx=10,layers=1,heads=2,d=16"), seed: 1), normalization: nil, opset: 13) }
+        let script = """
+        import numpy as np, onnxruntime as ort
+        def run(model, ids, out):
+            session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+            x = np.array(ids, dtype=np.int64).reshape(3, 10)
+            session.run(None, {"input": x})[0].astype(np.float32).tofile(out)
+        \(lines.joined(separator: "\n"))
+        """
+        guard let result = try TestSupport.python(script, needs: ["onnxruntime", "numpy"]) else { return }
+        try #require(result.status == 0, "\(result.stderr)")
+        for (index, logits) in ours.enumerated() {
+            let theirs = try OnnxOperatorTests.floats(dir.appendingPathComponent("gpt-out-\(index).bin"))
+            let worst = zip(logits, theirs).map { abs($0 - $1) }.max() ?? .infinity
+            #expect(logits.count == theirs.count && worst <= 1e-4, "gpt \(index): max abs difference \(worst)")
+        }
+    }
+
     @Test func int8QDQExportsAgreeWithOurInt8RuntimeOnFashionMNIST() throws {
         guard let fashion = try TestSupport.fashionMNIST() else { return }
         let split = try DataSource.idx(prefix: fashion).load()
