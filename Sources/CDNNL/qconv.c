@@ -1,5 +1,6 @@
-// oneDNN's int8 convolution for the int8 runtime: uint8 NHWC activations in and out, int8 weights reordered once
-// into the primitive's layout, the requantization (per-channel scale, bias, zero points) in the primitive.
+// oneDNN's int8 convolution for the int8 runtime: uint8 NHWC activations in, uint8 NHWC (a chain's next layer) or
+// float NHWC (a tree's next float layer; oneDNN's fast int8 kernels want NHWC out) out; int8 weights reordered once into the primitive's layout; the
+// requantization (per-channel scale, bias, zero points) in the primitive; grouped and depthwise by `groups`.
 #include "cdnnl.h"
 
 #include <stdlib.h>
@@ -26,7 +27,7 @@ void cdnnl_qconv_destroy(cdnnl_qconv *c) {
     free(c);
 }
 
-/// Copies `user` (OIHW int8) into the primitive's weight layout, once.
+/// Copies `user` (OIHW, or GOIHW when grouped, int8) into the primitive's weight layout, once.
 static int load_weights(cdnnl_qconv *c, const dnnl_memory_desc_t *user_md, const int8_t *weights) {
     const dnnl_memory_desc_t *chosen = dnnl_primitive_desc_query_md(c->descriptor, dnnl_query_weights_md, 0);
     if (dnnl_memory_create(&c->weights, chosen, c->engine, DNNL_MEMORY_ALLOCATE) != dnnl_success) return 0;
@@ -48,12 +49,15 @@ static int load_weights(cdnnl_qconv *c, const dnnl_memory_desc_t *user_md, const
 
 cdnnl_qconv *cdnnl_qconv_create(int64_t batch, int64_t in_channels, int64_t height, int64_t width, int64_t out_channels,
                                 int64_t kernel, int64_t stride, int64_t padding, const int8_t *weights, const float *bias,
-                                const float *scales, int32_t src_zero, int32_t dst_zero) {
+                                const float *scales, int32_t src_zero, int32_t dst_zero, int64_t groups, int float_dst) {
     cdnnl_qconv *c = calloc(1, sizeof(cdnnl_qconv));
     if (!c) return NULL;
     int64_t out_h = (height + 2 * padding - kernel) / stride + 1, out_w = (width + 2 * padding - kernel) / stride + 1;
     dnnl_dims_t src_dims = {batch, in_channels, height, width}, dst_dims = {batch, out_channels, out_h, out_w};
     dnnl_dims_t weight_dims = {out_channels, in_channels, kernel, kernel}, bias_dims = {out_channels};
+    dnnl_dims_t grouped_dims = {groups, out_channels / groups, in_channels / groups, kernel, kernel};
+    int weight_rank = groups > 1 ? 5 : 4;
+    const int64_t *weight_shape = groups > 1 ? grouped_dims : weight_dims;
     dnnl_dims_t strides = {stride, stride}, pads = {padding, padding};
     dnnl_memory_desc_t src_md, dst_md, user_weights_md, any_weights_md, bias_md;
     dnnl_convolution_desc_t desc;
@@ -61,9 +65,9 @@ cdnnl_qconv *cdnnl_qconv_create(int64_t batch, int64_t in_channels, int64_t heig
     int ok = dnnl_engine_create(&c->engine, dnnl_cpu, 0) == dnnl_success
         && dnnl_stream_create(&c->stream, c->engine, dnnl_stream_default_flags) == dnnl_success
         && dnnl_memory_desc_init_by_tag(&src_md, 4, src_dims, dnnl_u8, dnnl_nhwc) == dnnl_success
-        && dnnl_memory_desc_init_by_tag(&dst_md, 4, dst_dims, dnnl_u8, dnnl_nhwc) == dnnl_success
-        && dnnl_memory_desc_init_by_tag(&user_weights_md, 4, weight_dims, dnnl_s8, dnnl_oihw) == dnnl_success
-        && dnnl_memory_desc_init_by_tag(&any_weights_md, 4, weight_dims, dnnl_s8, dnnl_format_tag_any) == dnnl_success
+        && dnnl_memory_desc_init_by_tag(&dst_md, 4, dst_dims, float_dst ? dnnl_f32 : dnnl_u8, dnnl_nhwc) == dnnl_success
+        && dnnl_memory_desc_init_by_tag(&user_weights_md, weight_rank, weight_shape, dnnl_s8, groups > 1 ? dnnl_goihw : dnnl_oihw) == dnnl_success
+        && dnnl_memory_desc_init_by_tag(&any_weights_md, weight_rank, weight_shape, dnnl_s8, dnnl_format_tag_any) == dnnl_success
         && dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_f32, dnnl_x) == dnnl_success
         && dnnl_primitive_attr_create(&attr) == dnnl_success
         && dnnl_primitive_attr_set_output_scales(attr, out_channels, 1 << 1, scales) == dnnl_success
@@ -90,7 +94,7 @@ cdnnl_qconv *cdnnl_qconv_create(int64_t batch, int64_t in_channels, int64_t heig
     return c;
 }
 
-int cdnnl_qconv_execute(cdnnl_qconv *c, const uint8_t *src, uint8_t *dst) {
+int cdnnl_qconv_execute(cdnnl_qconv *c, const uint8_t *src, void *dst) {
     dnnl_status_t status;
     if ((status = dnnl_memory_set_data_handle(c->src, (void *)src)) != dnnl_success) return (int)status;
     if ((status = dnnl_memory_set_data_handle(c->dst, dst)) != dnnl_success) return (int)status;

@@ -12,7 +12,8 @@ import SafeTensors
 ///   only the kept elements: `NAME.values` F32, or `NAME.q` I8;
 /// - dense: `NAME` F32, or `NAME.q` I8 with every element;
 /// - int8: `NAME.scale` F32, one per output channel or one for the tensor (w = q * scale);
-/// - int8: the layer's input grid as `INDEX.input_quant` F32 [scale, zero point] (uint8 = round(x / scale) + zero).
+/// - int8: the layer's input grid as `PATH.input_quant` F32 [scale, zero point] (uint8 = round(x / scale) + zero),
+///   PATH the module's ("3" in a chain, "layer1.0.conv1" in a tree).
 /// Biases and BatchNorm tensors are F32 under their usual names.
 public enum CompressedCheckpoint {
     public static let formatVersion = "2"
@@ -58,7 +59,7 @@ public enum CompressedCheckpoint {
         meta.format = formatVersion
         meta.weights = (quantized.perChannel ? Weights.int8PerChannel : Weights.int8PerTensor).rawValue
         meta.storage = sparse ? "bitmask" : "dense"
-        let layers = Dictionary(uniqueKeysWithValues: quantized.layers.map { ("\($0.index).weight", $0) })
+        let layers = Dictionary(uniqueKeysWithValues: quantized.layers.map { ("\($0.path).weight", $0) })
         var entries: [TensorEntry] = []
         for (name, parameter) in model.namedParameters {
             guard let layer = layers[name] else {
@@ -75,7 +76,7 @@ public enum CompressedCheckpoint {
                 entries.append(TensorEntry(name: "\(name).q", dtype: .i8, shape: layer.weights.shape, bytes: q.map { UInt8(bitPattern: $0) }))
             }
             entries.append(TensorEntry(name: "\(name).scale", shape: [layer.weights.scales.count], floats: layer.weights.scales))
-            entries.append(TensorEntry(name: "\(layer.index).input_quant", shape: [2], floats: [layer.input.scale, Float(layer.input.zero)]))
+            entries.append(TensorEntry(name: "\(layer.path).input_quant", shape: [2], floats: [layer.input.scale, Float(layer.input.zero)]))
         }
         try SafeTensorsFile(metadata: meta.dictionary, tensors: entries).write(to: url)
     }
@@ -120,13 +121,13 @@ public enum CompressedCheckpoint {
                 guard scales.count == 1 || scales.count == shape[0], scales.allSatisfy({ $0 > 0 && $0.isFinite }) else {
                     throw SafeTensorsError(source, "tensor '\(name).scale' needs 1 or \(shape[0]) positive scales, has \(scales.count)")
                 }
-                let index = Int(name.prefix { $0 != "." })!
-                let grid = try entry("\(index).input_quant", .f32).floats()!
+                let path = String(name.dropLast(".weight".count))
+                let grid = try entry("\(path).input_quant", .f32).floats()!
                 guard grid.count == 2, grid[0] > 0, grid[0].isFinite, (0...255).contains(grid[1]) else {
-                    throw SafeTensorsError(source, "tensor '\(index).input_quant' must be [scale > 0, zero point in 0...255]")
+                    throw SafeTensorsError(source, "tensor '\(path).input_quant' must be [scale > 0, zero point in 0...255]")
                 }
                 // The bias is read with the layer's other tensors below and joins the layer after the loop.
-                layers.append(QuantizedModel.Layer(index: index, weights: QuantizedWeights(values: q, scales: scales, shape: shape),
+                layers.append(QuantizedModel.Layer(path: path, weights: QuantizedWeights(values: q, scales: scales, shape: shape),
                                                    bias: [], input: ActivationQuantization(scale: grid[0], zero: UInt8(grid[1]))))
             } else if mask != nil {
                 let values = try entry("\(name).values", .f32).floats()!
@@ -143,7 +144,8 @@ public enum CompressedCheckpoint {
         let unused = Set(file.tensors.map(\.name)).subtracting(used)
         guard unused.isEmpty else { throw SafeTensorsError(source, "unexpected tensors: \(unused.sorted().joined(separator: ", "))") }
         guard weights != .f32 else { return Contents(model: model, quantized: nil, metadata: metadata) }
-        for i in layers.indices { layers[i].bias = gemmParameters(model.layers[layers[i].index])!.bias.value.scalars }
+        let modules = Dictionary(model.namedModules.map { ($0.path, $0.layer) }, uniquingKeysWith: { a, _ in a })
+        for i in layers.indices { layers[i].bias = gemmParameters(modules[layers[i].path]!)!.bias.value.scalars }
         var quantized = QuantizedModel(float: model, layers: layers, perChannel: weights == .int8PerChannel)
         quantized.writeDequantizedWeights()
         return Contents(model: model, quantized: quantized, metadata: metadata)
@@ -181,10 +183,7 @@ public enum CompressedCheckpoint {
 extension CompressedCheckpoint.Contents {
     /// Logits for normalised images: on the int8 runtime when the file is quantized, in float otherwise.
     public func inference() throws -> (Tensor) -> Tensor {
-        if let quantized {
-            let network = try Int8Network(quantized)
-            return { network.forward($0) }
-        }
+        if let quantized { return try quantized.runtime() }
         let model = model
         return { model.forward($0, training: false) }
     }

@@ -16,9 +16,17 @@ extension Int8Network {
         }
         let chunk = max(1, (1 << 15) / max(n, 1))
         guard gemm.outputsBytes else {
-            logits.scalars.withUnsafeMutableBufferPointer { out in
-                let o = out.baseAddress!
-                for r in 0..<rows { for j in 0..<n { o[r * n + j] = Float(accumulators[r * n + j]) * gemm.multiplier[j] + gemm.offset[j] } }
+            accumulators.withUnsafeBufferPointer { cp in
+                logits.scalars.withUnsafeMutableBufferPointer { out in
+                    gemm.multiplier.withUnsafeBufferPointer { mp in
+                        gemm.offset.withUnsafeBufferPointer { fp in
+                            let c = cp.baseAddress!, o = out.baseAddress!, m = mp.baseAddress!, f = fp.baseAddress!
+                            Parallel.forEachChunk(rows, minimumChunk: chunk) { range in
+                                for r in range { for j in 0..<n { o[r * n + j] = Float(c[r * n + j]) * m[j] + f[j] } }
+                            }
+                        }
+                    }
+                }
             }
             return []
         }

@@ -34,18 +34,23 @@ public final class Int8Network {
 
     public init(_ model: QuantizedModel) throws {
         let network = model.float
-        try network.requireChain(for: "the int8 runtime")
+        try network.requireChain(for: "the chain int8 runtime")
         inputShape = network.inputShape
         classes = network.classes
         guard let first = model.layers.first else { throw NeuralNetError("a quantized model needs at least one Conv2d or Linear") }
         input = first.input
+        let positions = Dictionary(network.topLevel.enumerated().map { ($0.element.name, $0.offset) }, uniquingKeysWith: { a, _ in a })
+        let indices = try model.layers.map { layer -> Int in
+            guard let index = positions[layer.path] else { throw NeuralNetError("quantized layer '\(layer.path)' is not a layer of the chain") }
+            return index
+        }
         var steps: [Step] = []
         var shape = network.inputShape.count == 3 ? (height: network.inputShape[1], width: network.inputShape[2], channels: network.inputShape[0])
                                                  : (height: 1, width: 1, channels: network.inputShape[0])
-        try Int8Network.addPools(network.layers[..<first.index], to: &steps, shape: &shape)
+        try Int8Network.addPools(network.layers[..<indices[0]], to: &steps, shape: &shape)
         for (position, layer) in model.layers.enumerated() {
             let next = position + 1 < model.layers.count ? model.layers[position + 1].input : nil
-            let module = network.layers[layer.index]
+            let module = network.layers[indices[position]]
             let rows = layer.weights.shape[0], width = layer.weights.values.count / rows
             var weights = layer.weights.values
             if let conv = module as? Conv2d {
@@ -64,9 +69,9 @@ public final class Int8Network {
                 shape = (1, 1, rows)
             }
             // Max pools between this layer and the next run on the integers.
-            let end = position + 1 < model.layers.count ? model.layers[position + 1].index : network.layers.count
-            try Int8Network.addPools(network.layers[(layer.index + 1)..<end], to: &steps, shape: &shape)
-            if next != nil, !network.layers[(layer.index + 1)..<end].contains(where: { $0 is ReLU }) {
+            let end = position + 1 < model.layers.count ? indices[position + 1] : network.layers.count
+            try Int8Network.addPools(network.layers[(indices[position] + 1)..<end], to: &steps, shape: &shape)
+            if next != nil, !network.layers[(indices[position] + 1)..<end].contains(where: { $0 is ReLU }) {
                 throw NeuralNetError("int8 inference expects a ReLU after \(module.summary)")
             }
         }

@@ -70,8 +70,7 @@ public struct PruningMasks: Equatable, Sendable {
 
 /// The weight and bias of a Conv2d or Linear (seen through a quantization-aware wrapper); nil for other layers.
 public func gemmParameters(_ layer: Layer) -> (weight: Parameter, bias: Parameter)? {
-    let inner = (layer as? FakeQuantized)?.inner ?? layer
-    if let linear = inner as? Linear { return (linear.weight, linear.bias) }
-    if let conv = inner as? Conv2d { return (conv.weight, conv.bias) }
+    if let linear = layer as? Linear { return (linear.weight, linear.bias) }
+    if let conv = layer as? Conv2d { return (conv.weight, conv.bias) }
     return nil
 }

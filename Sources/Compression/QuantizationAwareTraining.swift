@@ -1,7 +1,7 @@
 import Compute
 import NeuralNet
 
-/// Quantization-aware training: the network trains with the int8 runtime's rounding simulated in float, so the
+/// Quantization-aware training, for chains and trees: the network trains with the int8 runtime's rounding simulated in float, so the
 /// weights learn to live on the integer grid. Each Conv2d and Linear sees its input snapped to its calibrated uint8
 /// grid and its weights to symmetric int8 (scales recomputed from the float weights every step); gradients pass the
 /// rounding unchanged (the straight-through estimator), except where the input was clipped, and update the float
@@ -14,14 +14,17 @@ public enum QuantizationAwareTraining {
         let start = try QuantizedModel.postTraining(model, sample: sample, perChannel: perChannel, calibration: calibration)
         let folded = try BatchNormFolding.fold(model)
         let masks = PruningMasks.nonzero(folded)
-        let grids = Dictionary(uniqueKeysWithValues: start.layers.map { ($0.index, $0.input) })
-        let wrapped = Network(folded, layers: folded.layers.enumerated().map { index, layer in
-            grids[index].map { FakeQuantized(layer, input: $0, perChannel: perChannel) } ?? layer
-        })
-        try tuner.fit(wrapped, masks: masks.sparsity > 0 ? masks : nil, epochs: epochs)
+        let modules = Dictionary(folded.namedModules.map { ($0.path, $0.layer) }, uniquingKeysWith: { a, _ in a })
+        let simulated = start.layers.compactMap { layer -> Overridable? in
+            guard let module = modules[layer.path] as? Overridable, let (weight, _) = gemmParameters(module) else { return nil }
+            module.layerOverride = FakeQuantization(weight: weight, input: layer.input, perChannel: perChannel)
+            return module
+        }
+        defer { for module in simulated { module.layerOverride = nil } }
+        try tuner.fit(folded, masks: masks.sparsity > 0 ? masks : nil, epochs: epochs)
         var result = start
         for (position, layer) in start.layers.enumerated() {
-            guard let (weight, bias) = gemmParameters(folded.layers[layer.index]) else { continue }
+            guard let module = modules[layer.path], let (weight, bias) = gemmParameters(module) else { continue }
             result.layers[position].weights = QuantizedWeights(weight.value.scalars, shape: weight.value.shape, perChannel: perChannel)
             result.layers[position].bias = bias.value.scalars
         }
@@ -31,27 +34,21 @@ public enum QuantizationAwareTraining {
     }
 }
 
-/// A Conv2d or Linear trained through simulated int8: input fake-quantized to `input`'s grid, weights to int8.
-final class FakeQuantized: Layer {
-    let inner: Layer
+/// A Conv2d's or Linear's passes through simulated int8: input fake-quantized to `input`'s grid, weights to int8.
+final class FakeQuantization: LayerOverride {
     let weight: Parameter
     let input: ActivationQuantization
     let perChannel: Bool
     private var floatWeights: [Float] = []
     private var inside: [Bool] = []
 
-    init(_ inner: Layer, input: ActivationQuantization, perChannel: Bool) {
-        self.inner = inner
-        self.weight = gemmParameters(inner)!.weight
+    init(weight: Parameter, input: ActivationQuantization, perChannel: Bool) {
+        self.weight = weight
         self.input = input
         self.perChannel = perChannel
     }
 
-    var summary: String { "FakeQuantized(\(inner.summary))" }
-    var parameters: [Parameter] { inner.parameters }
-    func outputShape(for input: [Int]) throws -> [Int] { try inner.outputShape(for: input) }
-
-    func forward(_ x: Tensor, training: Bool) -> Tensor {
+    func forward(_ x: Tensor, training: Bool, own: (Tensor) -> Tensor) -> Tensor {
         let low = input.dequantize(0), high = input.dequantize(255)
         var snapped = x
         inside = x.scalars.map { $0 >= low && $0 <= high }
@@ -59,13 +56,13 @@ final class FakeQuantized: Layer {
         // The weights stay fake-quantized until backward has used them, then the float ones come back.
         floatWeights = weight.value.scalars
         weight.value.scalars = QuantizedWeights(floatWeights, shape: weight.value.shape, perChannel: perChannel).dequantized()
-        let y = inner.forward(snapped, training: training)
+        let y = own(snapped)
         if !training { restore() }
         return y
     }
 
-    func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
-        let dx = inner.backward(dy, needInputGradient: needInputGradient)
+    func backward(_ dy: Tensor, needInputGradient: Bool, own: (Tensor) -> Tensor?) -> Tensor? {
+        let dx = own(dy)
         restore()
         guard var dx else { return nil }
         for i in 0..<dx.count where !inside[i] { dx.scalars[i] = 0 }  // clipped inputs pass no gradient

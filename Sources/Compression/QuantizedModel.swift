@@ -3,13 +3,14 @@ import Datasets
 import NeuralNet
 
 /// A network ready for int8 inference: BatchNorm folded into the layer before it, every Conv2d and Linear weight
-/// in symmetric int8, and the input of each such layer calibrated to uint8. `float` is the folded network with
-/// the dequantized weights: what the int8 arithmetic approximates, and what the file stores besides the integers.
+/// in symmetric int8 (wherever it sits in the tree: residual blocks, attention's projections), and the input of each
+/// such layer calibrated to uint8. `float` is the folded network with the dequantized weights: what the int8
+/// arithmetic approximates, and what the file stores besides the integers.
 public struct QuantizedModel {
     /// One Conv2d or Linear of the folded network.
     public struct Layer {
-        /// Index in `float.layers`; the checkpoint names tensors by it.
-        public var index: Int
+        /// Module path in `float` ("3" in a chain, "layer1.0.conv1" in a tree); the checkpoint names tensors by it.
+        public var path: String
         public var weights: QuantizedWeights
         public var bias: [Float]
         public var input: ActivationQuantization
@@ -19,19 +20,18 @@ public struct QuantizedModel {
     public var layers: [Layer]
     public var perChannel: Bool
 
-    /// Post-training quantization: folds, quantizes weights, and calibrates activations on `sample` (normalised
-    /// images as the model expects them).
+    /// Post-training quantization: folds, quantizes weights, and calibrates activations on `sample` (inputs as the
+    /// model takes them: normalised images, or a language model's token ids).
     public static func postTraining(_ model: Network, sample: Tensor, perChannel: Bool,
                                     calibration: ActivationQuantization.Calibration) throws -> QuantizedModel {
-        try model.requireChain(for: "quantization")
         let folded = try BatchNormFolding.fold(model)
         let inputs = activationSamples(folded, sample: sample)
         var layers: [Layer] = []
-        for (index, layer) in folded.layers.enumerated() {
-            guard let (weight, bias) = gemmParameters(layer) else { continue }
+        for (path, module) in folded.namedModules {
+            guard let (weight, bias) = gemmParameters(module) else { continue }
             let q = QuantizedWeights(weight.value.scalars, shape: weight.value.shape, perChannel: perChannel)
-            layers.append(Layer(index: index, weights: q, bias: bias.value.scalars,
-                                input: ActivationQuantization.calibrate(inputs[index] ?? [], method: calibration)))
+            layers.append(Layer(path: path, weights: q, bias: bias.value.scalars,
+                                input: ActivationQuantization.calibrate(inputs[path] ?? [], method: calibration)))
         }
         var result = QuantizedModel(float: folded, layers: layers, perChannel: perChannel)
         result.writeDequantizedWeights()
@@ -40,25 +40,38 @@ public struct QuantizedModel {
 
     /// Sets `float`'s weights to what the integers represent.
     mutating func writeDequantizedWeights() {
+        let modules = Dictionary(float.namedModules.map { ($0.path, $0.layer) }, uniquingKeysWith: { a, _ in a })
         for layer in layers {
-            guard let (weight, bias) = gemmParameters(float.layers[layer.index]) else { continue }
+            guard let module = modules[layer.path], let (weight, bias) = gemmParameters(module) else { continue }
             weight.value = Tensor(shape: layer.weights.shape, scalars: layer.weights.dequantized())
             bias.value = Tensor(shape: [layer.bias.count], scalars: layer.bias)
         }
     }
 
-    /// Up to 200,000 input values of every Conv2d and Linear, keyed by layer index, from an evaluation pass.
-    static func activationSamples(_ model: Network, sample: Tensor) -> [Int: [Float]] {
-        var result: [Int: [Float]] = [:]
-        var x = sample
-        for (index, layer) in model.layers.enumerated() {
-            if gemmParameters(layer) != nil {
-                let stride = max(1, x.count / 200_000)
-                result[index] = Swift.stride(from: 0, to: x.count, by: stride).map { x.scalars[$0] }
-            }
-            x = layer.forward(x, training: false)
+    /// Up to 200,000 input values of every Conv2d and Linear, keyed by module path, from an evaluation pass.
+    static func activationSamples(_ model: Network, sample: Tensor) -> [String: [Float]] {
+        let recorders = model.namedModules.compactMap { path, layer -> (String, Overridable, InputRecorder)? in
+            guard let layer = layer as? Overridable, gemmParameters(layer) != nil else { return nil }
+            let recorder = InputRecorder()
+            layer.layerOverride = recorder
+            return (path, layer, recorder)
         }
-        return result
+        defer { for (_, layer, _) in recorders { layer.layerOverride = nil } }
+        _ = model.forward(sample, training: false)
+        return Dictionary(recorders.map { ($0.0, $0.2.values) }, uniquingKeysWith: { a, _ in a })
+    }
+}
+
+/// Keeps a strided sample of what a layer reads in evaluation (the first call's: calibration runs one batch).
+private final class InputRecorder: LayerOverride {
+    var values: [Float] = []
+
+    func forward(_ x: Tensor, training: Bool, own float: (Tensor) -> Tensor) -> Tensor {
+        if values.isEmpty {
+            let stride = max(1, x.count / 200_000)
+            values = Swift.stride(from: 0, to: x.count, by: stride).map { x.scalars[$0] }
+        }
+        return float(x)
     }
 }
 

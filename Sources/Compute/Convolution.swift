@@ -79,27 +79,32 @@ public final class ConvolutionPrimitive: @unchecked Sendable {
     }
 }
 
-/// oneDNN's int8 convolution for one layer and batch size: uint8 NHWC in and out, its int8 weights copied into the
-/// primitive once; requantization (per-channel scale, bias in accumulator units, zero points) inside the primitive.
+/// oneDNN's int8 convolution for one layer and batch size: uint8 NHWC in; uint8 NHWC out (the next quantized layer's
+/// grid) or, with `floatOutput`, float NHWC (for a float layer next); its int8 weights copied into the primitive once;
+/// requantization (per-channel scale, bias in accumulator units, zero points) inside the primitive.
 public final class Int8Convolution: @unchecked Sendable {
     private let handle: OpaquePointer
     private let lock = NSLock()
+    public let floatOutput: Bool
 
-    /// nil when oneDNN has no implementation for it. `weights` is (out, in, k, k); dst = saturate(round(
-    /// scales[o] * (sum((src - sourceZero) * w) + bias[o])) + destinationZero).
+    /// nil when oneDNN has no implementation for it. `weights` is (out, in / groups, k, k); dst = saturate(round(
+    /// scales[o] * (sum((src - sourceZero) * w) + bias[o])) + destinationZero), or unrounded when `floatOutput`.
     public init?(batch: Int, channels: Int, height: Int, width: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int,
-                 weights: [Int8], bias: [Float], scales: [Float], sourceZero: UInt8, destinationZero: UInt8) {
-        precondition(weights.count == outChannels * channels * kernel * kernel && bias.count == outChannels && scales.count == outChannels)
+                 groups: Int = 1, weights: [Int8], bias: [Float], scales: [Float], sourceZero: UInt8, destinationZero: UInt8,
+                 floatOutput: Bool = false) {
+        precondition(channels % groups == 0 && outChannels % groups == 0)
+        precondition(weights.count == outChannels * channels / groups * kernel * kernel && bias.count == outChannels && scales.count == outChannels)
         guard let handle = weights.withUnsafeBufferPointer({ w in
             bias.withUnsafeBufferPointer { b in
                 scales.withUnsafeBufferPointer { s in
                     cdnnl_qconv_create(Int64(batch), Int64(channels), Int64(height), Int64(width), Int64(outChannels), Int64(kernel),
                                        Int64(stride), Int64(padding), w.baseAddress, b.baseAddress, s.baseAddress,
-                                       Int32(sourceZero), Int32(destinationZero))
+                                       Int32(sourceZero), Int32(destinationZero), Int64(groups), floatOutput ? 1 : 0)
                 }
             }
         }) else { return nil }
         self.handle = handle
+        self.floatOutput = floatOutput
     }
 
     deinit { cdnnl_qconv_destroy(handle) }
@@ -107,6 +112,16 @@ public final class Int8Convolution: @unchecked Sendable {
     public var implementation: String { String(cString: cdnnl_qconv_implementation(handle)) }
 
     public func run(src: UnsafePointer<UInt8>, dst: UnsafeMutablePointer<UInt8>) {
+        precondition(!floatOutput, "this int8 convolution writes floats")
+        execute(src, UnsafeMutableRawPointer(dst))
+    }
+
+    public func run(src: UnsafePointer<UInt8>, dst: UnsafeMutablePointer<Float>) {
+        precondition(floatOutput, "this int8 convolution writes bytes")
+        execute(src, UnsafeMutableRawPointer(dst))
+    }
+
+    private func execute(_ src: UnsafePointer<UInt8>, _ dst: UnsafeMutableRawPointer) {
         lock.lock()
         let status = cdnnl_qconv_execute(handle, src, dst)
         lock.unlock()

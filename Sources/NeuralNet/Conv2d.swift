@@ -5,9 +5,11 @@ import Compute
 /// primitive and when `usesReferencePath` is set (tests compare the two). Groups split the channels into independent convolutions, as
 /// PyTorch's `groups`: depthwise when groups == inChannels.
 /// x: (batch, inChannels, h, w) -> (batch, outChannels, oh, ow); weight (out, in / groups, k, k), bias (out).
-public final class Conv2d: Layer {
+public final class Conv2d: Overridable {
     public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, groups: Int
     public let weight: Parameter, bias: Parameter
+    /// The int8 runtime's kernel, calibration's recorder, or fake quantization for QAT.
+    public var layerOverride: LayerOverride?
     private var geometry: ConvGeometry?
     private var cols: [Float] = []
     /// Forces im2col + GEMM for training and its backward pass.
@@ -55,6 +57,11 @@ public final class Conv2d: Layer {
     }
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        if let takeover = layerOverride { return takeover.forward(x, training: training) { self.ownForward($0, training: training) } }
+        return ownForward(x, training: training)
+    }
+
+    private func ownForward(_ x: Tensor, training: Bool) -> Tensor {
         let outChannels = outChannels  // a local, so parallel closures capture a value, not self
         precondition(x.rank == 4 && x.shape[1] == inChannels, "\(summary): input \(x.shape)")
         let g = ConvGeometry(batch: x.shape[0], channels: inChannels, height: x.shape[2], width: x.shape[3],
@@ -132,6 +139,13 @@ public final class Conv2d: Layer {
     }
 
     public func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
+        if let takeover = layerOverride {
+            return takeover.backward(dy, needInputGradient: needInputGradient) { self.ownBackward($0, needInputGradient: needInputGradient) }
+        }
+        return ownBackward(dy, needInputGradient: needInputGradient)
+    }
+
+    private func ownBackward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
         let outChannels = outChannels
         guard let g = geometry, dy.shape == [g.batch, outChannels, g.outHeight, g.outWidth] else {
             preconditionFailure("\(summary).backward without a matching forward")

@@ -3,9 +3,11 @@ import Compute
 /// Fully connected layer. x: (batch, ..., inFeatures) -> (batch, ..., outFeatures); leading axes (a transformer's
 /// positions) are rows of one GEMM.
 /// The weight is stored (out, in), as PyTorch does, so the forward GEMM uses transB and never repacks.
-public final class Linear: Layer {
+public final class Linear: Overridable {
     public let inFeatures: Int, outFeatures: Int
     public let weight: Parameter, bias: Parameter
+    /// The int8 runtime's kernel, calibration's recorder, or fake quantization for QAT.
+    public var layerOverride: LayerOverride?
     private var input = Tensor(zeros: [0])
 
     public init(_ inFeatures: Int, _ outFeatures: Int, rng: inout SeededRandom) {
@@ -34,6 +36,11 @@ public final class Linear: Layer {
     }
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        if let takeover = layerOverride { return takeover.forward(x, training: training) { self.ownForward($0, training: training) } }
+        return ownForward(x, training: training)
+    }
+
+    private func ownForward(_ x: Tensor, training: Bool) -> Tensor {
         precondition(x.rank >= 2 && x.shape.last == inFeatures, "Linear(\(inFeatures) -> \(outFeatures)): input \(x.shape)")
         let batch = x.count / inFeatures
         var y = Tensor(zeros: Array(x.shape.dropLast()) + [outFeatures])
@@ -55,6 +62,13 @@ public final class Linear: Layer {
     }
 
     public func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
+        if let takeover = layerOverride {
+            return takeover.backward(dy, needInputGradient: needInputGradient) { self.ownBackward($0, needInputGradient: needInputGradient) }
+        }
+        return ownBackward(dy, needInputGradient: needInputGradient)
+    }
+
+    private func ownBackward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
         let batch = dy.count / outFeatures
         precondition(input.count == batch * inFeatures, "Linear.backward without a matching forward")
         dy.scalars.withUnsafeBufferPointer { g in

@@ -23,7 +23,7 @@ extension GraphBuilder {
     mutating func attend(_ a: CausalSelfAttention, path: String, input: String) -> String {
         let d = a.features, h = a.heads, hd = d / h
         func linear(_ l: Linear, _ x: String, _ name: String) -> String {
-            let weight = parameter("\(name).weight", l.weight), bias = parameter("\(name).bias", l.bias)
+            let (x, weight, bias) = gemmOperands(l, path: name, input: x)!
             let transposed = node("Transpose", [weight], name: "\(name).weight_t", attributes: ["perm": .ints([1, 0])])
             return node("Add", [node("MatMul", [x, transposed], name: "\(name).matmul"), bias], name: "\(name).add")
         }

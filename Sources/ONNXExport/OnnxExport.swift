@@ -4,7 +4,7 @@ import Datasets
 import NeuralNet
 
 /// Our networks as ONNX graphs that take pixels as the data set stores them (in [0, 1]): a recorded normalisation
-/// becomes Sub and Div nodes at the front. fp32 maps layer by layer; int8 is QDQ: each Conv/Gemm input passes
+/// becomes Sub and Div nodes at the front. fp32 maps module by module; int8 is QDQ: each Conv/Gemm input passes
 /// QuantizeLinear/DequantizeLinear on its calibrated uint8 grid, weights are int8 initializers dequantized per
 /// output channel (`axis` 0) or per tensor, biases int32 on the scale input_scale * weight_scale.
 public enum OnnxExport {
@@ -17,49 +17,20 @@ public enum OnnxExport {
                              metadata: [String: String] = [:]) throws -> OnnxModelDescription {
         try check(opset, minimum: opsets.lowerBound)
         var g = GraphBuilder()
-        g.languageModel = network.spec.isLanguageModel
-        g.context = network.inputShape.first ?? 0
-        if g.languageModel && opset < 17 { throw OnnxError("a language model's export needs opset 17 or later (LayerNormalization), not \(opset)") }
-        let x = g.languageModel ? "input" : g.normalize("input", normalization, rank: network.inputShape.count + 1)
-        let output = try network.topLevel.reduce(x) { value, child in try g.module(child.layer, path: child.name, input: value) }
-        return g.model(network, output: output, opset: opset, metadata: metadata)
+        return try g.export(network, normalization: normalization, opset: opset, metadata: metadata)
     }
 
     public static func qdq(_ quantized: QuantizedModel, normalization: Normalization?, opset: Int = defaultOpset,
                            metadata: [String: String] = [:]) throws -> OnnxModelDescription {
         try check(opset, minimum: minimumQDQOpset)
         let network = quantized.float
-        try network.requireChain(for: "ONNX export")
-        let byIndex = Dictionary(uniqueKeysWithValues: quantized.layers.map { ($0.index, $0) })
-        var g = GraphBuilder()
-        var x = g.normalize("input", normalization, rank: network.inputShape.count + 1)
-        for (index, layer) in network.layers.enumerated() {
-            guard let q = byIndex[index] else {
-                x = try g.layer(layer, name: "\(index)", input: x, tensors: nil)
-                continue
-            }
-            let inputScale = g.constant("\(index).input_scale", .float, [], floats: [q.input.scale])
-            let inputZero = g.constant("\(index).input_zero_point", .uint8, [], ints: [Int64(q.input.zero)])
-            let quantizedInput = g.node("QuantizeLinear", [x, inputScale, inputZero], name: "\(index).quantize_input")
-            x = g.node("DequantizeLinear", [quantizedInput, inputScale, inputZero], name: "\(index).dequantize_input")
-            let rows = q.weights.shape[0]
-            let perChannel = q.weights.scales.count > 1
-            let scaleShape = perChannel ? [rows] : []
-            let weightValues = g.constant("\(index).weight_quantized", .int8, q.weights.shape, ints: q.weights.values.map(Int64.init))
-            let weightScale = g.constant("\(index).weight_scale", .float, scaleShape, floats: q.weights.scales)
-            let weightZero = g.constant("\(index).weight_zero_point", .int8, scaleShape, ints: [Int64](repeating: 0, count: q.weights.scales.count))
-            let weight = g.node("DequantizeLinear", [weightValues, weightScale, weightZero], name: "\(index).weight",
-                                attributes: perChannel ? ["axis": .int(0)] : [:])
-            let biasScales = (0..<rows).map { q.input.scale * q.weights.scale(row: $0) }
-            let biasValues = zip(q.bias, biasScales).map { b, s in Int64(max(min((b / s).rounded(), Float(Int32.max)), Float(Int32.min))) }
-            let bias = g.node("DequantizeLinear", [
-                g.constant("\(index).bias_quantized", .int32, [rows], ints: biasValues),
-                g.constant("\(index).bias_scale", .float, [rows], floats: biasScales),
-                g.constant("\(index).bias_zero_point", .int32, [rows], ints: [Int64](repeating: 0, count: rows)),
-            ], name: "\(index).bias", attributes: ["axis": .int(0)])
-            x = try g.layer(layer, name: "\(index)", input: x, tensors: (weight, bias))
+        let modules = Set(network.namedModules.map(\.path))
+        if let stray = quantized.layers.first(where: { !modules.contains($0.path) }) {
+            throw OnnxError("quantized layer '\(stray.path)' is not in \(network.spec.text)")
         }
-        return g.model(network, output: x, opset: opset, metadata: metadata)
+        var g = GraphBuilder()
+        g.quantized = Dictionary(quantized.layers.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+        return try g.export(network, normalization: normalization, opset: opset, metadata: metadata)
     }
 
     private static func check(_ opset: Int, minimum: Int) throws {
@@ -80,6 +51,44 @@ struct GraphBuilder {
     var context = 0
     /// Each exported parameter's initializer, so a shared table (weight tying) is stored once.
     var initializerNames: [ObjectIdentifier: String] = [:]
+    /// The int8 layers by module path: their inputs pass QuantizeLinear/DequantizeLinear, their weights are int8.
+    var quantized: [String: QuantizedModel.Layer] = [:]
+
+    mutating func export(_ network: Network, normalization: Normalization?, opset: Int, metadata: [String: String]) throws -> OnnxModelDescription {
+        languageModel = network.spec.isLanguageModel
+        context = network.inputShape.first ?? 0
+        if languageModel && opset < 17 { throw OnnxError("a language model's export needs opset 17 or later (LayerNormalization), not \(opset)") }
+        let x = languageModel ? "input" : normalize("input", normalization, rank: network.inputShape.count + 1)
+        let output = try network.topLevel.reduce(x) { value, child in try module(child.layer, path: child.name, input: value) }
+        return model(network, output: output, opset: opset, metadata: metadata)
+    }
+
+    /// What a Conv or Gemm at `path` reads: its input, weight and bias, float or (for an int8 layer) dequantized
+    /// from the integers, the input through its uint8 grid.
+    mutating func gemmOperands(_ layer: Layer, path: String, input: String) -> (input: String, weight: String, bias: String)? {
+        guard let (weight, bias) = gemmParameters(layer) else { return nil }
+        guard let q = quantized[path] else { return (input, parameter("\(path).weight", weight), parameter("\(path).bias", bias)) }
+        let inputScale = constant("\(path).input_scale", .float, [], floats: [q.input.scale])
+        let inputZero = constant("\(path).input_zero_point", .uint8, [], ints: [Int64(q.input.zero)])
+        let quantizedInput = node("QuantizeLinear", [input, inputScale, inputZero], name: "\(path).quantize_input")
+        let x = node("DequantizeLinear", [quantizedInput, inputScale, inputZero], name: "\(path).dequantize_input")
+        let rows = q.weights.shape[0]
+        let perChannel = q.weights.scales.count > 1
+        let scaleShape = perChannel ? [rows] : []
+        let weightValues = constant("\(path).weight_quantized", .int8, q.weights.shape, ints: q.weights.values.map(Int64.init))
+        let weightScale = constant("\(path).weight_scale", .float, scaleShape, floats: q.weights.scales)
+        let weightZero = constant("\(path).weight_zero_point", .int8, scaleShape, ints: [Int64](repeating: 0, count: q.weights.scales.count))
+        let dequantizedWeight = node("DequantizeLinear", [weightValues, weightScale, weightZero], name: "\(path).weight",
+                                     attributes: perChannel ? ["axis": .int(0)] : [:])
+        let biasScales = (0..<rows).map { q.input.scale * q.weights.scale(row: $0) }
+        let biasValues = zip(q.bias, biasScales).map { b, s in Int64(max(min((b / s).rounded(), Float(Int32.max)), Float(Int32.min))) }
+        let dequantizedBias = node("DequantizeLinear", [
+            constant("\(path).bias_quantized", .int32, [rows], ints: biasValues),
+            constant("\(path).bias_scale", .float, [rows], floats: biasScales),
+            constant("\(path).bias_zero_point", .int32, [rows], ints: [Int64](repeating: 0, count: rows)),
+        ], name: "\(path).bias", attributes: ["axis": .int(0)])
+        return (x, dequantizedWeight, dequantizedBias)
+    }
 
     mutating func parameter(_ name: String, _ p: Parameter) -> String {
         if let existing = initializerNames[ObjectIdentifier(p)] { return existing }
@@ -132,11 +141,10 @@ struct GraphBuilder {
         if !layer.children.isEmpty {
             return try layer.children.reduce(input) { value, child in try module(child.layer, path: "\(path).\(child.name)", input: value) }
         }
-        var tensors: (String, String)?
-        if let (weight, bias) = gemmParameters(layer) {
-            tensors = (parameter("\(path).weight", weight), parameter("\(path).bias", bias))
+        guard let (x, weight, bias) = gemmOperands(layer, path: path, input: input) else {
+            return try self.layer(layer, name: path, input: input, tensors: nil)
         }
-        return try self.layer(layer, name: path, input: input, tensors: tensors)
+        return try self.layer(layer, name: path, input: x, tensors: (weight, bias))
     }
 
     /// One of our layers as ONNX nodes; `tensors` names the weight and bias a Conv or Gemm reads.

@@ -57,9 +57,9 @@ public struct FileQuantization {
         try FileManager.default.createDirectory(at: URL(fileURLWithPath: out).deletingLastPathComponent(), withIntermediateDirectories: true)
         try CompressedCheckpoint.save(quantized, sparse: sparse, metadata: metadata, to: URL(fileURLWithPath: out))
         let floatAccuracy = inputs.accuracy(network)
-        let runtime = try Int8Network(quantized)
+        let runtime = try quantized.runtime()
         return Summary(model: model, out: out, mode: mode.rawValue, perChannel: perChannel, calibration: calibration.rawValue,
-                       floatAccuracy: floatAccuracy, int8Accuracy: inputs.accuracy { runtime.forward($0) },
+                       floatAccuracy: floatAccuracy, int8Accuracy: inputs.accuracy(runtime),
                        bytesIn: fileSize(model), bytesOut: fileSize(out))
     }
 }

@@ -1,4 +1,5 @@
 import Cluster
+import Compression
 import Foundation
 import NeuralNet
 import Testing
@@ -62,6 +63,39 @@ import Wire
         for method in ["magnitude", "synflow", "lottery", "lottery, random re-init"] { #expect(report.contains("| \(method) "), "\(report)") }
         let plot = try String(contentsOfFile: "\(h.output)/accuracy-vs-sparsity.svg", encoding: .utf8)
         #expect(plot.hasPrefix("<svg") && plot.contains("<polyline") && plot.contains("synflow"))
+    }
+
+    /// The families through a job: a ResNet teacher trained by the job, a MobileNetV2-style student distilled
+    /// through the cluster's processes, pruned by global magnitude inside its blocks, quantized to int8 (the tree
+    /// runtime measures it) and exported as fp32 and QDQ ONNX.
+    @Test func aResNetTeachesAMobileNetThroughAJobThatPrunesQuantizesAndExports() throws {
+        var s = ClusterHarness.Settings()
+        s.teachers = ["resnet:1x8x8:depth=8,width=4,classes=4"]
+        s.student = "mobilenetv2:1x8x8:width=4,expansion=2,blocks=1,classes=4"
+        s.trainTeachers = true
+        s.epochs = 2
+        s.extra = """
+            prune: {method: global-magnitude, sparsity: 0.5, finetune_epochs: 1}
+            quantize: {mode: ptq, per_channel: true, calibration: mse, sample: 500}
+            export: {opset: 17}
+            """
+        let h = try ClusterHarness("cluster-families", s)
+        let result = try TestSupport.run(ClusterHarness.binary, ["run", h.jobPath, "--json"], environment: ["DISTILLERY_THREADS": "2"], timeout: 300)
+        try #require(result.status == 0, "run failed: \(result.stderr.suffix(2000))")
+        let json = try #require(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let rows = try #require(json["rows"] as? [[String: Any]])
+        #expect(rows.map { $0["model"] as? String ?? "" } == ["teacher t0", "ensemble (1, probabilities)", "student distilled"])
+        let distilled = try #require(rows.last?["test_accuracy"] as? Double)
+        #expect(distilled > 0.8, "the distilled MobileNet learned the blobs: \(distilled)")
+        let entries = try #require((json["compression"] as? [String: Any])?["entries"] as? [[String: Any]])
+        #expect(entries.map { $0["format"] as? String ?? "" } == ["f32 dense", "f32 bitmask", "int8-per-channel bitmask"], "\(entries)")
+        let accuracies = entries.map { $0["test_accuracy"] as? Double ?? 0 }
+        #expect(accuracies[2] > 0.8 && abs(accuracies[2] - accuracies[1]) < 0.05, "\(entries)")
+        let int8 = try CompressedCheckpoint.load(URL(fileURLWithPath: "\(h.output)/student-int8.safetensors"))
+        #expect(int8.quantized?.layers.contains { $0.path == "blocks.1.depthwise.0" } == true)
+        for file in ["student.onnx", "student-pruned.onnx", "student-int8.onnx"] {
+            #expect(FileManager.default.fileExists(atPath: "\(h.output)/\(file)"), "\(file)")
+        }
     }
 
     /// The issue's end to end: a PyTorch CNN exported to ONNX teaches beside one of ours, and the compressed

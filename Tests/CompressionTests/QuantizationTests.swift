@@ -101,9 +101,9 @@ import TestSupport
         let x = QuantizationTests.random([9, 2, 8, 8], seed: 8, low: -1.2, high: 1.2)
         let integer = try Int8Network(quantized).forward(x)
         var simulated = x
-        let grids = Dictionary(uniqueKeysWithValues: quantized.layers.map { ($0.index, $0.input) })
-        for (index, layer) in quantized.float.layers.enumerated() {
-            if let grid = grids[index] { simulated.scalars = simulated.scalars.map { grid.dequantize(grid.quantize($0)) } }
+        let grids = Dictionary(uniqueKeysWithValues: quantized.layers.map { ($0.path, $0.input) })
+        for (name, layer) in quantized.float.topLevel {
+            if let grid = grids[name] { simulated.scalars = simulated.scalars.map { grid.dequantize(grid.quantize($0)) } }
             simulated = layer.forward(simulated, training: false)
         }
         let range = simulated.scalars.map(abs).max()!

@@ -33,7 +33,7 @@ import Training
         for (u, v) in zip(a.scalars, b.scalars) { #expect(abs(u - v) < 1e-4 * max(1, abs(u)), "\(u) vs \(v)") }
     }
 
-    /// Forward: the wrapped layer computes with int8-snapped weights and grid-snapped inputs. Backward: the weight
+    /// Forward: the overridden layer computes with int8-snapped weights and grid-snapped inputs. Backward: the weight
     /// gradient is the plain layer's at those values (straight through), and clipped inputs get no gradient.
     @Test func fakeQuantizationPassesGradientsStraightThrough() throws {
         var rng = SeededRandom(seed: 3)
@@ -41,7 +41,8 @@ import Training
         wrapped.weight.value = plain.weight.value
         wrapped.bias.value = plain.bias.value
         let grid = ActivationQuantization(scale: 0.01, zero: 128)  // inputs clip outside [-1.28, 1.27]
-        let layer = FakeQuantized(wrapped, input: grid, perChannel: true)
+        wrapped.layerOverride = FakeQuantization(weight: wrapped.weight, input: grid, perChannel: true)
+        let layer = wrapped
         let x = QuantizationTests.random([3, 6], seed: 4, low: -1.6, high: 1.6)
         let dy = QuantizationTests.random([3, 4], seed: 5)
         let y = layer.forward(x, training: true)

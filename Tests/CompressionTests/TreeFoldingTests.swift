@@ -33,10 +33,10 @@ import TestSupport
         try Checkpoint.save(folded, to: url)
         let (loaded, _) = try Checkpoint.load(url)
         #expect(loaded.architecture == folded.architecture && loaded.forward(x, training: false) == got)
-        // Quantization still takes chains only, and says so.
-        #expect { _ = try QuantizedModel.postTraining(model, sample: x, perChannel: true, calibration: .minmax) } throws: {
-            "\($0)".contains("quantization handles chains")
-        }
+        // Quantization folds the same way and quantizes every Conv2d and Linear of the folded tree.
+        let quantized = try QuantizedModel.postTraining(model, sample: x, perChannel: true, calibration: .minmax)
+        #expect(quantized.layers.map(\.path) == folded.namedModules.filter { gemmParameters($0.layer) != nil }.map(\.path))
+        #expect(quantized.float.architecture == folded.architecture)
     }
 }
 

@@ -184,6 +184,65 @@ import Training
         }
     }
 
+    /// Int8 QDQ exports of trees (adds and depthwise convs between quantized layers, a GPT's attention and MLP
+    /// Linears) compute in onnxruntime what our int8 tree runtime computes: both are quantize-dequantize at each
+    /// Conv/Gemm input.
+    @Test func int8QDQExportsOfTreesRunInOnnxRuntimeAsOurInt8Runtime() throws {
+        let dir = try TestSupport.temporaryDirectory("onnx-qdq-tree")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let normalization = Normalization(mean: [0.3], std: [0.4])
+        var rng = SeededRandom(seed: 21)
+        var ours: [[Float]] = [], lines: [String] = []
+        for (index, spec) in ["resnet:1x12x12:depth=8,width=4,classes=3", "mobilenetv2:1x12x12:width=4,expansion=3,blocks=2,classes=3",
+                              "gpt:vocab=29,ctx=10,layers=2,heads=2,d=16"].enumerated() {
+            let network = try Network(ModelSpec(spec), seed: UInt64(index + 1))
+            Self.randomizeBatchNorm(network)
+            let language = network.spec.isLanguageModel
+            let shape = [6] + network.inputShape
+            let count = shape.reduce(1, *)
+            let raw: [Float] = language ? (0..<count).map { _ in Float(rng.nextInt(below: 29)) } : (0..<count).map { _ in rng.nextFloat() }
+            func prepared(_ values: [Float]) -> Tensor {
+                if language { return Tensor(shape: shape, indices: values.map { Int32($0) }) }
+                var x = Tensor(shape: shape, scalars: values)
+                normalization.apply(to: &x)
+                return x
+            }
+            let sample = prepared(language ? (0..<count).map { _ in Float(rng.nextInt(below: 29)) } : (0..<count).map { _ in rng.nextFloat() })
+            let quantized = try QuantizedModel.postTraining(network, sample: sample, perChannel: true, calibration: .mse)
+            let exported = try OnnxExport.qdq(quantized, normalization: language ? nil : normalization)
+            let quantizeNodes = exported.graph.nodes.filter { $0.opType == "QuantizeLinear" }.count
+            #expect(quantizeNodes == quantized.layers.count, "\(spec): \(quantizeNodes) QuantizeLinear for \(quantized.layers.count) int8 layers")
+            let url = dir.appendingPathComponent("tree-\(index).onnx")
+            try OnnxEncoder.write(exported, to: url)
+            ours.append(try quantized.runtime()(prepared(raw)).scalars)
+            let input = dir.appendingPathComponent("tree-in-\(index).bin")
+            try raw.withUnsafeBytes { try Data($0).write(to: input) }
+            lines.append("run(\"\(url.path)\", \"\(input.path)\", \(shape), \(language ? "np.int64" : "np.float32"), \"\(dir.path)/tree-out-\(index).bin\")")
+        }
+        let script = """
+        import numpy as np, onnxruntime as ort
+        def run(model, path, shape, dtype, out):
+            options = ort.SessionOptions()
+            if not \(Int8GEMM.hasDotProductInstructions ? "True" : "False"): options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+            x = np.fromfile(path, dtype=np.float32).astype(dtype).reshape(shape)
+            session.run(None, {"input": x})[0].astype(np.float32).tofile(out)
+        \(lines.joined(separator: "\n"))
+        """
+        guard let result = try TestSupport.python(script, needs: ["onnxruntime", "numpy"]) else { return }
+        try #require(result.status == 0, "\(result.stderr)")
+        for (index, logits) in ours.enumerated() {
+            let theirs = try OnnxOperatorTests.floats(dir.appendingPathComponent("tree-out-\(index).bin"))
+            let range = logits.map(abs).max() ?? 0
+            let differences = zip(logits, theirs).map { abs($0 - $1) }
+            let mean = differences.reduce(0, +) / Float(max(differences.count, 1))
+            #expect(logits.count == theirs.count && mean <= 0.002 * range, "tree \(index): mean difference \(mean) of \(range)")
+            let classes = index == 2 ? 29 : 3
+            let agreement = zip(Self.argmax(logits, classes: classes), Self.argmax(theirs, classes: classes)).filter { $0 == $1 }.count
+            #expect(Double(agreement) >= 0.9 * Double(logits.count / classes), "tree \(index): \(agreement) of \(logits.count / classes) rows agree")
+        }
+    }
+
     static func argmax(_ scores: [Float], classes: Int) -> [Int] {
         stride(from: 0, to: scores.count, by: classes).map { row in (0..<classes).max { scores[row + $0] < scores[row + $1] }! }
     }

@@ -65,13 +65,14 @@ int cdnnl_conv_training_backward(cdnnl_conv_training *conv, const float *src, co
 const char *cdnnl_conv_training_implementation(const cdnnl_conv_training *conv);
 void cdnnl_conv_training_destroy(cdnnl_conv_training *conv);
 
-/// An int8 convolution for inference: uint8 NHWC in and out, int8 OIHW weights (copied into the primitive's
-/// layout), dst = saturate(round(scales[o] * (acc + bias[o])) + dst_zero) where acc counts src - src_zero.
+/// An int8 convolution for inference: uint8 NHWC in; out uint8 NHWC, dst = saturate(round(scales[o] * (acc +
+/// bias[o])) + dst_zero) where acc counts src - src_zero, or with `float_dst` float NHWC scales[o] * (acc + bias[o]);
+/// int8 OIHW weights (out, in / groups, k, k), copied into the primitive's layout.
 typedef struct cdnnl_qconv cdnnl_qconv;
 cdnnl_qconv *cdnnl_qconv_create(int64_t batch, int64_t in_channels, int64_t height, int64_t width, int64_t out_channels,
                                 int64_t kernel, int64_t stride, int64_t padding, const int8_t *weights, const float *bias,
-                                const float *scales, int32_t src_zero, int32_t dst_zero);
-int cdnnl_qconv_execute(cdnnl_qconv *conv, const uint8_t *src, uint8_t *dst);
+                                const float *scales, int32_t src_zero, int32_t dst_zero, int64_t groups, int float_dst);
+int cdnnl_qconv_execute(cdnnl_qconv *conv, const uint8_t *src, void *dst);
 const char *cdnnl_qconv_implementation(const cdnnl_qconv *conv);
 void cdnnl_qconv_destroy(cdnnl_qconv *conv);
 
