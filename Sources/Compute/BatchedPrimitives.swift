@@ -173,16 +173,16 @@ public final class AxisPermutation: @unchecked Sendable {
     public func callAsFunction(_ x: [Float]) -> [Float] {
         let count = geometry.dimensions.reduce(1, *)
         precondition(x.count == count, "AxisPermutation input of \(x.count) for \(geometry)")
-        var y = [Float](repeating: 0, count: count)
-        guard count > 0 else { return y }
-        x.withUnsafeBufferPointer { xp in
-            y.withUnsafeMutableBufferPointer { yp in
+        guard count > 0 else { return [] }
+        // The reorder writes every element: no zero fill first.
+        return [Float](unsafeUninitializedCapacity: count) { yp, initialized in
+            x.withUnsafeBufferPointer { xp in
                 lock.lock()
                 let status = cdnnl_permute_execute(handle, xp.baseAddress!, yp.baseAddress!)
                 lock.unlock()
                 precondition(status == 0, "oneDNN reorder failed with status \(status)")
             }
+            initialized = count
         }
-        return y
     }
 }
