@@ -52,6 +52,16 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
     public var rows: Int { shape.first ?? 1 }
     public var rowLength: Int { rows == 0 ? 0 : count / rows }
 
+    /// Rows `range` of the first axis, either element type.
+    public func rows(_ range: Range<Int>) -> Tensor {
+        let shape = [range.count] + self.shape.dropFirst(), per = rowLength
+        let slice = (range.lowerBound * per)..<(range.upperBound * per)
+        return elementType == .float32 ? Tensor(shape: shape, scalars: Array(scalars[slice])) : Tensor(shape: shape, indices: Array(indices[slice]))
+    }
+
+    /// Scores (batch, ..., classes) as (rows, classes): a language model's positions become rows.
+    public var asRows: Tensor { rank > 2 ? reshaped([count / shape.last!, shape.last!]) : self }
+
     public var description: String { elementType == .float32 ? "Tensor\(shape)" : "Tensor<int32>\(shape)" }
 }
 

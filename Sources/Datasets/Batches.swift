@@ -49,6 +49,12 @@ extension LabeledImages {
     public func batch(_ indices: [Int], augmentation: Augmentation? = nil, augmentationSeed: UInt64 = 0,
                       normalization: Normalization? = nil) -> (images: Tensor, labels: [Int32]) {
         let size = sampleSize
+        if images.elementType == .int32 {
+            // Token windows: gathered as they are; the labels are the window's next bytes.
+            let per = labelsPerSample
+            return (Tensor(shape: [indices.count] + sampleShape, indices: indices.flatMap { images.indices[($0 * size)..<(($0 + 1) * size)] }),
+                    indices.flatMap { labels[($0 * per)..<(($0 + 1) * per)] })
+        }
         var out = Tensor(zeros: [indices.count] + sampleShape)
         let augment = augmentation.flatMap { $0.isIdentity || sampleShape.count != 3 ? nil : $0 }
         images.scalars.withUnsafeBufferPointer { src in

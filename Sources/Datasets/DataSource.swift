@@ -3,13 +3,24 @@ import Foundation
 
 /// Where a data set comes from: `fashion-mnist` (Debian's dataset-fashion-mnist), `idx:PREFIX`
 /// (the four MNIST-style files PREFIX{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]; a directory
-/// PREFIX means the files inside it), or `npz:FILE` (x_train, y_train, x_test, y_test as Keras' mnist.npz).
+/// PREFIX means the files inside it), `npz:FILE` (x_train, y_train, x_test, y_test as Keras' mnist.npz); or text for
+/// byte-level language models, `text:PATH` (a file or a folder of files) and `shakespeare` (`TextCorpus`).
 public enum DataSource: Sendable, Equatable, CustomStringConvertible {
     case idx(prefix: String)
     case npz(path: String)
+    case text(path: String)
+    case shakespeare
 
     public static let fashionMNISTDirectory = "/usr/share/datasets/fashion-mnist/"
-    public static let named: [String: DataSource] = ["fashion-mnist": .idx(prefix: fashionMNISTDirectory)]
+    public static let named: [String: DataSource] = ["fashion-mnist": .idx(prefix: fashionMNISTDirectory), "shakespeare": .shakespeare]
+
+    /// Whether the samples are a text's windows (a language model's data) rather than images.
+    public var isText: Bool {
+        switch self {
+        case .text, .shakespeare: return true
+        default: return false
+        }
+    }
 
     public init(_ text: String) throws {
         if let known = DataSource.named[text] {
@@ -18,8 +29,10 @@ public enum DataSource: Sendable, Equatable, CustomStringConvertible {
             self = .idx(prefix: String(text.dropFirst(4)))
         } else if text.hasPrefix("npz:"), text.count > 4 {
             self = .npz(path: String(text.dropFirst(4)))
+        } else if text.hasPrefix("text:"), text.count > 5 {
+            self = .text(path: String(text.dropFirst(5)))
         } else {
-            throw DatasetError(text, "unknown data set: use fashion-mnist, idx:PREFIX or npz:FILE")
+            throw DatasetError(text, "unknown data set: use fashion-mnist, idx:PREFIX, npz:FILE, shakespeare or text:PATH")
         }
     }
 
@@ -28,11 +41,29 @@ public enum DataSource: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case let .idx(prefix): return "idx:\(prefix)"
         case let .npz(path): return "npz:\(path)"
+        case let .text(path): return "text:\(path)"
+        case .shakespeare: return "shakespeare"
+        }
+    }
+
+    /// The text of a text source.
+    public func corpus() throws -> TextCorpus {
+        switch self {
+        case let .text(path): return try TextCorpus.load(path: path)
+        case .shakespeare: return try TextCorpus.shakespeare()
+        default: throw DatasetError(description, "is an image data set, not text")
         }
     }
 
     /// Loads both splits; labels must be integers in 0..<classes, counts must agree, and neither split is empty.
-    public func load() throws -> DataSplit {
+    /// A text is cut into windows of `context` bytes, a language model's context; images ignore it.
+    public func load(context: Int? = nil) throws -> DataSplit {
+        if isText {
+            guard let context else {
+                throw DatasetError(description, "is text: it feeds byte-level language models (gpt:), whose context cuts it into windows")
+            }
+            return try corpus().split(context: context)
+        }
         let split = try loadSplits()
         for (part, images) in [("training", split.train), ("test", split.test)] where images.count == 0 {
             throw DatasetError(description, "the \(part) split holds no images: there is nothing to \(part == "test" ? "measure" : "learn") on")
@@ -66,6 +97,8 @@ public enum DataSource: Sendable, Equatable, CustomStringConvertible {
             return DataSplit(name: description,
                              train: try DataSource.assemble(array("x_train"), array("y_train"), source: "\(path) [x_train/y_train]"),
                              test: try DataSource.assemble(array("x_test"), array("y_test"), source: "\(path) [x_test/y_test]"))
+        case .text, .shakespeare:
+            preconditionFailure("text is cut into windows by load(context:)")
         }
     }
 

@@ -4,10 +4,10 @@ import NeuralNet
 
 /// Which data to read and how much of it.
 struct DataOptions: ParsableArguments {
-    @Option(help: "Data set: fashion-mnist, idx:PREFIX (MNIST-style IDX files, gzipped or not) or npz:FILE (x_train, y_train, x_test, y_test).")
+    @Option(help: "Data set: fashion-mnist, idx:PREFIX (MNIST-style IDX files, gzipped or not), npz:FILE (x_train, y_train, x_test, y_test); for gpt: models, shakespeare or text:PATH (a file or folder).")
     var data: String = "fashion-mnist"
 
-    @Option(help: "Use only the first N training samples (quick runs, tests).")
+    @Option(help: "Use only the first N training samples, or windows of a text (quick runs, tests).")
     var limit: Int?
 
     @Option(help: "Use only the first N test samples.")
@@ -18,8 +18,9 @@ struct DataOptions: ParsableArguments {
         if let testLimit, testLimit < 1 { throw ValidationError("--test-limit must be positive, got \(testLimit)") }
     }
 
-    func load() throws -> DataSplit {
-        var split = try DataSource(data).load()
+    /// `context`: a language model's, which cuts a text into windows (--limit and --test-limit then count windows).
+    func load(context: Int? = nil) throws -> DataSplit {
+        var split = try DataSource(data).load(context: context)
         split.train = split.train.prefix(limit)
         split.test = split.test.prefix(testLimit)
         return split

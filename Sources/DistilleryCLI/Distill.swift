@@ -76,7 +76,8 @@ struct Distill: ParsableCommand {
             epochs = context.spec.student.epochs
             destination = out ?? "\(context.spec.outputDirectory)/student-in-process.safetensors"
         } else {
-            split = try dataOptions.load()
+            let spec = try ModelSpec(student!)
+            split = try dataOptions.load(context: spec.isLanguageModel ? spec.inputShape[0] : nil)
             distillation = try InProcessDistillation(teachers: teachers, student: try ModelSpec(student!), split: split, config: try training.config(),
                                                      temperature: temperature, alpha: alpha, rule: Ensemble.Rule(rawValue: combine)!,
                                                      provenance: training.provenance(dataName: split.name, epochsDone: 0))

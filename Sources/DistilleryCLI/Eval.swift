@@ -34,14 +34,21 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         compute.apply()
-        let split = try dataOptions.load()
+        // A text is cut by the (first) model's context.
+        let text = try DataSource(dataOptions.data).isText
+        let context = text ? try model.first.flatMap(ModelEvaluation.context(of:)) : nil
+        if text && context == nil {
+            throw ValidationError("\(model[0]) is no language model checkpoint: \(dataOptions.data) is text, evaluated with a gpt: checkpoint's context")
+        }
+        let split = try dataOptions.load(context: context)
         let results = try model.map { path in
             try ModelEvaluation.evaluate(path, on: split, normalize: try NormalizationSetting(parsing: normalize))
         }
         if json {
             if results.count == 1 { try Terminal.printJSON(results[0]) } else { try Terminal.printJSON(results) }
         } else if let only = results.first, results.count == 1 {
-            Terminal.line("\(only.model) on \(only.data) test (\(only.samples) samples): accuracy \(formatted(only.accuracy)) loss \(formatted(only.loss))")
+            let bits = only.bitsPerByte.map { String(format: " (%.3f bits per byte)", $0) } ?? ""
+            Terminal.line("\(only.model) on \(only.data) test (\(only.samples) samples): accuracy \(formatted(only.accuracy)) loss \(formatted(only.loss))\(bits)")
         } else {
             Terminal.line(table(results))
         }

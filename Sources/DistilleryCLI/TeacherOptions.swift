@@ -35,6 +35,6 @@ extension TeacherOptions {
 extension CompressionInputs {
     /// The model, then the job's data (or the command's), as `prune` and `quantize` take them.
     init(model path: String, teachers options: TeacherOptions, data: DataOptions, control: RunControl) throws {
-        try self.init(model: path, job: options.job, overrides: options.overrides.settings, data: { try data.load() }, control: control)
+        try self.init(model: path, job: options.job, overrides: options.overrides.settings, data: { try data.load(context: $0) }, control: control)
     }
 }

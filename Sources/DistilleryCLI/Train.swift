@@ -44,9 +44,12 @@ struct Train: ParsableCommand {
     func run() throws {
         compute.apply()
         StopSignal.install()
-        let split = try dataOptions.load()
         let network = try Network(try ModelSpec(model), seed: training.seed)
+        let split = try dataOptions.load(context: network.spec.isLanguageModel ? network.inputShape[0] : nil)
         try checkCompatible(network, split)
+        if split.train.images.elementType == .int32 && normalize != "none" {
+            throw ValidationError("--normalize applies to images; \(split.name) is text")
+        }
         let normalization = try Normalization.setting(normalize, fittingTo: split.train)
         if !json {
             Terminal.status("training \(network.spec) (\(network.parameterCount) parameters) on \(split.name): \(split.train.count) train, \(split.test.count) test samples")

@@ -18,11 +18,14 @@ public struct CompressionInputs {
     /// The `distillery` binary that fine-tuning through the cluster starts its daemons from.
     public var executable = LocalCluster.currentExecutable
 
-    /// The model at `path`, then the job's data, else `data()`: a broken model file is reported before any data is read.
-    public init(model path: String, job jobPath: String?, overrides: [String] = [], data: () throws -> DataSplit, control: RunControl) throws {
+    /// The model at `path`, then the job's data, else `data(context)` (a language model's context cuts a text into
+    /// windows): a broken model file is reported before any data is read.
+    public init(model path: String, job jobPath: String?, overrides: [String] = [], data: (Int?) throws -> DataSplit, control: RunControl) throws {
         let contents = try CompressedCheckpoint.load(URL(fileURLWithPath: path))
         let context = try jobPath.map { try JobContext.load(path: $0, overrides: overrides) }
-        try self.init(contents: contents, context: context, split: context?.split ?? data(), control: control)
+        let model = contents.model
+        try self.init(contents: contents, context: context,
+                      split: context?.split ?? data(model.spec.isLanguageModel ? model.inputShape[0] : nil), control: control)
     }
 
     public init(model path: String, context: JobContext?, split: DataSplit, control: RunControl) throws {
@@ -38,7 +41,7 @@ public struct CompressionInputs {
         try checkCompatible(contents.model, split)
     }
 
-    /// The first `count` training images, normalised: calibration and saliency samples.
+    /// The first `count` training samples, normalised images or a text's windows: calibration and saliency samples.
     public func sample(_ count: Int) -> Tensor {
         split.train.batch(Array(0..<min(count, split.train.count)), normalization: normalization).images
     }

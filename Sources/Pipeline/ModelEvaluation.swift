@@ -14,11 +14,20 @@ public enum ModelEvaluation {
         public var parameters: Int
         public var bytesOnDisk: Int
         public var format: String
+        /// A byte-level language model's held-out loss in bits per byte (accuracy is then next-byte accuracy).
+        public var bitsPerByte: Double?
 
         enum CodingKeys: String, CodingKey {
             case model, spec, data, accuracy, loss, samples, parameters, format
-            case bytesOnDisk = "bytes_on_disk"
+            case bytesOnDisk = "bytes_on_disk", bitsPerByte = "bits_per_byte"
         }
+    }
+
+    /// The context that cuts a text into windows for the checkpoint at `path`: its language model's.
+    public static func context(of path: String) throws -> Int? {
+        guard !path.lowercased().hasSuffix(".onnx") else { return nil }
+        let network = try CompressedCheckpoint.load(URL(fileURLWithPath: path)).model
+        return network.spec.isLanguageModel ? network.inputShape[0] : nil
     }
 
     /// Evaluates `path` on `split`'s test samples; `normalize` applies to an ONNX model (a checkpoint records its own).
@@ -43,6 +52,7 @@ public enum ModelEvaluation {
         try checkCompatible(network, split)
         let result = Evaluation.run(try contents.inference(), on: split.test, normalization: normalization)
         return Summary(model: path, spec: network.spec.text, data: split.name, accuracy: result.accuracy, loss: result.loss,
-                       samples: result.samples, parameters: network.parameterCount, bytesOnDisk: fileSize(path), format: contents.format)
+                       samples: result.samples, parameters: network.parameterCount, bytesOnDisk: fileSize(path), format: contents.format,
+                       bitsPerByte: network.spec.isLanguageModel ? result.bitsPerByte : nil)
     }
 }

@@ -1,13 +1,17 @@
 import Compute
+import Foundation
 import Datasets
 import NeuralNet
 
-/// Accuracy and mean cross-entropy of a model on a labelled set.
+/// Accuracy and mean cross-entropy of a model on a labelled set (for a language model, over every position: the
+/// loss in nats per byte).
 public enum Evaluation {
     public struct Result: Sendable, Equatable {
         public var accuracy: Double
         public var loss: Double
         public var samples: Int
+        /// A byte-level model's loss in bits per byte.
+        public var bitsPerByte: Double { loss / log(2) }
     }
 
     public static func run(_ model: Network, on data: LabeledImages, normalization: Normalization?,
@@ -18,19 +22,21 @@ public enum Evaluation {
     /// The same for any inference function from normalised images to logits (the int8 runtime's, say).
     public static func run(_ forward: (Tensor) throws -> Tensor, on data: LabeledImages, normalization: Normalization?,
                            batchSize: Int = 1000) rethrows -> Result {
-        var correct = 0
+        var correct = 0, scored = 0
         var lossSum = 0.0
         var start = 0
         while start < data.count {
             let indices = Array(start..<min(start + batchSize, data.count))
             let batch = data.batch(indices, normalization: normalization)
             let logits = try forward(batch.images)
-            correct += countCorrect(logits, batch.labels)
-            lossSum += Double(CrossEntropy.compute(logits: logits, labels: batch.labels).loss) * Double(indices.count)
+            let rows = logits.rank > 2 ? logits.reshaped([logits.count / logits.shape.last!, logits.shape.last!]) : logits
+            correct += countCorrect(rows, batch.labels)
+            scored += batch.labels.count
+            lossSum += Double(CrossEntropy.compute(logits: rows, labels: batch.labels).loss) * Double(indices.count)
             start += batchSize
         }
-        let n = max(data.count, 1)
-        return Result(accuracy: Double(correct) / Double(n), loss: lossSum / Double(n), samples: data.count)
+        // A language model is scored at every position: accuracy over positions, loss the mean per position.
+        return Result(accuracy: Double(correct) / Double(max(scored, 1)), loss: lossSum / Double(max(data.count, 1)), samples: data.count)
     }
 
     /// Rows whose largest logit sits at the label.

@@ -74,34 +74,36 @@ public final class InProcessTeachers: SoftTargetSource {
 
     private func cachedTargets(for batch: TrainingBatch) throws -> Tensor {
         guard !batch.augmented else { return try softTargets(batch.images, positions: batch.positions) }
+        let classes = batch.logits.shape.last!
         if batch.indices.allSatisfy({ cache[$0] != nil }) {
-            return Tensor(shape: [batch.indices.count, batch.logits.shape[1]], scalars: batch.indices.flatMap { cache[$0]! })
+            let scalars = batch.indices.flatMap { cache[$0]! }
+            return Tensor(shape: [scalars.count / classes, classes], scalars: scalars)
         }
         let targets = try softTargets(batch.images, positions: batch.positions)
-        let classes = targets.shape[1]
-        for (row, index) in batch.indices.enumerated() { cache[index] = Array(targets.scalars[(row * classes)..<((row + 1) * classes)]) }
+        // A sample's rows: one for an image, one per position for a language model's window.
+        let perSample = targets.count / max(batch.indices.count, 1)
+        for (row, index) in batch.indices.enumerated() { cache[index] = Array(targets.scalars[(row * perSample)..<((row + 1) * perSample)]) }
         return targets
     }
 
-    /// images (rows, sample...) at `positions` of the epoch -> ensemble targets (rows, classes), pass by pass.
+    /// images (rows, sample...) at `positions` of the epoch -> ensemble targets (rows, classes), pass by pass; a
+    /// language model's windows give a row per position.
     public func softTargets(_ images: Tensor, positions: Range<Int>) throws -> Tensor {
         let pieces = TeacherPasses.pieces(positions, cuts: passCuts)
         guard pieces.count > 1 else { return try softTargets(images) }
-        let sample = images.count / max(images.rows, 1)
         var scalars: [Float] = []
         var classes = 0
         for piece in pieces {
             let rows = (piece.lowerBound - positions.lowerBound)..<(piece.upperBound - positions.lowerBound)
-            let part = Tensor(shape: [rows.count] + images.shape.dropFirst(), scalars: Array(images.scalars[(rows.lowerBound * sample)..<(rows.upperBound * sample)]))
-            let targets = try softTargets(part)
+            let targets = try softTargets(images.rows(rows))
             classes = targets.shape[1]
             scalars += targets.scalars
         }
-        return Tensor(shape: [images.rows, classes], scalars: scalars)
+        return Tensor(shape: [scalars.count / classes, classes], scalars: scalars)
     }
 
     public func softTargets(_ images: Tensor) throws -> Tensor {
-        Ensemble.softTargets(try teachers.map { try $0.logits(images) }, temperature: temperature, rule: rule)
+        Ensemble.softTargets(try teachers.map { try $0.logits(images).asRows }, temperature: temperature, rule: rule)
     }
 
     public func finish() {}

@@ -129,7 +129,7 @@ public final class Trainer {
         for epoch in 0..<config.epochs {
             let order = LabeledImages.epochOrder(count: train.count, seed: config.seed, epoch: epoch)
             let started = DispatchTime.now().uptimeNanoseconds
-            var lossSum = 0.0, correct = 0, seen = 0
+            var lossSum = 0.0, correct = 0, seen = 0, scored = 0
             for stepIndex in 0..<stepsPerEpoch {
                 if shouldStop() { return reports }
                 optimizer.learningRate = config.schedule.rate(
@@ -154,6 +154,7 @@ public final class Trainer {
                     lossSum += Double(loss) * Double(indices.count)
                     correct += right
                     seen += indices.count
+                    scored += data.labels.count  // every position of a language model's windows
                 }
                 stepNumber += 1
                 try afterUpdate(epoch, whole, positions.count)
@@ -163,7 +164,7 @@ public final class Trainer {
             }
             let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             let report = EpochReport(
-                epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)), trainAccuracy: Double(correct) / Double(max(seen, 1)),
+                epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)), trainAccuracy: Double(correct) / Double(max(scored, 1)),
                 test: try evaluate(model),
                 samplesPerSecond: Double(seen) / max(elapsed, 1e-9), learningRate: optimizer.learningRate)
             reports.append(report)

