@@ -27,16 +27,20 @@ public enum Saliency {
         let prunable = PruningMasks.prunable(model)
         var hessian = prunable.map { [Float](repeating: 0, count: $0.parameter.value.count) }
         var rng = SeededRandom(seed: seed, stream: 0x0BD)
-        let samples = images.shape[0], perSample = images.count / max(samples, 1)
+        let samples = images.shape[0]
         for s in 0..<samples {
-            let x = Tensor(shape: [1] + images.shape.dropFirst(), scalars: Array(images.scalars[(s * perSample)..<((s + 1) * perSample)]))
-            let logits = model.forward(x, training: false)
-            let probabilities = Softmax.probabilities(logits).scalars
-            // Sampled label y ~ p: dL/dz = p - onehot(y).
-            var u = rng.nextFloat(), label = probabilities.count - 1
-            for (k, p) in probabilities.enumerated() { if u < p { label = k; break }; u -= p }
+            let logits = model.forward(images.rows(s..<(s + 1)), training: false)
+            // A language model's window has a row of scores per position, each with its own sampled label.
+            let rows = logits.asRows
+            let classes = rows.shape[1]
+            let probabilities = Softmax.probabilities(rows).scalars
             var gradient = Tensor(shape: logits.shape, scalars: probabilities)
-            gradient.scalars[label] -= 1
+            for row in 0..<rows.shape[0] {
+                // Sampled label y ~ p: dL/dz = p - onehot(y).
+                var u = rng.nextFloat(), label = classes - 1
+                for k in 0..<classes { let p = probabilities[row * classes + k]; if u < p { label = k; break }; u -= p }
+                gradient.scalars[row * classes + label] -= 1
+            }
             model.backward(gradient)
             for (j, entry) in prunable.enumerated() {
                 let g = entry.parameter.grad.scalars
@@ -53,6 +57,9 @@ public enum Saliency {
     /// every parameter and buffer replaced by its absolute value on an all-ones input. Uses no data.
     /// `masks` zero the weights already pruned, as each SynFlow round sees the network pruned so far.
     public static func synflow(_ model: Network, masks: PruningMasks) throws -> [String: [Float]] {
+        guard !model.spec.isLanguageModel else {
+            throw NeuralNetError("SynFlow scores a network on an all-ones input; \(model.spec.text) reads token ids: prune it by magnitude, obd, lottery or random")
+        }
         let linearised = try copy(model)
         for (_, parameter) in linearised.namedParameters { parameter.value.scalars = parameter.value.scalars.map(abs) }
         masks.apply(to: linearised)

@@ -110,6 +110,15 @@ import TestSupport
         let tensors = try cli.json(try cli.distillery(["inspect", path("pruned.safetensors"), "--json"]).stdout)["weights"] as? [[String: Any]] ?? []
         let sparse = tensors.filter { ($0["sparsity"] as? Double ?? 0) > 0.1 }.compactMap { $0["name"] as? String }
         #expect(sparse.contains("layers.0.attn.qkv.weight") && sparse.contains("layers.1.mlp.fc.weight"), "\(sparse)")
+        // Optimal Brain Damage samples a label at every position; SynFlow, which needs an all-ones input, says why not.
+        let obd = try cli.distillery(["prune", "--model", path("teacher.safetensors"), "--method", "obd", "--sparsity", "0.5",
+                                      "--finetune-epochs", "1", "--out", path("obd.safetensors"), "--json"] + data)
+        try #require(obd.status == 0, "\(obd.stderr)")
+        #expect((try cli.json(obd.stdout)["final_accuracy"] as? Double ?? 0) > 0.1, "\(obd.stdout)")
+        let synflow = try cli.distillery(["prune", "--model", path("teacher.safetensors"), "--method", "synflow", "--sparsity", "0.5",
+                                          "--out", path("synflow.safetensors")] + data)
+        #expect(synflow.status == 1 && synflow.stderr.contains("reads token ids"), "\(synflow.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: path("synflow.safetensors")))
 
         let quantize = try cli.distillery(["quantize", "--model", path("teacher.safetensors"), "--per-channel", "--sample", "256",
                                            "--out", path("int8.safetensors"), "--json"] + data)
