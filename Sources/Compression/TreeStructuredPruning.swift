@@ -5,7 +5,8 @@ import NeuralNet
 /// space), and an add ties the spaces it adds into one group, so a residual stream loses the same channels in every
 /// block that writes or reads it. Each space keeps round((1 - sparsity) * width) channels (at least one), those with
 /// the largest L1 norm summed over every row that writes them (Li et al. 2017); the input and the class scores keep
-/// all of theirs. The smaller tree is rebuilt and the surviving weights copied into it.
+/// all of theirs, as does a transformer's residual stream (embeddings, LayerNorms and attention read it whole), so a
+/// GPT loses MLP hidden units. The smaller tree is rebuilt and the surviving weights copied into it.
 enum TreeStructuredPruning {
     /// What one module reads and writes, by raw space id (resolved through the union-find afterwards).
     private struct Use {
@@ -57,6 +58,12 @@ enum TreeStructuredPruning {
         func keep(_ space: Int) -> [Int] { kept[analysis.find(space)] ?? Array(0..<analysis.width[space]) }
 
         let smaller = try Network(model.spec, architecture: resize(model.architecture, path: "", analysis, keep), seed: 0)
+        // What keeps its shape (embeddings, LayerNorms, attention, a frozen stream's layers) comes over as it is;
+        // the resized layers are then cut from their originals below.
+        let sources = Dictionary(model.stateEntries.map { ($0.name, $0.parameter) }, uniquingKeysWith: { a, _ in a })
+        for (name, parameter) in smaller.stateEntries {
+            if let source = sources[name], source.value.shape == parameter.value.shape { parameter.value = source.value }
+        }
         let targets = Dictionary(uniqueKeysWithValues: smaller.namedModules.map { ($0.path, $0.layer) })
         for (path, use) in analysis.uses {
             guard let source = layers[path], let target = targets[path] else { continue }
@@ -105,8 +112,19 @@ enum TreeStructuredPruning {
             return Value(space: value.space, shape: shape, plane: value.plane * value.shape.dropFirst().reduce(1, *))
         case .relu, .relu6, .silu, .gelu, .maxPool, .avgPool, .globalAvgPool, .dropout:
             return Value(space: value.space, shape: shape, plane: value.plane)
-        case .layerNorm, .embedding, .positionalEmbedding, .attention, .outputProjection:
-            throw NeuralNetError("structured pruning cannot handle '\(path)' (\(module.typeName)) yet")
+        case let .embedding(_, features):
+            // A transformer's residual stream: LayerNorms, attention and the head read it whole, so it keeps its width.
+            let stream = a.make(features)
+            a.frozen.insert(stream)
+            return Value(space: stream, shape: shape, plane: 1)
+        case .layerNorm, .positionalEmbedding, .attention:
+            a.frozen.insert(value.space)
+            return Value(space: value.space, shape: shape, plane: value.plane)
+        case let .outputProjection(_, count, _):
+            a.frozen.insert(value.space)
+            let scores = a.make(count)
+            a.frozen.insert(scores)
+            return Value(space: scores, shape: shape, plane: 1)
         case let .sequential(children, _):
             return try children.reduce(value) { v, child in try walk(child.module, path: join(child.name), value: v, a) }
         case let .graph(children, nodes, _):

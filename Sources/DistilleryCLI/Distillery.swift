@@ -31,11 +31,18 @@ struct Distillery: ParsableCommand {
             --bind 'tcp://0.0.0.0:*' --advertise MYHOST
           distillery status --coordinator tcp://HOST:5555 --watch 2
 
+        Language models on text:
+          distillery train --model gpt:vocab=256,ctx=64,layers=2,heads=4,d=64 \\
+            --data shakespeare --epochs 1 --out gpt.safetensors
+          distillery generate --model gpt.safetensors --prompt "ROMEO." --tokens 200
+
         Data sets: fashion-mnist (Debian's dataset-fashion-mnist), idx:PREFIX,
-        npz:FILE. Models: mlp:784-1200-1200-10, lenet5, cnn-small,
-        cnn:1x28x28:c32bn-p-c64bn-p-f128-10.
+        npz:FILE; for gpt: models shakespeare, text:PATH. Models:
+        mlp:784-1200-1200-10, lenet5, cnn-small, cnn:1x28x28:c32bn-p-c64bn-p-f128-10,
+        resnet:1x28x28:depth=20,width=16, mobilenetv2:1x28x28:width=16,
+        gpt:vocab=256,ctx=128,layers=4,heads=4,d=192.
         """,
-        subcommands: [Train.self, Distill.self, Run.self, CoordinatorCommand.self, TeacherCommand.self, StudentCommand.self, SlurmCommand.self, Status.self, Prune.self, Quantize.self, Report.self, Export.self, Eval.self, Inspect.self, Keygen.self, Bench.self]
+        subcommands: [Train.self, Distill.self, Run.self, CoordinatorCommand.self, TeacherCommand.self, StudentCommand.self, SlurmCommand.self, Status.self, Prune.self, Quantize.self, Report.self, Export.self, Eval.self, Generate.self, Inspect.self, Keygen.self, Bench.self]
     )
 
     /// Parses and runs the command; a pipeline's own error becomes its exit code (130 for a stop, 1 for a failure)

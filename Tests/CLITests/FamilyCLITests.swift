@@ -83,7 +83,7 @@ import TestSupport
     }
 
     /// A GPT on the shakespeare plays through the binary: trained, evaluated in bits per byte, distilled into a
-    /// smaller one, pruned, quantized to int8 (attention and MLP Linears) and exported as QDQ ONNX.
+    /// smaller one, pruned, quantized to int8 (attention and MLP Linears), exported as QDQ ONNX, and generating.
     @Test func aGPTTrainsDistilsPrunesAndQuantizesOnShakespeare() throws {
         guard try TestSupport.shakespeare() != nil else { return }
         let dir = try TestSupport.temporaryDirectory()
@@ -115,6 +115,14 @@ import TestSupport
                                       "--finetune-epochs", "1", "--out", path("obd.safetensors"), "--json"] + data)
         try #require(obd.status == 0, "\(obd.stderr)")
         #expect((try cli.json(obd.stdout)["final_accuracy"] as? Double ?? 0) > 0.1, "\(obd.stdout)")
+        // Structured: MLP hidden units go, the smaller GPT is stored with its tree and evaluates as reported.
+        let structured = try cli.distillery(["prune", "--model", path("teacher.safetensors"), "--method", "structured", "--sparsity", "0.5",
+                                             "--finetune-epochs", "1", "--out", path("structured.safetensors"), "--json"] + data)
+        try #require(structured.status == 0, "\(structured.stderr)")
+        let smaller = try cli.json(structured.stdout)
+        let reread = try cli.json(try cli.distillery(["eval", "--model", path("structured.safetensors"), "--json"] + data).stdout)
+        #expect(reread["accuracy"] as? Double == smaller["final_accuracy"] as? Double && (reread["parameters"] as? Int ?? 0) < 30_000,
+                "\(reread) \(smaller)")
         let synflow = try cli.distillery(["prune", "--model", path("teacher.safetensors"), "--method", "synflow", "--sparsity", "0.5",
                                           "--out", path("synflow.safetensors")] + data)
         #expect(synflow.status == 1 && synflow.stderr.contains("reads token ids"), "\(synflow.stderr)")
@@ -128,8 +136,18 @@ import TestSupport
         #expect(floatAccuracy > 0.15 && abs(floatAccuracy - int8Accuracy) < 0.02, "\(q)")
         let export = try cli.distillery(["export", "--model", path("int8.safetensors"), "--onnx", path("int8.onnx")])
         try #require(export.status == 0, "\(export.stderr)")
-        // An image model asked to read text is refused naming the problem.
         try Checkpoint.save(try Network(ModelSpec("mlp:32-8-4"), seed: 1), to: URL(fileURLWithPath: path("mlp.safetensors")))
+        // Generation: the prompt, then the asked-for bytes; the same seed gives the same text, the int8 file runs too.
+        let generate = ["generate", "--prompt", "HAMLET.", "--tokens", "40", "--seed", "3", "--json"]
+        let first = try cli.json(try cli.distillery(generate + ["--model", path("teacher.safetensors")]).stdout)
+        let again = try cli.json(try cli.distillery(generate + ["--model", path("teacher.safetensors")]).stdout)
+        let text = first["text"] as? String ?? ""
+        #expect(text.hasPrefix("HAMLET.") && text.utf8.count >= 7 + 30 && text == again["text"] as? String, "\(first) \(again)")
+        let int8Text = try cli.json(try cli.distillery(generate + ["--model", path("int8.safetensors")]).stdout)["text"] as? String ?? ""
+        #expect(int8Text.hasPrefix("HAMLET.") && int8Text.count > 7, "\(int8Text)")
+        let notAnLM = try cli.distillery(["generate", "--model", path("mlp.safetensors"), "--tokens", "3"])
+        #expect(notAnLM.status == 1 && notAnLM.stderr.contains("not a language model"), "\(notAnLM.stderr)")
+        // An image model asked to read text is refused naming the problem.
         let wrong = try cli.distillery(["eval", "--model", path("mlp.safetensors")] + data)
         #expect(wrong.status != 0 && wrong.stderr.contains("no language model"), "\(wrong.stderr)")
     }

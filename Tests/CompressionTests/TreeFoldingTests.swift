@@ -43,6 +43,35 @@ import TestSupport
 /// Structured pruning across adds: the channels of a residual stream go together, the smaller tree runs, and every
 /// weight it keeps is the original's at the kept rows and columns.
 @Suite struct TreeStructuredPruningTests {
+    /// A GPT loses MLP hidden units only (its residual stream stays whole); the smaller network computes what the
+    /// original does with those units' fc rows, biases and proj columns zeroed.
+    @Test func aGPTLosesMLPUnitsAndComputesAsTheOriginalWithThemZeroed() throws {
+        let model = try Network(ModelSpec("gpt:vocab=19,ctx=6,layers=2,heads=2,d=8"), seed: 4)
+        let smaller = try StructuredPruning.prune(model, sparsity: 0.5)
+        let shapes = Dictionary(uniqueKeysWithValues: smaller.namedParameters.map { ($0.name, $0.parameter.value.shape) })
+        #expect(shapes["layers.0.mlp.fc.weight"] == [16, 8] && shapes["layers.1.mlp.proj.weight"] == [8, 16], "\(shapes)")
+        #expect(shapes["layers.0.attn.qkv.weight"] == [24, 8] && shapes["tok_emb.weight"] == [19, 8])
+        // Zero, in the original, every unit the smaller one dropped (an fc row absent from the smaller fc).
+        let modules = Dictionary(uniqueKeysWithValues: model.namedModules.map { ($0.path, $0.layer) })
+        let kept = Dictionary(uniqueKeysWithValues: smaller.namedModules.map { ($0.path, $0.layer) })
+        for layer in 0..<2 {
+            let fc = modules["layers.\(layer).mlp.fc"] as! Linear, proj = modules["layers.\(layer).mlp.proj"] as! Linear
+            let keptRows = (kept["layers.\(layer).mlp.fc"] as! Linear).weight.value.scalars
+            for unit in 0..<32 {
+                let row = Array(fc.weight.value.scalars[(unit * 8)..<((unit + 1) * 8)])
+                let survives = stride(from: 0, to: keptRows.count, by: 8).contains { Array(keptRows[$0..<($0 + 8)]) == row }
+                guard !survives else { continue }
+                for i in 0..<8 { fc.weight.value.scalars[unit * 8 + i] = 0; proj.weight.value.scalars[i * 32 + unit] = 0 }
+                fc.bias.value.scalars[unit] = 0
+            }
+        }
+        var rng = SeededRandom(seed: 2)
+        let x = Tensor(shape: [3, 6], indices: (0..<18).map { _ in Int32(rng.nextInt(below: 19)) })
+        let expected = model.forward(x, training: false), got = smaller.forward(x, training: false)
+        let scale = expected.scalars.map(abs).max()!
+        #expect(zip(expected.scalars, got.scalars).allSatisfy { abs($0 - $1) <= 1e-4 * scale })
+    }
+
     @Test(arguments: ["resnet:2x10x10:depth=8,width=8,classes=3", "mobilenetv2:2x10x10:width=8,expansion=2,blocks=2,classes=3"])
     func tiedChannelsArePrunedTogetherAndTheSmallerTreeRuns(spec: String) throws {
         let model = try Network(ModelSpec(spec), seed: 3)
