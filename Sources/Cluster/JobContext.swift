@@ -18,6 +18,9 @@ public struct JobContext: @unchecked Sendable {
     public init(yaml: String, directory: String, file: String = "job.yaml") throws {
         let spec = try JobSpec.parse(yaml, file: file, baseDirectory: directory)
         var split: DataSplit
+        guard !spec.data.source.isText else {
+            throw JobError(file: file, line: spec.data.line, "data.dataset: \(spec.data.source) is text; jobs and the cluster take image data sets for now (a gpt: model trains, distils, prunes and quantizes on text with `distillery train`, `distill`, `prune` and `quantize --data \(spec.data.source)` in one process)")
+        }
         do { split = try spec.data.source.load() } catch {
             throw JobError(file: file, line: spec.data.line, "data.dataset: \(error)")
         }
