@@ -33,7 +33,12 @@ public struct InferenceBench {
         let runners = loaded.map(\.run)
         var rng = SeededRandom(seed: 3)
         let inputs = loaded.map { l in
-            Tensor(shape: [batchSize] + l.inputShape, scalars: (0..<(batchSize * l.inputShape.reduce(1, *))).map { _ in rng.nextFloat() })
+            let count = batchSize * l.inputShape.reduce(1, *)
+            // A language model reads token ids.
+            if let vocabulary = l.vocabulary {
+                return Tensor(shape: [batchSize] + l.inputShape, indices: (0..<count).map { _ in Int32(rng.nextInt(below: vocabulary)) })
+            }
+            return Tensor(shape: [batchSize] + l.inputShape, scalars: (0..<count).map { _ in rng.nextFloat() })
         }
         for (runner, x) in zip(runners, inputs) { _ = try runner(x) }  // warm-up
         var rates = [[Double]](repeating: [], count: runners.count)
@@ -47,13 +52,14 @@ public struct InferenceBench {
         }
     }
 
-    /// A file's forward pass, per-sample input shape and storage format.
-    static func load(_ path: String) throws -> (run: (Tensor) throws -> Tensor, inputShape: [Int], format: String) {
+    /// A file's forward pass, per-sample input shape, storage format, and a language model's vocabulary.
+    static func load(_ path: String) throws -> (run: (Tensor) throws -> Tensor, inputShape: [Int], format: String, vocabulary: Int?) {
         if path.lowercased().hasSuffix(".onnx") {
             let model = try OnnxModel.load(URL(fileURLWithPath: path))
-            return (model.logits, model.runner.sampleShape, "onnx")
+            return (model.logits, model.runner.sampleShape, "onnx", nil)
         }
         let contents = try CompressedCheckpoint.load(URL(fileURLWithPath: path))
-        return (try contents.inference(), contents.model.inputShape, contents.format)
+        let network = contents.model
+        return (try contents.inference(), network.inputShape, contents.format, network.spec.isLanguageModel ? network.outputShape.last : nil)
     }
 }

@@ -136,6 +136,10 @@ import TestSupport
         #expect(floatAccuracy > 0.15 && abs(floatAccuracy - int8Accuracy) < 0.02, "\(q)")
         let export = try cli.distillery(["export", "--model", path("int8.safetensors"), "--onnx", path("int8.onnx")])
         try #require(export.status == 0, "\(export.stderr)")
+        // The inference bench feeds a language model token ids.
+        let bench = try cli.distillery(["bench", "infer", "--model", path("teacher.safetensors"), "--model", path("int8.safetensors"),
+                                        "--batch-size", "4", "--repeats", "1", "--seconds", "0.05", "--json"])
+        try #require(bench.status == 0, "\(bench.stderr)")
         try Checkpoint.save(try Network(ModelSpec("mlp:32-8-4"), seed: 1), to: URL(fileURLWithPath: path("mlp.safetensors")))
         // Generation: the prompt, then the asked-for bytes; the same seed gives the same text, the int8 file runs too.
         let generate = ["generate", "--prompt", "HAMLET.", "--tokens", "40", "--seed", "3", "--json"]
