@@ -140,26 +140,9 @@ public final class Int8Network {
         return logits
     }
 
+    /// The input on its grid as NHWC bytes (rows of features for an MLP).
     private func quantizeInput(_ x: Tensor) -> [UInt8] {
-        let batch = x.shape[0], inverse = 1 / input.scale, zero = Float(input.zero)
-        var out = [UInt8](repeating: 0, count: x.count)
-        let channels = inputShape.count == 3 ? inputShape[0] : 1
-        let plane = x.count / max(batch * channels, 1)
-        x.scalars.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                let s = src.baseAddress!, d = dst.baseAddress!
-                Parallel.forEachChunk(batch, minimumChunk: max(1, (1 << 15) / max(plane * channels, 1))) { samples in
-                    for b in samples {
-                        for c in 0..<channels {
-                            for p in 0..<plane {
-                                d[(b * plane + p) * channels + c] = roundToByte(s[(b * channels + c) * plane + p] * inverse + zero)
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return out
+        x.rank == 4 ? Int8TreeKernels.quantizeToNHWC(x, input) : Int8TreeKernels.quantize(x.scalars, input)
     }
 }
 
