@@ -6,7 +6,7 @@ import NeuralNet
 /// block that writes or reads it. Each space keeps round((1 - sparsity) * width) channels (at least one), those with
 /// the largest L1 norm summed over every row that writes them (Li et al. 2017); the input and the class scores keep
 /// all of theirs, as does a transformer's residual stream (embeddings, LayerNorms and attention read it whole), so a
-/// GPT loses MLP hidden units. The smaller tree is rebuilt and the surviving weights copied into it.
+/// GPT loses MLP hidden units and, scored the same way over their query, key and value rows, attention heads. The smaller tree is rebuilt and the surviving weights copied into it.
 enum TreeStructuredPruning {
     /// What one module reads and writes, by raw space id (resolved through the union-find afterwards).
     private struct Use {
@@ -21,6 +21,9 @@ enum TreeStructuredPruning {
         var width: [Int] = []
         var frozen: Set<Int> = []
         var uses: [String: Use] = [:]
+        /// Attention modules by path: their heads are pruned as units, the heads kept filled in by `prune`.
+        var attentions: [String: (heads: Int, width: Int)] = [:]
+        var keptHeads: [String: [Int]] = [:]
 
         func make(_ channels: Int) -> Int { parent.append(parent.count); width.append(channels); return parent.count - 1 }
         func find(_ s: Int) -> Int { parent[s] == s ? s : find(parent[s]) }
@@ -56,6 +59,19 @@ enum TreeStructuredPruning {
             kept[space] = Array(all.sorted { score[$0] != score[$1] ? score[$0] > score[$1] : $0 < $1 }.prefix(count)).sorted()
         }
         func keep(_ space: Int) -> [Int] { kept[analysis.find(space)] ?? Array(0..<analysis.width[space]) }
+        // A head's score: the L1 norm of its query, key and value rows.
+        for (path, shape) in analysis.attentions {
+            guard let attention = layers[path] as? CausalSelfAttention else { continue }
+            let weights = attention.qkv.weight.value.scalars, d = attention.features, inner = attention.inner
+            let score = (0..<shape.heads).map { head in
+                (0..<3).reduce(Float(0)) { sum, part in
+                    let first = (part * inner + head * shape.width) * d
+                    return sum + weights[first..<(first + shape.width * d)].reduce(0) { $0 + abs($1) }
+                }
+            }
+            let count = max(1, Int((Double(shape.heads) * (1 - sparsity)).rounded()))
+            analysis.keptHeads[path] = Array(score.indices.sorted { score[$0] != score[$1] ? score[$0] > score[$1] : $0 < $1 }.prefix(count)).sorted()
+        }
 
         let smaller = try Network(model.spec, architecture: resize(model.architecture, path: "", analysis, keep), seed: 0)
         // What keeps its shape (embeddings, LayerNorms, attention, a frozen stream's layers) comes over as it is;
@@ -82,6 +98,16 @@ enum TreeStructuredPruning {
                 StructuredPruning.copy(weight, into: toWeight, rows: outputs, columns: columns)
                 toBias.value.scalars = outputs.map { bias.value.scalars[$0] }
             }
+        }
+        for (path, heads) in analysis.keptHeads {
+            guard let source = layers[path] as? CausalSelfAttention, let target = targets[path] as? CausalSelfAttention else { continue }
+            let width = source.headFeatures
+            let columns = heads.flatMap { head in (0..<width).map { head * width + $0 } }
+            let rows = (0..<3).flatMap { part in columns.map { part * source.inner + $0 } }
+            StructuredPruning.copy(source.qkv.weight, into: target.qkv.weight, rows: rows, columns: Array(0..<source.features))
+            target.qkv.bias.value.scalars = rows.map { source.qkv.bias.value.scalars[$0] }
+            StructuredPruning.copy(source.proj.weight, into: target.proj.weight, rows: Array(0..<source.features), columns: columns)
+            target.proj.bias.value = source.proj.bias.value
         }
         return smaller
     }
@@ -117,7 +143,11 @@ enum TreeStructuredPruning {
             let stream = a.make(features)
             a.frozen.insert(stream)
             return Value(space: stream, shape: shape, plane: 1)
-        case .layerNorm, .positionalEmbedding, .attention:
+        case let .attention(features, heads, width):
+            a.frozen.insert(value.space)
+            a.attentions[path] = (heads, width ?? features / heads)
+            return Value(space: value.space, shape: shape, plane: value.plane)
+        case .layerNorm, .positionalEmbedding:
             a.frozen.insert(value.space)
             return Value(space: value.space, shape: shape, plane: value.plane)
         case let .outputProjection(_, count, _):
@@ -162,6 +192,9 @@ enum TreeStructuredPruning {
         case .batchNorm:
             guard let use else { return module }
             return .batchNorm(features: keep(use.output).count)
+        case let .attention(features, _, _):
+            guard let heads = a.keptHeads[path], let shape = a.attentions[path] else { return module }
+            return .attention(features: features, heads: heads.count, headFeatures: shape.width)
         case let .sequential(list, label): return .sequential(children(list), label: label)
         case let .graph(list, nodes, label): return .graph(children(list), nodes: nodes, label: label)
         default: return module

@@ -7,7 +7,10 @@ import Foundation
 /// The per-head work runs as whole-batch oneDNN primitives: two axis permutations, batched matmuls with the scale
 /// and causal mask inside, one softmax; `usesReferencePath` swaps each for its plain-loop twin.
 public final class CausalSelfAttention: Layer {
-    public let features: Int, heads: Int
+    /// The residual stream's width in and out; each head's width (features / heads unless structured pruning
+    /// removed heads); their total, what the projections map to and from.
+    public let features: Int, heads: Int, headFeatures: Int
+    public var inner: Int { heads * headFeatures }
     public let qkv: Linear, proj: Linear
     public var usesReferencePath = false
     /// From the last forward, for backward: the split heads (q | k | v, each (batch * heads, T, d / heads)) and the
@@ -16,21 +19,27 @@ public final class CausalSelfAttention: Layer {
     private var probabilities: [Float] = []
     private var inputShape: [Int] = []
 
-    public init(features: Int, heads: Int, rng: inout SeededRandom) {
-        precondition(heads > 0 && features % heads == 0, "CausalSelfAttention: \(features) features in \(heads) heads")
+    public init(features: Int, heads: Int, headFeatures: Int? = nil, rng: inout SeededRandom) {
+        precondition(heads > 0 && (headFeatures ?? 1) > 0 && (headFeatures != nil || features % heads == 0),
+                     "CausalSelfAttention: \(features) features in \(heads) heads")
         self.features = features
         self.heads = heads
-        qkv = Linear(features, 3 * features, rng: &rng)
-        proj = Linear(features, features, rng: &rng)
+        self.headFeatures = headFeatures ?? features / heads
+        qkv = Linear(features, 3 * heads * self.headFeatures, rng: &rng)
+        proj = Linear(heads * self.headFeatures, features, rng: &rng)
     }
 
-    public var summary: String { "CausalSelfAttention(\(features), heads=\(heads))" }
+    public var summary: String {
+        "CausalSelfAttention(\(features), heads=\(heads)" + (inner == features ? ")" : " of \(headFeatures))")
+    }
     public var children: [(name: String, layer: Layer)] { [("qkv", qkv), ("proj", proj)] }
 
-    public func outputShape(for input: [Int]) throws -> [Int] { try Self.outputShape(for: input, features: features, heads: heads) }
+    public func outputShape(for input: [Int]) throws -> [Int] {
+        try Self.outputShape(for: input, features: features, heads: heads, headFeatures: headFeatures)
+    }
 
-    public static func outputShape(for input: [Int], features: Int, heads: Int) throws -> [Int] {
-        guard heads > 0, features % heads == 0 else {
+    public static func outputShape(for input: [Int], features: Int, heads: Int, headFeatures: Int? = nil) throws -> [Int] {
+        guard heads > 0, headFeatures.map({ $0 > 0 }) ?? (features % heads == 0) else {
             throw NeuralNetError("CausalSelfAttention(\(features), heads=\(heads)): the features must divide into the heads")
         }
         guard input.count == 2, input[1] == features, input[0] > 0 else {
@@ -64,7 +73,7 @@ public final class CausalSelfAttention: Layer {
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         precondition(x.rank == 3 && x.shape[2] == features, "\(summary) got \(x.shape)")
-        let s = Sizes(batch: x.shape[0], length: x.shape[1], features: features, heads: heads)
+        let s = Sizes(batch: x.shape[0], length: x.shape[1], features: inner, heads: heads)
         inputShape = x.shape
         let projected = qkv.forward(x, training: training)
         split = permute(projected.scalars, s.fusedLayout)
@@ -73,12 +82,12 @@ public final class CausalSelfAttention: Layer {
         probabilities = softmax(scores, rows: s.batch * s.heads * s.length, columns: s.length)
         let attended = multiply(s.matmul(m: s.length, n: s.headFeatures, k: s.length), probabilities[...], v)
         let merged = permute(attended, s.mergedLayout, inverse: true)
-        return proj.forward(Tensor(shape: x.shape, scalars: merged), training: training)
+        return proj.forward(Tensor(shape: [x.shape[0], x.shape[1], inner], scalars: merged), training: training)
     }
 
     public func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
         precondition(dy.shape == inputShape, "CausalSelfAttention.backward without a matching forward")
-        let s = Sizes(batch: inputShape[0], length: inputShape[1], features: features, heads: heads)
+        let s = Sizes(batch: inputShape[0], length: inputShape[1], features: inner, heads: heads)
         let dMerged = proj.backward(dy, needInputGradient: true)!
         let dAttended = permute(dMerged.scalars, s.mergedLayout)
         let (q, k, v) = (part(split, 0, s), part(split, 1, s), part(split, 2, s))
@@ -88,7 +97,7 @@ public final class CausalSelfAttention: Layer {
         let dQ = multiply(s.matmul(m: s.length, n: s.headFeatures, k: s.length, alpha: s.scale), dScores[...], k)
         let dK = multiply(s.matmul(m: s.length, n: s.headFeatures, k: s.length, transposeA: true, alpha: s.scale), dScores[...], q)
         let dProjected = permute(dQ + dK + dV, s.fusedLayout, inverse: true)
-        return qkv.backward(Tensor(shape: inputShape.dropLast() + [3 * features], scalars: dProjected), needInputGradient: needInputGradient)
+        return qkv.backward(Tensor(shape: inputShape.dropLast() + [3 * inner], scalars: dProjected), needInputGradient: needInputGradient)
     }
 
     private func part(_ heads: [Float], _ index: Int, _ s: Sizes) -> ArraySlice<Float> {

@@ -36,7 +36,7 @@ extension ModelSpec {
             .init("proj", .linear(inFeatures: 4 * d, outFeatures: d)),
         ]
         let children: [ModuleDescription.Child] = [
-            .init("ln1", .layerNorm(features: d)), .init("attn", .attention(features: d, heads: heads)),
+            .init("ln1", .layerNorm(features: d)), .init("attn", .attention(features: d, heads: heads, headFeatures: nil)),
             .init("ln2", .layerNorm(features: d)), .init("mlp", .sequential(mlp, label: "MLP")),
         ]
         let nodes: [GraphNode] = [

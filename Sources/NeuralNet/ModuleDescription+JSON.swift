@@ -7,6 +7,7 @@ extension ModuleDescription: Codable {
     private enum Key: String, CodingKey {
         case type, `in`, out, kernel, stride, padding, groups, features, approximate, rate, label, children, nodes
         case count, context, heads, tied
+        case headFeatures = "head_features"
     }
 
     private struct NamedChild: Codable {
@@ -45,8 +46,9 @@ extension ModuleDescription: Codable {
             try c.encode("embedding", forKey: .type); try c.encode(n, forKey: .count); try c.encode(f, forKey: .features)
         case let .positionalEmbedding(t, f):
             try c.encode("positional_embedding", forKey: .type); try c.encode(t, forKey: .context); try c.encode(f, forKey: .features)
-        case let .attention(f, h):
+        case let .attention(f, h, width):
             try c.encode("causal_self_attention", forKey: .type); try c.encode(f, forKey: .features); try c.encode(h, forKey: .heads)
+            try c.encodeIfPresent(width, forKey: .headFeatures)
         case let .outputProjection(f, n, tied):
             try c.encode("output_projection", forKey: .type); try c.encode(f, forKey: .features); try c.encode(n, forKey: .count)
             try c.encodeIfPresent(tied, forKey: .tied)
@@ -93,7 +95,10 @@ extension ModuleDescription: Codable {
         case "dropout": self = .dropout(rate: try c.decode(Float.self, forKey: .rate))
         case "embedding": self = .embedding(count: try int(.count), features: try int(.features))
         case "positional_embedding": self = .positionalEmbedding(context: try int(.context), features: try int(.features))
-        case "causal_self_attention": self = .attention(features: try int(.features), heads: try int(.heads))
+        case "causal_self_attention":
+            let width = try c.decodeIfPresent(Int.self, forKey: .headFeatures)
+            if let width, width < 1 { throw NeuralNetError("causal_self_attention: head_features must be positive, got \(width)") }
+            self = .attention(features: try int(.features), heads: try int(.heads), headFeatures: width)
         case "output_projection":
             self = .outputProjection(features: try int(.features), count: try int(.count),
                                      tiedTo: try c.decodeIfPresent(String.self, forKey: .tied))

@@ -17,7 +17,8 @@ public indirect enum ModuleDescription: Sendable, Equatable {
     case dropout(rate: Float)
     case embedding(count: Int, features: Int)
     case positionalEmbedding(context: Int, features: Int)
-    case attention(features: Int, heads: Int)
+    /// `headFeatures` nil: features / heads (fewer heads of that width after structured pruning).
+    case attention(features: Int, heads: Int, headFeatures: Int?)
     /// A bias-free projection onto `count` rows; `tiedTo` names an earlier sibling Embedding whose table it shares.
     case outputProjection(features: Int, count: Int, tiedTo: String?)
     /// `label` names the container's role in `inspect` ("BasicBlock").
@@ -96,7 +97,7 @@ public indirect enum ModuleDescription: Sendable, Equatable {
             return Dropout(rate: rate, seed: seed &+ dropouts)
         case let .embedding(count, features): return Embedding(count: count, features: features, rng: &rng)
         case let .positionalEmbedding(context, features): return PositionalEmbedding(context: context, features: features, rng: &rng)
-        case let .attention(features, heads): return CausalSelfAttention(features: features, heads: heads, rng: &rng)
+        case let .attention(features, heads, width): return CausalSelfAttention(features: features, heads: heads, headFeatures: width, rng: &rng)
         case let .outputProjection(features, count, tiedTo):
             guard tiedTo == nil else { throw NeuralNetError("OutputProjection tied to '\(tiedTo!)' must sit in the same Sequential after it") }
             return OutputProjection(features: features, count: count, rng: &rng)
@@ -140,9 +141,9 @@ public indirect enum ModuleDescription: Sendable, Equatable {
         case let .positionalEmbedding(context, features):
             guard context > 0, features > 0 else { throw NeuralNetError("PositionalEmbedding(\(context), \(features)) needs positive sizes") }
             return try PositionalEmbedding.outputShape(for: input, context: context, features: features)
-        case let .attention(features, heads):
+        case let .attention(features, heads, width):
             guard features > 0 else { throw NeuralNetError("CausalSelfAttention(\(features)) needs positive sizes") }
-            return try CausalSelfAttention.outputShape(for: input, features: features, heads: heads)
+            return try CausalSelfAttention.outputShape(for: input, features: features, heads: heads, headFeatures: width)
         case let .outputProjection(features, count, _):
             guard features > 0, count > 0 else { throw NeuralNetError("OutputProjection(\(features) -> \(count)) needs positive sizes") }
             return try OutputProjection.outputShape(for: input, features: features, count: count)
@@ -172,7 +173,9 @@ public indirect enum ModuleDescription: Sendable, Equatable {
         case let .layerNorm(f): return Self.product(2, f)
         case let .embedding(count, features): return Self.product(count, features)
         case let .positionalEmbedding(context, features): return Self.product(context, features)
-        case let .attention(d, _): return Self.sum(Self.sum(Self.product(3 * d, d), 3 * d), Self.sum(Self.product(d, d), d))
+        case let .attention(d, heads, width):
+            let inner = width.map { Self.product(heads, $0) } ?? d
+            return Self.sum(Self.sum(Self.product(3, inner, d), Self.product(3, inner)), Self.sum(Self.product(d, inner), d))
         case let .outputProjection(features, count, tiedTo): return tiedTo == nil ? Self.product(count, features) : 0
         case let .sequential(children, _), let .graph(children, _, _):
             return children.reduce(0) { Self.sum($0, $1.module.storedValues) }

@@ -21,7 +21,7 @@ extension GraphBuilder {
     /// Causal self-attention as PyTorch's exporter writes it: the fused projection reshaped to (B, T, 3, H, hd) and
     /// transposed to (3, B, H, T, hd), q k^T scaled and masked (-inf above the diagonal), Softmax, the heads merged.
     mutating func attend(_ a: CausalSelfAttention, path: String, input: String) -> String {
-        let d = a.features, h = a.heads, hd = d / h
+        let h = a.heads, hd = a.headFeatures, inner = a.inner
         func linear(_ l: Linear, _ x: String, _ name: String) -> String {
             let (x, weight, bias) = gemmOperands(l, path: name, input: x)!
             let transposed = node("Transpose", [weight], name: "\(name).weight_t", attributes: ["perm": .ints([1, 0])])
@@ -43,7 +43,7 @@ extension GraphBuilder {
         let probabilities = node("Softmax", [masked], name: "\(path).softmax", attributes: ["axis": .int(-1)])
         let attended = node("MatMul", [probabilities, v], name: "\(path).attend")
         let merged = node("Transpose", [attended], name: "\(path).merge", attributes: ["perm": .ints([0, 2, 1, 3])])
-        let mergeShape = constant("\(path).merge_shape", .int64, [3], ints: [0, Int64(context), Int64(d)])
+        let mergeShape = constant("\(path).merge_shape", .int64, [3], ints: [0, Int64(context), Int64(inner)])
         return linear(a.proj, node("Reshape", [merged, mergeShape], name: "\(path).merged"), "\(path).proj")
     }
 }

@@ -43,14 +43,18 @@ import TestSupport
 /// Structured pruning across adds: the channels of a residual stream go together, the smaller tree runs, and every
 /// weight it keeps is the original's at the kept rows and columns.
 @Suite struct TreeStructuredPruningTests {
-    /// A GPT loses MLP hidden units only (its residual stream stays whole); the smaller network computes what the
-    /// original does with those units' fc rows, biases and proj columns zeroed.
+    /// A GPT loses MLP hidden units and attention heads (its residual stream stays whole); the smaller network
+    /// computes what the original does with those units' fc rows, biases and proj columns, and the dropped heads'
+    /// output projection columns, zeroed.
     @Test func aGPTLosesMLPUnitsAndComputesAsTheOriginalWithThemZeroed() throws {
         let model = try Network(ModelSpec("gpt:vocab=19,ctx=6,layers=2,heads=2,d=8"), seed: 4)
         let smaller = try StructuredPruning.prune(model, sparsity: 0.5)
         let shapes = Dictionary(uniqueKeysWithValues: smaller.namedParameters.map { ($0.name, $0.parameter.value.shape) })
         #expect(shapes["layers.0.mlp.fc.weight"] == [16, 8] && shapes["layers.1.mlp.proj.weight"] == [8, 16], "\(shapes)")
-        #expect(shapes["layers.0.attn.qkv.weight"] == [24, 8] && shapes["tok_emb.weight"] == [19, 8])
+        #expect(shapes["layers.0.attn.qkv.weight"] == [12, 8] && shapes["layers.0.attn.proj.weight"] == [8, 4] && shapes["tok_emb.weight"] == [19, 8])
+        // The rebuilt tree says so, and stores it: one head of the original width 4.
+        #expect(smaller.namedModules.first { $0.path == "layers.1.attn" }?.layer.summary == "CausalSelfAttention(8, heads=1 of 4)")
+        #expect(try ModuleDescription(json: smaller.architecture.json) == smaller.architecture)
         // Zero, in the original, every unit the smaller one dropped (an fc row absent from the smaller fc).
         let modules = Dictionary(uniqueKeysWithValues: model.namedModules.map { ($0.path, $0.layer) })
         let kept = Dictionary(uniqueKeysWithValues: smaller.namedModules.map { ($0.path, $0.layer) })
@@ -63,6 +67,11 @@ import TestSupport
                 guard !survives else { continue }
                 for i in 0..<8 { fc.weight.value.scalars[unit * 8 + i] = 0; proj.weight.value.scalars[i * 32 + unit] = 0 }
                 fc.bias.value.scalars[unit] = 0
+            }
+            let attention = modules["layers.\(layer).attn"] as! CausalSelfAttention
+            let keptQuery = Array((kept["layers.\(layer).attn"] as! CausalSelfAttention).qkv.weight.value.scalars[0..<32])
+            for head in 0..<2 where Array(attention.qkv.weight.value.scalars[(head * 32)..<((head + 1) * 32)]) != keptQuery {
+                for row in 0..<8 { for i in 0..<4 { attention.proj.weight.value.scalars[row * 8 + head * 4 + i] = 0 } }
             }
         }
         var rng = SeededRandom(seed: 2)

@@ -118,8 +118,11 @@ import Training
         defer { try? FileManager.default.removeItem(at: dir) }
         var ours: [[Float]] = []
         var lines: [String] = []
-        for (index, spec) in ["gpt:vocab=29,ctx=10,layers=2,heads=2,d=16", "gpt:vocab=29,ctx=10,layers=1,heads=4,d=16,tied=0"].enumerated() {
-            let network = try Network(ModelSpec(spec), seed: UInt64(index + 3))
+        // The third: a GPT that structured pruning left with fewer heads (and MLP units) than its width implies.
+        for (index, spec) in ["gpt:vocab=29,ctx=10,layers=2,heads=2,d=16", "gpt:vocab=29,ctx=10,layers=1,heads=4,d=16,tied=0",
+                              "gpt:vocab=29,ctx=10,layers=1,heads=4,d=16"].enumerated() {
+            let built = try Network(ModelSpec(spec), seed: UInt64(index + 3))
+            let network = index == 2 ? try StructuredPruning.prune(built, sparsity: 0.5) : built
             let url = dir.appendingPathComponent("gpt-\(index).onnx")
             try OnnxEncoder.write(try OnnxExport.float(network, normalization: nil, opset: 17), to: url)
             var rng = SeededRandom(seed: UInt64(index + 11))
