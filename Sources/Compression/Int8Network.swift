@@ -54,7 +54,7 @@ public final class Int8Network {
             let rows = layer.weights.shape[0], width = layer.weights.values.count / rows
             var weights = layer.weights.values
             if let conv = module as? Conv2d {
-                let primitives = next.map { ConvolutionPrimitives(layer, conv, input: shape, next: $0) }
+                let primitives = next.map { ConvolutionPrimitives(layer, conv, next: $0) }
                 weights = Int8Network.permute(weights, rows: rows, channels: conv.inChannels, plane: conv.kernel * conv.kernel)
                 steps.append(.conv(Int8Network.gemm(layer, weights: weights, width: width, next: next),
                                    geometry: (conv.kernel, conv.stride, conv.padding), input: shape, primitive: primitives))
@@ -118,9 +118,10 @@ public final class Int8Network {
         var logits = Tensor(zeros: [batch, classes])
         for step in steps {
             switch step {
-            case let .conv(_, _, shape, primitives?) where useConvolutionPrimitives && primitives.convolution(batch: batch) != nil:
-                let convolution = primitives.convolution(batch: batch)!
-                var out = [UInt8](repeating: 0, count: batch * primitives.outputCount)
+            case let .conv(_, _, shape, primitives?)
+                where useConvolutionPrimitives && primitives.convolution(batch: batch, height: shape.height, width: shape.width) != nil:
+                let convolution = primitives.convolution(batch: batch, height: shape.height, width: shape.width)!
+                var out = [UInt8](repeating: 0, count: batch * primitives.outputCount(height: shape.height, width: shape.width))
                 bytes.withUnsafeBufferPointer { src in
                     out.withUnsafeMutableBufferPointer { dst in convolution.run(src: src.baseAddress!, dst: dst.baseAddress!) }
                 }
@@ -146,39 +147,44 @@ public final class Int8Network {
     }
 }
 
-/// oneDNN's int8 convolution for one Conv2d whose output feeds another quantized layer, one primitive per batch
-/// size (made on first use); the GEMM path runs where oneDNN has none.
+/// oneDNN's int8 convolution for one Conv2d, one primitive per (batch, height, width) made on first use: uint8 out on
+/// the next quantized layer's grid (a chain), or float out (`next` nil, a tree's next float layer). The GEMM path
+/// runs where oneDNN has none.
 final class ConvolutionPrimitives: @unchecked Sendable {
-    let channels: Int, height: Int, width: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
+    let channels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, groups: Int
     let weights: [Int8], bias: [Float], scales: [Float]
     let sourceZero: UInt8, destinationZero: UInt8
-    private var made: [Int: Int8Convolution?] = [:]
+    var floatOutput: Bool { destination == nil }
+    private let destination: ActivationQuantization?
+    private var made: [[Int]: Int8Convolution?] = [:]
     private let lock = NSLock()
 
-    init(_ layer: QuantizedModel.Layer, _ conv: Conv2d, input: (height: Int, width: Int, channels: Int), next: ActivationQuantization) {
-        channels = input.channels; height = input.height; width = input.width
-        outChannels = conv.outChannels; kernel = conv.kernel; stride = conv.stride; padding = conv.padding
+    init(_ layer: QuantizedModel.Layer, _ conv: Conv2d, next: ActivationQuantization?) {
+        channels = conv.inChannels; outChannels = conv.outChannels; kernel = conv.kernel; stride = conv.stride
+        padding = conv.padding; groups = conv.groups
         weights = layer.weights.values
         // In accumulator units, as the primitive adds it before scaling.
         bias = (0..<outChannels).map { layer.bias[$0] / (layer.input.scale * layer.weights.scale(row: $0)) }
-        scales = (0..<outChannels).map { layer.input.scale * layer.weights.scale(row: $0) / next.scale }
+        scales = (0..<outChannels).map { layer.input.scale * layer.weights.scale(row: $0) / (next?.scale ?? 1) }
         sourceZero = layer.input.zero
-        destinationZero = next.zero
+        destinationZero = next?.zero ?? 0
+        destination = next
     }
 
-    var outputCount: Int {
+    func outputCount(height: Int, width: Int) -> Int {
         ((height + 2 * padding - kernel) / stride + 1) * ((width + 2 * padding - kernel) / stride + 1) * outChannels
     }
 
-    func convolution(batch: Int) -> Int8Convolution? {
+    func convolution(batch: Int, height: Int, width: Int) -> Int8Convolution? {
         lock.lock()
         defer { lock.unlock() }
-        if let known = made[batch] { return known }
+        let key = [batch, height, width]
+        if let known = made[key] { return known }
         let created = Int8Convolution(batch: batch, channels: channels, height: height, width: width, outChannels: outChannels,
-                                      kernel: kernel, stride: stride, padding: padding, weights: weights, bias: bias, scales: scales,
-                                      sourceZero: sourceZero, destinationZero: destinationZero)
+                                      kernel: kernel, stride: stride, padding: padding, groups: groups, weights: weights, bias: bias,
+                                      scales: scales, sourceZero: sourceZero, destinationZero: destinationZero, floatOutput: floatOutput)
         if made.count >= 64 { made.removeAll() }
-        made[batch] = created
+        made[key] = created
         return created
     }
 }

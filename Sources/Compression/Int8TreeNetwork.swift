@@ -101,24 +101,20 @@ final class Int8LinearKernel: Int8TreeKernel {
 
 /// NCHW float in, snapped to the input grid as uint8 NHWC; oneDNN's int8 convolution writing float NHWC (grouped
 /// and depthwise too), or im2row + GEMM per group where oneDNN has none; float NCHW out.
-final class Int8ConvolutionKernel: Int8TreeKernel, @unchecked Sendable {
+final class Int8ConvolutionKernel: Int8TreeKernel {
     let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, groups: Int
     let input: ActivationQuantization
-    /// (out, in / groups, k, k) for oneDNN; per group (out / groups, k, k, in / groups) rows for the GEMM path.
-    let weights: [Int8], groupGemms: [Int8Network.Gemm]
-    let primitiveBias: [Float], primitiveScales: [Float]
+    /// Per group (out / groups, k, k, in / groups) rows for the GEMM path.
+    let groupGemms: [Int8Network.Gemm]
+    let primitives: ConvolutionPrimitives
     var usePrimitive = Int8GEMM.hasDotProductInstructions
-    private var made: [[Int]: Int8Convolution?] = [:]
-    private let lock = NSLock()
 
     init(_ layer: QuantizedModel.Layer, _ conv: Conv2d) {
         inChannels = conv.inChannels; outChannels = conv.outChannels; kernel = conv.kernel; stride = conv.stride
         padding = conv.padding; groups = conv.groups
         input = layer.input
-        weights = layer.weights.values
+        primitives = ConvolutionPrimitives(layer, conv, next: nil)
         let scales = (0..<conv.outChannels).map { layer.input.scale * layer.weights.scale(row: $0) }
-        primitiveScales = scales
-        primitiveBias = (0..<conv.outChannels).map { layer.bias[$0] / scales[$0] }  // in accumulator units
         let groupIn = conv.inChannels / conv.groups, groupOut = conv.outChannels / conv.groups, plane = conv.kernel * conv.kernel
         groupGemms = (0..<conv.groups).map { g in
             var rows = [Int8](repeating: 0, count: groupOut * plane * groupIn)
@@ -142,7 +138,7 @@ final class Int8ConvolutionKernel: Int8TreeKernel, @unchecked Sendable {
         let bytes = Int8TreeKernels.quantizeToNHWC(x, input)
         let count = batch * outChannels * oh * ow
         var nhwc: [Float]
-        if usePrimitive, let primitive = convolution(batch: batch, height: height, width: width) {
+        if usePrimitive, let primitive = primitives.convolution(batch: batch, height: height, width: width) {
             nhwc = [Float](unsafeUninitializedCapacity: count) { dst, initialized in
                 bytes.withUnsafeBufferPointer { primitive.run(src: $0.baseAddress!, dst: dst.baseAddress!) }
                 initialized = count
@@ -165,19 +161,6 @@ final class Int8ConvolutionKernel: Int8TreeKernel, @unchecked Sendable {
         return Tensor(shape: shape, scalars: Int8TreeKernels.nchw(fromNHWC: nhwc, batch: batch, channels: outChannels, plane: oh * ow))
     }
 
-    private func convolution(batch: Int, height: Int, width: Int) -> Int8Convolution? {
-        lock.lock()
-        defer { lock.unlock() }
-        let key = [batch, height, width]
-        if let known = made[key] { return known }
-        let created = Int8Convolution(batch: batch, channels: inChannels, height: height, width: width, outChannels: outChannels,
-                                      kernel: kernel, stride: stride, padding: padding, groups: groups, weights: weights,
-                                      bias: primitiveBias, scales: primitiveScales, sourceZero: input.zero, destinationZero: 0,
-                                      floatOutput: true)
-        if made.count >= 64 { made.removeAll() }
-        made[key] = created
-        return created
-    }
 }
 
 enum Int8TreeKernels {
