@@ -18,10 +18,18 @@ public struct JobContext: @unchecked Sendable {
     public init(yaml: String, directory: String, file: String = "job.yaml") throws {
         let spec = try JobSpec.parse(yaml, file: file, baseDirectory: directory)
         var split: DataSplit
-        guard !spec.data.source.isText else {
-            throw JobError(file: file, line: spec.data.line, "data.dataset: \(spec.data.source) is text; jobs and the cluster take image data sets for now (a gpt: model trains, distils, prunes and quantizes on text with `distillery train`, `distill`, `prune` and `quantize --data \(spec.data.source)` in one process)")
+        let student = spec.student.model
+        if spec.data.source.isText {
+            guard student.isLanguageModel else {
+                throw JobError(file: file, line: spec.data.line, "data.dataset: \(spec.data.source) is text, which feeds byte-level language models; the student \(student.text) is not one (use a gpt: model)")
+            }
+            guard spec.data.augmentation.isIdentity, spec.data.normalize == .none else {
+                throw JobError(file: file, line: spec.data.line, "data: a text's token ids are neither augmented nor normalised; drop 'augment' and 'normalize'")
+            }
+        } else if student.isLanguageModel {
+            throw JobError(file: file, line: spec.data.line, "data.dataset: the student \(student.text) is a language model; give it text (shakespeare or text:PATH), not \(spec.data.source)")
         }
-        do { split = try spec.data.source.load() } catch {
+        do { split = try spec.data.source.load(context: student.isLanguageModel ? student.inputShape[0] : nil) } catch {
             throw JobError(file: file, line: spec.data.line, "data.dataset: \(error)")
         }
         let classes = spec.student.model.classes

@@ -8,9 +8,14 @@ public struct SoftTargetStore {
     struct ShardKey: Hashable { var epoch: Int, shard: Int }
 
     public let plan: WorkPlan
-    public let classes: Int
+    /// Values per row: the classes, and for top-k targets the tail's mass after them (`TopKCodec`).
+    public let columns: Int
+    /// Values per sample: its rows (`WorkPlan.rowsPerSample`) times the columns.
+    private let width: Int
     public let temperature: Float
     public let rule: Ensemble.Rule
+    /// The members' weights in the mean (nil: equal).
+    public let weights: [Float]?
     public let cached: Bool
     private var received: Set<UInt64> = []
     private var partial: [ShardKey: [Int: [Float]]] = [:]
@@ -18,13 +23,15 @@ public struct SoftTargetStore {
     private var perSample: [Float]
     private var perSampleReady: [Bool]
 
-    public init(plan: WorkPlan, classes: Int, temperature: Float, rule: Ensemble.Rule) {
+    public init(plan: WorkPlan, columns: Int, temperature: Float, rule: Ensemble.Rule, weights: [Float]? = nil) {
         self.plan = plan
-        self.classes = classes
+        self.columns = columns
         self.temperature = temperature
         self.rule = rule
+        self.weights = weights
+        width = plan.rowsPerSample * columns
         cached = plan.teacherEpochs < plan.epochs
-        perSample = cached ? [Float](repeating: 0, count: plan.sampleCount * classes) : []
+        perSample = cached ? [Float](repeating: 0, count: plan.sampleCount * width) : []
         perSampleReady = cached ? [Bool](repeating: false, count: plan.sampleCount) : []
     }
 
@@ -42,13 +49,15 @@ public struct SoftTargetStore {
         guard partial[key]!.count == plan.members.count else { return true }
         let outputs = (0..<plan.members.count).map { partial[key]![$0]! }
         partial[key] = nil
-        let rows = outputs[0].count / classes
-        let target = Ensemble.combine(outputs.map { Tensor(shape: [rows, classes], scalars: $0) }, temperature: temperature, rule: rule).scalars
+        let rows = outputs[0].count / columns
+        // Top-k members average column by column: a class's mean over the members that sent it (0 from the rest),
+        // and the tail's mean, which is exactly the mass left outside the classes any member sent.
+        let target = Ensemble.combine(outputs.map { Tensor(shape: [rows, columns], scalars: $0) }, temperature: temperature, rule: rule, weights: weights).scalars
         if cached {
             let order = epochOrder()
             for (row, position) in plan.positions(shard: item.shard).enumerated() {
                 let sample = order[position]
-                perSample.replaceSubrange((sample * classes)..<((sample + 1) * classes), with: target[(row * classes)..<((row + 1) * classes)])
+                perSample.replaceSubrange((sample * width)..<((sample + 1) * width), with: target[(row * width)..<((row + 1) * width)])
                 perSampleReady[sample] = true
             }
         } else {
@@ -57,22 +66,23 @@ public struct SoftTargetStore {
         return true
     }
 
-    /// The ensemble targets for positions of an epoch (rows in position order), or nil while some are missing.
+    /// The ensemble targets for positions of an epoch (rows in position order, `rowsPerSample` per position), or nil
+    /// while some are missing.
     public func targets(epoch: Int, positions: Range<Int>, order: [Int]) -> Tensor? {
-        var out = Tensor(zeros: [positions.count, classes])
+        var out = Tensor(zeros: [positions.count * plan.rowsPerSample, columns])
         for (row, position) in positions.enumerated() {
             let source: ArraySlice<Float>
             if cached {
                 let sample = order[position]
                 guard perSampleReady[sample] else { return nil }
-                source = perSample[(sample * classes)..<((sample + 1) * classes)]
+                source = perSample[(sample * width)..<((sample + 1) * width)]
             } else {
                 let shard = position / plan.shardSize
                 guard let rows = combined[ShardKey(epoch: epoch, shard: shard)] else { return nil }
                 let r = position - shard * plan.shardSize
-                source = rows[(r * classes)..<((r + 1) * classes)]
+                source = rows[(r * width)..<((r + 1) * width)]
             }
-            out.scalars.replaceSubrange((row * classes)..<((row + 1) * classes), with: source)
+            out.scalars.replaceSubrange((row * width)..<((row + 1) * width), with: source)
         }
         return out
     }

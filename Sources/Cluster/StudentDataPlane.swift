@@ -109,14 +109,16 @@ public final class StudentDataPlane {
             throw ClusterError("the coordinator's welcome has \(peerKeys.count) public keys for \(peers.count) replicas")
         }
         tokens = AssignmentToken(key: key)
-        store = SoftTargetStore(plan: job.plan, classes: classes(job), temperature: Float(job.spec.temperature), rule: job.spec.combine)
+        let tail = job.spec.softTargets.isTopK ? 1 : 0
+        store = SoftTargetStore(plan: job.plan, columns: classes(job) + tail, temperature: Float(job.spec.temperature), rule: job.spec.combine,
+                                weights: job.spec.ensembleWeights)
         try limitMessages(otherBytes: 0)
     }
 
     /// Lowers the data endpoint's message limit to the job's largest message (soft targets of a shard, or
     /// `otherBytes`, e.g. a replica's gradients) plus the envelope; connections made from now on get it.
     public func limitMessages(otherBytes: Int) throws {
-        let targets = job.plan.shardSize * store.classes * MemoryLayout<Float>.size
+        let targets = job.plan.shardSize * job.plan.rowsPerSample * store.columns * MemoryLayout<Float>.size
         try data.limitMessages(toBytes: max(targets, otherBytes) + WireLimits.standard.maximumHeaderBytes)
     }
 
@@ -292,20 +294,22 @@ public final class StudentDataPlane {
             refusals.refused("soft targets that are not what the job asks", "from '\(teacher.escapedForLog)': \(problem)")
             return false
         }
-        let rows = job.plan.positions(shard: item.shard).count
+        let samples = job.plan.positions(shard: item.shard).count
+        let rows = samples * job.plan.rowsPerSample
         let descriptor = message.envelope.tensors[0]
-        guard descriptor.shape == [rows, store.classes], let values = try? message.tensor(0) else {
-            refusals.refused("soft targets of the wrong shape", "item \(s.workID): shape \(descriptor.shape), expected [\(rows), \(store.classes)]")
+        let classes = store.columns - (job.spec.softTargets.isTopK ? 1 : 0)
+        guard descriptor.shape == [rows, classes], descriptor.encoding.isTopK == job.spec.softTargets.isTopK, let values = try? message.tensor(0) else {
+            refusals.refused("soft targets of the wrong shape or encoding", "item \(s.workID): \(descriptor.encoding) \(descriptor.shape), expected \(job.spec.softTargets) [\(rows), \(classes)]")
             return false
         }
-        if let problem = SoftTargetMeaning.problem(values, classes: store.classes, probabilities: probabilities,
+        if let problem = SoftTargetMeaning.problem(values, classes: store.columns, probabilities: probabilities,
                                                    tolerance: SoftTargetMeaning.tolerance(float16: descriptor.dtype == .float16)) {
             refusals.refused("soft targets that are not \(probabilities ? "probabilities" : "finite logits")", "item \(s.workID) from '\(teacher.escapedForLog)': \(problem)")
             return false
         }
         store.add(itemID: s.workID, values: values) { epochOrder(item.epoch) }
         // Acknowledge every delivery, duplicates too: the coordinator may have missed the first receipt.
-        try? channel.send(.workDone(workID: s.workID, samples: UInt32(rows)))
+        try? channel.send(.workDone(workID: s.workID, samples: UInt32(samples)))
         return true
     }
 }

@@ -230,17 +230,18 @@ public final class TeacherWorker {
     }
 
     /// Logits, or tempered probabilities when the ensemble averages probabilities: one model pass per list of
-    /// sample indices, rows in order.
+    /// sample indices, rows in order (`rowsPerSample` per sample).
     private func softTargets(_ member: Member, passes: [[Int]], rows: Int, augmentationSeed: UInt64, temperature: Float) throws -> Tensor {
-        let classes = member.model.classes
-        var out = Tensor(zeros: [rows, classes])
+        // A language model's window gives a row per position.
+        let width = member.model.classes * job.plan.rowsPerSample
+        var out = Tensor(zeros: [rows * job.plan.rowsPerSample, member.model.classes])
         var start = 0
         for part in passes {
             let batch = job.split.train.batch(part, augmentation: job.spec.data.augmentation,
                                               augmentationSeed: augmentationSeed, normalization: member.normalization)
-            let logits = try member.model.logits(batch.images)
+            let logits = try member.model.logits(batch.images).asRows
             let targets = Ensemble.memberOutput(logits, temperature: temperature, rule: job.spec.combine)
-            out.scalars.replaceSubrange((start * classes)..<((start + part.count) * classes), with: targets.scalars)
+            out.scalars.replaceSubrange((start * width)..<((start + part.count) * width), with: targets.scalars)
             start += part.count
         }
         return out

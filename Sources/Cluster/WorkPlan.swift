@@ -4,7 +4,8 @@ import Jobs
 /// The job's work, derived from the job alone so that every daemon (and a restarted coordinator) agrees
 /// on it: each epoch visits the training set in a seeded order; shard s of an epoch is positions
 /// [s * shardSize, (s + 1) * shardSize) of that order; a work item is (epoch, shard, ensemble member),
-/// numbered densely so its id survives restarts.
+/// numbered densely so its id survives restarts. A sample is an image, or a language model's window of text (whose
+/// soft targets are a row per position).
 public struct WorkPlan: Sendable {
     public struct Item: Hashable, Sendable {
         public var epoch: Int, shard: Int, member: Int
@@ -13,16 +14,19 @@ public struct WorkPlan: Sendable {
     public let sampleCount: Int
     public let shardSize: Int
     public let members: [String]
+    /// Soft-target rows per sample: 1 for an image, the context for a language model's window.
+    public let rowsPerSample: Int
     public let epochs: Int
     /// Epochs that need the teachers: all of them with augmentation or without the cache; otherwise the
     /// first, whose soft targets the students keep for later epochs.
     public let teacherEpochs: Int
     public let seed: UInt64
 
-    public init(sampleCount: Int, shardSize: Int, members: [String], epochs: Int, cached: Bool, seed: UInt64) {
+    public init(sampleCount: Int, shardSize: Int, members: [String], epochs: Int, cached: Bool, seed: UInt64, rowsPerSample: Int = 1) {
         self.sampleCount = sampleCount
         self.shardSize = shardSize
         self.members = members
+        self.rowsPerSample = rowsPerSample
         self.epochs = epochs
         teacherEpochs = cached ? 1 : epochs
         self.seed = seed
@@ -30,7 +34,8 @@ public struct WorkPlan: Sendable {
 
     public init(job: JobSpec, sampleCount: Int) {
         self.init(sampleCount: sampleCount, shardSize: min(job.data.shardSize, sampleCount), members: job.teachers.map(\.name),
-                  epochs: job.student.epochs, cached: job.usesSoftTargetCache, seed: job.seed)
+                  epochs: job.student.epochs, cached: job.usesSoftTargetCache, seed: job.seed,
+                  rowsPerSample: job.student.model.isLanguageModel ? job.student.model.inputShape[0] : 1)
     }
 
     public var shardsPerEpoch: Int { (sampleCount + shardSize - 1) / shardSize }
@@ -58,6 +63,7 @@ public struct WorkPlan: Sendable {
 }
 
 extension JobSpec {
-    /// Soft targets are computed once and kept only when every epoch sees the same images.
-    public var usesSoftTargetCache: Bool { cacheSoftTargets && data.augmentation.isIdentity }
+    /// Soft targets are computed once and kept only when every epoch sees the same images. A language model's
+    /// targets (a row of 256 per position) are computed online each epoch: kept whole, a corpus's would not fit.
+    public var usesSoftTargetCache: Bool { cacheSoftTargets && data.augmentation.isIdentity && !student.model.isLanguageModel }
 }

@@ -31,14 +31,30 @@ public struct JobSpec: Sendable, Equatable {
         public var workers: [String]
         /// The member's input normalisation; nil: what its checkpoint records, none for an ONNX model (pixels in [0, 1]).
         public var normalize: NormalizationSetting? = nil
+        /// Its weight in the ensemble's mean (divided by the weights' sum).
+        public var weight: Double = 1
+        /// Training it (when `trainModel` is set): Adam at this learning rate and batch size, on a cosine schedule.
+        public var trainLearningRate: Double = 0.002
+        public var trainBatchSize: Int = 128
     }
 
     /// How members combine: the ensemble's own rule (mean of tempered probabilities, or of logits).
     public typealias Combine = Ensemble.Rule
 
-    public enum SoftTargetEncoding: Sendable, Equatable {
+    public enum SoftTargetEncoding: Sendable, Equatable, CustomStringConvertible {
         case float32, float16
+        /// The k largest probabilities per row, with the rest's mass as one tail bucket.
         case topK(Int)
+
+        public var isTopK: Bool { if case .topK = self { return true } else { return false } }
+
+        public var description: String {
+            switch self {
+            case .float32: return "fp32"
+            case .float16: return "fp16"
+            case let .topK(k): return "topk:\(k)"
+            }
+        }
     }
 
     public struct Student: Sendable, Equatable {
@@ -125,6 +141,11 @@ public struct JobSpec: Sendable, Equatable {
     public var quantize: QuantizeStage? = nil
     public var report: ReportStage? = nil
     public var export: ExportStage? = nil
+
+    /// The members' weights in the ensemble's mean; nil when they are all equal (the plain mean).
+    public var ensembleWeights: [Float]? {
+        teachers.allSatisfy({ $0.weight == teachers[0].weight }) ? nil : teachers.map { Float($0.weight) }
+    }
 
     /// Reads and checks a job file; every problem names the file and line.
     public static func load(_ path: String) throws -> JobSpec {
@@ -361,12 +382,15 @@ public struct JobSpec: Sendable, Equatable {
         var model: ModelSpec?
         var epochs = 0
         var augmentation: Augmentation?
+        var learningRate = 0.002, batchSize = 128
         if let train = try t.section("train") {
             let text = try train.string("model")
             do { model = try ModelSpec(text) } catch { throw train.error("model", "\(error)") }
             if let problem = model?.memoryProblem { throw train.error("model", problem) }
             epochs = try train.int("epochs", default: 5, range: 1...10_000)
             augmentation = try train.section("augment").map(parseAugment)
+            learningRate = try train.double("lr", default: learningRate, range: 1e-8...10)
+            batchSize = try train.int("batch_size", default: batchSize, range: 1...65_536)
             try train.finish()
         }
         let workers = try t.strings("workers")
@@ -375,12 +399,13 @@ public struct JobSpec: Sendable, Equatable {
             let text = try t.string("normalize")
             do { normalize = try NormalizationSetting(parsing: text) } catch { throw t.error("normalize", "use none, auto or MEAN,STD: \(error)") }
         }
+        let weight = try t.double("weight", default: 1, range: 1e-6...1e6)
         if checkpoint.lowercased().hasSuffix(".onnx") && model != nil {
             throw t.error("train", "an ONNX teacher cannot be trained here; export it from its framework (or drop 'train:')")
         }
         try t.finish()
         return Teacher(name: name, checkpoint: checkpoint, trainModel: model, trainEpochs: epochs, trainAugmentation: augmentation,
-                       workers: workers, normalize: normalize)
+                       workers: workers, normalize: normalize, weight: weight, trainLearningRate: learningRate, trainBatchSize: batchSize)
     }
 
     private static func parseStudent(_ s: YAMLSection) throws -> Student {

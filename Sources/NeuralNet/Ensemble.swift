@@ -10,8 +10,8 @@ public enum Ensemble {
     }
 
     /// members: each (batch, classes) logits -> (batch, classes) probabilities at temperature T.
-    public static func softTargets(_ members: [Tensor], temperature: Float, rule: Rule = .probabilities) -> Tensor {
-        combine(members.map { memberOutput($0, temperature: temperature, rule: rule) }, temperature: temperature, rule: rule)
+    public static func softTargets(_ members: [Tensor], temperature: Float, rule: Rule = .probabilities, weights: [Float]? = nil) -> Tensor {
+        combine(members.map { memberOutput($0, temperature: temperature, rule: rule) }, temperature: temperature, rule: rule, weights: weights)
     }
 
     /// What one member contributes, as a teacher worker sends it: its probabilities at T for the probability rule,
@@ -22,12 +22,20 @@ public enum Ensemble {
 
     /// The one place members become soft targets, wherever their outputs were computed (in this process or on
     /// teacher workers): the mean of their `memberOutput`s, in member order, then for the logit rule the softmax at T.
-    public static func combine(_ outputs: [Tensor], temperature: Float, rule: Rule) -> Tensor {
+    /// `weights` (positive, one per member; nil: equal) make it a weighted mean, each divided by their sum.
+    public static func combine(_ outputs: [Tensor], temperature: Float, rule: Rule, weights: [Float]? = nil) -> Tensor {
         precondition(!outputs.isEmpty, "an ensemble has at least one member")
         precondition(outputs.allSatisfy { $0.shape == outputs[0].shape }, "members disagree on shape: \(outputs.map(\.shape))")
-        let scale = 1 / Float(outputs.count)
+        let weights = weights ?? [Float](repeating: 1, count: outputs.count)
+        precondition(weights.count == outputs.count && weights.allSatisfy { $0 > 0 }, "one positive weight per member: \(weights)")
+        let total = weights.reduce(0, +)
         var mean = Tensor(zeros: outputs[0].shape)
-        for m in outputs { for i in 0..<mean.count { mean.scalars[i] += m.scalars[i] * scale } }
+        for (m, weight) in zip(outputs, weights) {
+            let scale = weight / total
+            mean.scalars.withUnsafeMutableBufferPointer { out in
+                m.scalars.withUnsafeBufferPointer { member in for i in 0..<out.count { out[i] += member[i] * scale } }
+            }
+        }
         return rule == .probabilities ? mean : Softmax.probabilities(mean, temperature: temperature)
     }
 }

@@ -52,7 +52,7 @@ public struct InProcessDistillation {
         student = try Network(spec.student.model, seed: spec.seed)
         distiller = Distiller(student: student, teachers: teacherModels, config: context.studentConfig, normalization: context.normalization,
                               temperature: Float(spec.temperature), alpha: Float(spec.alpha),
-                              rule: spec.combine, passCuts: [context.plan.shardSize])
+                              rule: spec.combine, weights: spec.ensembleWeights, passCuts: [context.plan.shardSize])
         metadata = context.distillationProvenance(epochs: 0)
         summary = "distilling job \(spec.name) in this process: \(spec.teachers.count) teacher(s) into \(student.spec)"
     }

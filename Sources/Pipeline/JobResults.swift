@@ -15,9 +15,11 @@ public struct JobResults: Encodable {
         public var testAccuracy: Double
         /// Mean test accuracy over the last five epochs (students).
         public var lastFiveMean: Double?
+        /// A language model's held-out loss in bits per byte (its test accuracy is of the next byte).
+        public var bitsPerByte: Double?
         enum CodingKeys: String, CodingKey {
             case model, spec, parameters
-            case testAccuracy = "test_accuracy", lastFiveMean = "last5_mean_test_accuracy"
+            case testAccuracy = "test_accuracy", lastFiveMean = "last5_mean_test_accuracy", bitsPerByte = "bits_per_byte"
         }
     }
 
@@ -25,6 +27,8 @@ public struct JobResults: Encodable {
     public var rows: [Row]
     public var clusterSeconds: Double
     public var gainOverBaseline: Double?
+    /// Language models: the student alone's bits per byte minus the distilled one's (positive: distillation helped).
+    public var bitsPerByteGain: Double?
     /// The prune and quantize stages' outcome, when the job has them.
     public var compression: CompressionStages.Outcome?
     /// The `export:` stage's ONNX files.
@@ -32,7 +36,7 @@ public struct JobResults: Encodable {
 
     enum CodingKeys: String, CodingKey {
         case job, rows, compression, onnx
-        case clusterSeconds = "cluster_seconds", gainOverBaseline = "gain_over_baseline"
+        case clusterSeconds = "cluster_seconds", gainOverBaseline = "gain_over_baseline", bitsPerByteGain = "bits_per_byte_gain"
     }
 
     /// Evaluates the teachers, their ensemble and the distilled student (OUTPUT/student.safetensors, its history in
@@ -41,18 +45,27 @@ public struct JobResults: Encodable {
         let spec = context.spec
         let test = context.split.test
         var rows: [Row] = []
-        var memberLogits: [Tensor] = []
-        for teacher in spec.teachers {
-            let loaded = try TeacherModel.load(teacher, context: context)
-            let logits = try JobResults.logits(loaded.model, test, normalization: loaded.normalization)
-            memberLogits.append(logits)
-            rows.append(Row(model: "teacher \(teacher.name)", spec: loaded.model.summary, parameters: loaded.model.parameterCount,
-                            testAccuracy: accuracy(logits, test.labels)))
+        let loaded = try spec.teachers.map { try TeacherModel.load($0, context: context) }
+        if spec.student.model.isLanguageModel {
+            let scores = try languageModelScores(loaded.map(\.model), test, weights: spec.ensembleWeights)
+            for ((teacher, model), score) in zip(zip(spec.teachers, loaded), scores.members) {
+                rows.append(Row(model: "teacher \(teacher.name)", spec: model.model.summary, parameters: model.model.parameterCount,
+                                testAccuracy: score.accuracy, bitsPerByte: score.bitsPerByte))
+            }
+            rows.append(Row(model: "ensemble (\(spec.teachers.count), at T = 1)", spec: "-", parameters: rows.reduce(0) { $0 + $1.parameters },
+                            testAccuracy: scores.ensemble.accuracy, bitsPerByte: scores.ensemble.bitsPerByte))
+        } else {
+            var memberLogits: [Tensor] = []
+            for (teacher, model) in zip(spec.teachers, loaded) {
+                let logits = try JobResults.logits(model.model, test, normalization: model.normalization)
+                memberLogits.append(logits)
+                rows.append(Row(model: "teacher \(teacher.name)", spec: model.model.summary, parameters: model.model.parameterCount,
+                                testAccuracy: accuracy(logits, test.labels)))
+            }
+            let ensemble = Ensemble.softTargets(memberLogits, temperature: Float(spec.temperature), rule: spec.combine, weights: spec.ensembleWeights)
+            rows.append(Row(model: "ensemble (\(spec.teachers.count), \(spec.combine.rawValue))", spec: "-",
+                            parameters: rows.reduce(0) { $0 + $1.parameters }, testAccuracy: accuracy(ensemble, test.labels)))
         }
-        let ensemble = Ensemble.softTargets(memberLogits, temperature: Float(spec.temperature),
-                                            rule: spec.combine)
-        rows.append(Row(model: "ensemble (\(spec.teachers.count), \(spec.combine.rawValue))", spec: "-",
-                        parameters: rows.reduce(0) { $0 + $1.parameters }, testAccuracy: accuracy(ensemble, test.labels)))
         var baseline: Row?
         if spec.student.baseline {
             control.status("training the student alone on hard labels (the baseline)")
@@ -62,7 +75,8 @@ public struct JobResults: Encodable {
                 onEpoch: { r in control.status("  alone epoch \(r.epoch + 1): test_acc \(formatted(r.test?.accuracy ?? 0))") })
             let accuracies = reports.compactMap { $0.test?.accuracy }
             baseline = Row(model: "student alone", spec: spec.student.model.text, parameters: network.parameterCount,
-                           testAccuracy: accuracies.last ?? 0, lastFiveMean: lastFive(accuracies))
+                           testAccuracy: accuracies.last ?? 0, lastFiveMean: lastFive(accuracies),
+                           bitsPerByte: spec.student.model.isLanguageModel ? reports.last?.test?.bitsPerByte : nil)
             rows.append(baseline!)
         }
         let path = "\(spec.outputDirectory)/student.safetensors"
@@ -71,10 +85,12 @@ public struct JobResults: Encodable {
         let state = try CoordinatorState(directory: "\(spec.outputDirectory)/state", jobYAML: context.yaml, replicas: spec.student.replicas)
         let history = try state.epochs().filter { $0.replica == 0 }.compactMap(\.testAccuracy)
         let distilled = Row(model: "student distilled", spec: spec.student.model.text, parameters: student.parameterCount,
-                            testAccuracy: result.accuracy, lastFiveMean: lastFive(history))
+                            testAccuracy: result.accuracy, lastFiveMean: lastFive(history),
+                            bitsPerByte: spec.student.model.isLanguageModel ? result.bitsPerByte : nil)
         rows.append(distilled)
         let gain = baseline.flatMap { b in distilled.lastFiveMean.flatMap { d in b.lastFiveMean.map { d - $0 } } }
-        return JobResults(job: spec.name, rows: rows, clusterSeconds: clusterSeconds, gainOverBaseline: gain)
+        let bitsGain = baseline?.bitsPerByte.flatMap { b in distilled.bitsPerByte.map { b - $0 } }
+        return JobResults(job: spec.name, rows: rows, clusterSeconds: clusterSeconds, gainOverBaseline: gain, bitsPerByteGain: bitsGain)
     }
 
     /// The model's logits on a whole split, a thousand samples at a time.
@@ -88,6 +104,36 @@ public struct JobResults: Encodable {
         return out
     }
 
+    /// Language models on held-out windows: each member's next-byte accuracy and bits per byte, and the same for the
+    /// ensemble's (weighted) mean of probabilities at T = 1, the mixture a model of the text is. A few windows at a
+    /// time: a corpus's scores, 256 per position, would not fit at once.
+    public static func languageModelScores(_ models: [any Classifier], _ data: LabeledImages, weights: [Float]?)
+        throws -> (members: [Evaluation.Result], ensemble: Evaluation.Result) {
+        let classes = models[0].classes
+        var correct = [Int](repeating: 0, count: models.count + 1), nats = [Double](repeating: 0, count: models.count + 1)
+        var positions = 0
+        for start in stride(from: 0, to: data.count, by: 64) {
+            let batch = data.batch(Array(start..<min(start + 64, data.count)), normalization: nil)
+            var members: [Tensor] = []
+            for (m, model) in models.enumerated() {
+                let rows = try model.logits(batch.images).asRows
+                correct[m] += Evaluation.countCorrect(rows, batch.labels)
+                nats[m] += Double(CrossEntropy.compute(logits: rows, labels: batch.labels).loss) * Double(batch.labels.count)
+                members.append(Softmax.probabilities(rows, temperature: 1))
+            }
+            let mixture = Ensemble.combine(members, temperature: 1, rule: .probabilities, weights: weights)
+            correct[models.count] += Evaluation.countCorrect(mixture, batch.labels)
+            for (r, label) in batch.labels.enumerated() {
+                nats[models.count] -= log(Double(max(mixture.scalars[r * classes + Int(label)], .leastNormalMagnitude)))
+            }
+            positions += batch.labels.count
+        }
+        let results = (0...models.count).map { i in
+            Evaluation.Result(accuracy: Double(correct[i]) / Double(max(positions, 1)), loss: nats[i] / Double(max(positions, 1)), samples: data.count)
+        }
+        return (Array(results.dropLast()), results.last!)
+    }
+
     public static func accuracy(_ scores: Tensor, _ labels: [Int32]) -> Double {
         Double(Evaluation.countCorrect(scores, labels)) / Double(max(labels.count, 1))
     }
@@ -99,12 +145,20 @@ public struct JobResults: Encodable {
 
     public var table: String {
         func percent(_ v: Double?) -> String { v.map { String(format: "%.2f %%", $0 * 100) } ?? "" }
-        let table = MarkdownTable(
-            header: ["model", "spec", "parameters", "test accuracy", "mean of last 5 epochs"],
-            rows: rows.map { [$0.model, $0.spec, "\($0.parameters)", percent($0.testAccuracy), percent($0.lastFiveMean)] },
-            rightAligned: [2, 3, 4])
+        let languageModel = rows.contains { $0.bitsPerByte != nil }
+        let table = languageModel
+            ? MarkdownTable(header: ["model", "spec", "parameters", "next-byte accuracy", "bits per byte"],
+                            rows: rows.map { [$0.model, $0.spec, "\($0.parameters)", percent($0.testAccuracy), $0.bitsPerByte.map { String(format: "%.3f", $0) } ?? ""] },
+                            rightAligned: [2, 3, 4])
+            : MarkdownTable(header: ["model", "spec", "parameters", "test accuracy", "mean of last 5 epochs"],
+                            rows: rows.map { [$0.model, $0.spec, "\($0.parameters)", percent($0.testAccuracy), percent($0.lastFiveMean)] },
+                            rightAligned: [2, 3, 4])
         var text = "job \(job): distillation took \(String(format: "%.0f", clusterSeconds)) s\n\n\(table.text)"
-        if let gain = gainOverBaseline { text += String(format: "\n\ndistillation gain over the student alone (last-5 means): %+.2f points", gain * 100) }
+        if let gain = bitsPerByteGain {
+            text += String(format: "\n\ndistillation gain over the student alone: %+.3f bits per byte (held out; lower is better)", gain)
+        } else if let gain = gainOverBaseline {
+            text += String(format: "\n\ndistillation gain over the student alone (last-5 means): %+.2f points", gain * 100)
+        }
         if let compression { text += "\n\n" + compression.table }
         return text
     }

@@ -24,7 +24,8 @@ public struct TeacherPreparation {
             }
             let network = try Network(model, seed: spec.seed &+ UInt64(index + 1))
             let augmentation = teacher.trainAugmentation ?? spec.data.augmentation
-            let config = TrainingConfig(epochs: teacher.trainEpochs, batchSize: 128, optimizer: .adam, learningRate: 0.002,
+            let config = TrainingConfig(epochs: teacher.trainEpochs, batchSize: teacher.trainBatchSize, optimizer: .adam,
+                                        learningRate: Float(teacher.trainLearningRate),
                                         schedule: .cosine(minimum: 0), seed: spec.seed &+ UInt64(index + 1), augmentation: augmentation)
             control.status("training teacher '\(teacher.name)' (\(model), \(teacher.trainEpochs) epochs) -> \(teacher.checkpoint)")
             let task = "teacher \(teacher.name)"

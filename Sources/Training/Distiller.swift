@@ -31,8 +31,8 @@ public final class Distiller {
 
     /// Teachers in this process.
     public convenience init(student: Network, teachers: [any Classifier], config: TrainingConfig, normalization: Normalization?,
-                            temperature: Float, alpha: Float, rule: Ensemble.Rule = .probabilities, passCuts: [Int] = []) {
-        self.init(student: student, source: InProcessTeachers(teachers, temperature: temperature, rule: rule, passCuts: passCuts), config: config,
+                            temperature: Float, alpha: Float, rule: Ensemble.Rule = .probabilities, weights: [Float]? = nil, passCuts: [Int] = []) {
+        self.init(student: student, source: InProcessTeachers(teachers, temperature: temperature, rule: rule, weights: weights, passCuts: passCuts), config: config,
                   normalization: normalization, temperature: temperature, alpha: alpha)
     }
 

@@ -12,6 +12,10 @@ public enum Evaluation {
         public var samples: Int
         /// A byte-level model's loss in bits per byte.
         public var bitsPerByte: Double { loss / log(2) }
+
+        public init(accuracy: Double, loss: Double, samples: Int) {
+            self.accuracy = accuracy; self.loss = loss; self.samples = samples
+        }
     }
 
     public static func run(_ model: Network, on data: LabeledImages, normalization: Normalization?,

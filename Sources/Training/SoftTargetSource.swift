@@ -55,14 +55,16 @@ public final class InProcessTeachers: SoftTargetSource {
     public let teachers: [any Classifier]
     public let temperature: Float
     public let rule: Ensemble.Rule
+    /// The members' weights in the mean (nil: equal).
+    public let weights: [Float]?
     /// Where passes cut a batch besides its own bounds (`TeacherPasses`): a job's shard size, so that the arithmetic
     /// is the cluster's.
     public let passCuts: [Int]
     private var cache: [Int: [Float]] = [:]
     public private(set) var failure: String?
 
-    public init(_ teachers: [any Classifier], temperature: Float, rule: Ensemble.Rule = .probabilities, passCuts: [Int] = []) {
-        self.teachers = teachers; self.temperature = temperature; self.rule = rule; self.passCuts = passCuts
+    public init(_ teachers: [any Classifier], temperature: Float, rule: Ensemble.Rule = .probabilities, weights: [Float]? = nil, passCuts: [Int] = []) {
+        self.teachers = teachers; self.temperature = temperature; self.rule = rule; self.weights = weights; self.passCuts = passCuts
     }
 
     public func targets(for batch: TrainingBatch) -> Tensor? {
@@ -103,7 +105,7 @@ public final class InProcessTeachers: SoftTargetSource {
     }
 
     public func softTargets(_ images: Tensor) throws -> Tensor {
-        Ensemble.softTargets(try teachers.map { try $0.logits(images).asRows }, temperature: temperature, rule: rule)
+        Ensemble.softTargets(try teachers.map { try $0.logits(images).asRows }, temperature: temperature, rule: rule, weights: weights)
     }
 
     public func finish() {}

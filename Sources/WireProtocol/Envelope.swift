@@ -1,7 +1,7 @@
 /// Frame 1 of every message: who sent it, for which job, what kind it is, and which tensors follow.
 public struct Envelope: Equatable, Sendable {
     /// The protocol version this build speaks.
-    public static let currentVersion: UInt32 = 2
+    public static let currentVersion: UInt32 = 3
 
     public var version: UInt32
     public var jobID: String
@@ -31,8 +31,11 @@ public enum WireDType: UInt32, Sendable {
 /// How a frame encodes a tensor's values.
 public enum TensorEncoding: Equatable, Sendable {
     case dense
-    /// Soft targets (rows, classes): per row k Int32 indices then k values of the descriptor's dtype.
+    /// Soft targets (rows, classes): per row k class indices, k values of the descriptor's dtype and the tail's
+    /// mass (`TopKCodec`).
     case topK(Int)
+
+    public var isTopK: Bool { if case .topK = self { return true } else { return false } }
 }
 
 /// Describes one tensor frame: what it holds and how to check it arrived whole.
@@ -60,10 +63,9 @@ public struct TensorDescriptor: Equatable, Sendable {
             let (bytes, overflow) = elements.multipliedReportingOverflow(by: dtype.byteSize)
             return overflow ? nil : bytes
         case let .topK(k):
-            guard shape.count == 2 else { return nil }
-            let (entries, o1) = shape[0].multipliedReportingOverflow(by: k)
-            let (bytes, o2) = entries.multipliedReportingOverflow(by: 4 + dtype.byteSize)
-            return o1 || o2 ? nil : bytes
+            guard shape.count == 2, let row = TopKCodec.rowBytes(classes: shape[1], k: k, valueType: dtype) else { return nil }
+            let (bytes, overflow) = shape[0].multipliedReportingOverflow(by: row)
+            return overflow ? nil : bytes
         }
     }
 }

@@ -33,59 +33,99 @@ public enum TensorCodec {
     }
 }
 
-/// Top-k soft targets: per row the k largest probabilities with their class indices; on decoding the
-/// remaining mass is spread evenly over the other classes, so every row still sums to 1.
+/// Top-k soft targets with the tail: per row the k largest probabilities with their class indices, and the exact
+/// mass of every other class as one tail bucket. A row is k indices (1 byte each for up to 256 classes, 2 for up to
+/// 65536, else 4), then k values, then the tail, the values and the tail in the value type (float32 or float16).
+/// Decoded, a row is the classes' probabilities (0 for those in the tail) and one more column, the tail's mass:
+/// what the student's KL over the k + 1 buckets reads, and what an ensemble averages column by column.
 public enum TopKCodec {
-    /// probabilities: (rows, classes) -> per row k Int32 indices, then k values (float32 or float16).
+    /// Bytes per class index for `classes` classes.
+    public static func indexBytes(classes: Int) -> Int { classes <= 256 ? 1 : classes <= 65536 ? 2 : 4 }
+
+    /// Bytes per row, nil on overflow.
+    public static func rowBytes(classes: Int, k: Int, valueType: WireDType) -> Int? {
+        let (indices, o1) = k.multipliedReportingOverflow(by: indexBytes(classes: classes))
+        let (values, o2) = (k + 1).multipliedReportingOverflow(by: valueType.byteSize)
+        let (sum, o3) = indices.addingReportingOverflow(values)
+        return o1 || o2 || o3 || k < 0 ? nil : sum
+    }
+
+    /// probabilities: (rows, classes) -> the frame.
     public static func encode(_ probabilities: [Float], rows: Int, classes: Int, k: Int, valueType: WireDType) -> [UInt8] {
         precondition(k >= 1 && k <= classes && probabilities.count == rows * classes)
         precondition(valueType == .float32 || valueType == .float16, "top-k values are float32 or float16")
+        let indexSize = indexBytes(classes: classes)
         var out: [UInt8] = []
-        out.reserveCapacity(rows * k * (4 + valueType.byteSize))
-        for r in 0..<rows {
-            let row = probabilities[(r * classes)..<((r + 1) * classes)]
-            let top = row.indices.sorted { row[$0] > row[$1] || (row[$0] == row[$1] && $0 < $1) }.prefix(k)
-            for index in top { withUnsafeBytes(of: Int32(index - r * classes).littleEndian) { out.append(contentsOf: $0) } }
-            for index in top {
-                if valueType == .float32 {
-                    withUnsafeBytes(of: row[index]) { out.append(contentsOf: $0) }
-                } else {
-                    withUnsafeBytes(of: Float16(row[index])) { out.append(contentsOf: $0) }
+        out.reserveCapacity(rows * rowBytes(classes: classes, k: k, valueType: valueType)!)
+        func appendValue(_ v: Float) {
+            if valueType == .float32 { withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
+            else { withUnsafeBytes(of: Float16(v).bitPattern.littleEndian) { out.append(contentsOf: $0) } }
+        }
+        var top = [Int](repeating: 0, count: k)
+        probabilities.withUnsafeBufferPointer { p in
+            for r in 0..<rows {
+                let row = p.baseAddress! + r * classes
+                largest(row, classes: classes, k: k, into: &top)
+                for index in top {
+                    withUnsafeBytes(of: UInt32(index).littleEndian) { out.append(contentsOf: $0.prefix(indexSize)) }
                 }
+                var kept = 0.0
+                for index in top {
+                    appendValue(row[index])
+                    kept += Double(row[index])
+                }
+                appendValue(Float(max(0, 1 - kept)))
             }
         }
         return out
     }
 
-    /// The dense (rows, classes) probabilities a top-k frame stands for; throws on indices out of range.
-    public static func decode(_ frame: UnsafeRawBufferPointer, rows: Int, classes: Int, k: Int, valueType: WireDType) throws -> [Float] {
-        let valueSize = valueType.byteSize
-        let rowBytes = k * (4 + valueSize)
-        guard frame.count == rows * rowBytes else {
-            throw WireError(.invalidTensor, "top-k frame of \(frame.count) bytes, expected \(rows * rowBytes)")
+    /// The k largest values' indices, largest first, ties to the lower index: one pass keeping a sorted list.
+    static func largest(_ row: UnsafePointer<Float>, classes: Int, k: Int, into top: inout [Int]) {
+        var count = 0
+        for c in 0..<classes {
+            let v = row[c]
+            guard count < k || v > row[top[k - 1]] else { continue }
+            var i = min(count, k - 1)
+            while i > 0 && row[top[i - 1]] < v {
+                top[i] = top[i - 1]
+                i -= 1
+            }
+            top[i] = c
+            count = min(count + 1, k)
         }
-        var out = [Float](repeating: 0, count: rows * classes)
+    }
+
+    /// The (rows, classes + 1) probabilities and tail masses a frame stands for; throws on indices out of range or
+    /// repeated, and on values or tails that are not finite and non-negative.
+    public static func decode(_ frame: UnsafeRawBufferPointer, rows: Int, classes: Int, k: Int, valueType: WireDType) throws -> [Float] {
+        let indexSize = indexBytes(classes: classes), valueSize = valueType.byteSize
+        guard let rowBytes = rowBytes(classes: classes, k: k, valueType: valueType), frame.count == rows * rowBytes else {
+            throw WireError(.invalidTensor, "top-k frame of \(frame.count) bytes, expected \(rows) rows of k = \(k)")
+        }
+        func value(_ offset: Int) -> Float {
+            valueType == .float32 ? Float(bitPattern: UInt32(littleEndian: frame.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+                : Float(Float16(bitPattern: UInt16(littleEndian: frame.loadUnaligned(fromByteOffset: offset, as: UInt16.self))))
+        }
+        let columns = classes + 1
+        var out = [Float](repeating: 0, count: rows * columns)
+        var seen = [Int](repeating: -1, count: classes)
         for r in 0..<rows {
             let base = r * rowBytes
-            var kept: Float = 0
-            var seen = Set<Int>()
             for j in 0..<k {
-                let index = Int(Int32(littleEndian: frame.loadUnaligned(fromByteOffset: base + 4 * j, as: Int32.self)))
-                guard index >= 0, index < classes, seen.insert(index).inserted else {
+                var index = 0
+                for b in 0..<indexSize { index |= Int(frame[base + indexSize * j + b]) << (8 * b) }
+                guard index < classes, seen[index] != r else {
                     throw WireError(.invalidTensor, "top-k row \(r): class index \(index) is out of range or repeated")
                 }
-                let offset = base + 4 * k + valueSize * j
-                let value = valueType == .float32
-                    ? frame.loadUnaligned(fromByteOffset: offset, as: Float.self)
-                    : Float(frame.loadUnaligned(fromByteOffset: offset, as: Float16.self))
-                guard value.isFinite, value >= 0 else { throw WireError(.invalidTensor, "top-k row \(r): probability \(value)") }
-                out[r * classes + index] = value
-                kept += value
+                seen[index] = r
+                let v = value(base + indexSize * k + valueSize * j)
+                guard v.isFinite, v >= 0 else { throw WireError(.invalidTensor, "top-k row \(r): probability \(v)") }
+                out[r * columns + index] = v
             }
-            if k < classes {
-                let rest = max(0, 1 - kept) / Float(classes - k)
-                for c in 0..<classes where !seen.contains(c) { out[r * classes + c] = rest }
-            }
+            let tail = value(base + indexSize * k + valueSize * k)
+            guard tail.isFinite, tail >= 0 else { throw WireError(.invalidTensor, "top-k row \(r): tail mass \(tail)") }
+            out[r * columns + classes] = tail
         }
         return out
     }

@@ -40,12 +40,36 @@ final class ClusterHarness {
         var extra = ""
         /// More lines of the job's `teachers:` list (members written by the test itself).
         var extraTeachers = ""
+        /// Language models on the shakespeare plays (trainSamples and testSamples windows) instead of images.
+        var text = false
+        /// The members' ensemble weights (empty: none given, equal).
+        var weights: [Double] = []
+
+        /// GPTs of context 16 on shakespeare: a student and two teachers of other shapes.
+        static var languageModels: Settings {
+            var s = Settings()
+            s.text = true
+            s.trainSamples = 600
+            s.testSamples = 100
+            s.shardSize = 40
+            s.epochs = 2
+            s.batchSize = 20
+            s.student = "gpt:vocab=256,ctx=16,layers=1,heads=2,d=16"
+            s.teachers = ["gpt:vocab=256,ctx=16,layers=1,heads=2,d=32", "gpt:vocab=256,ctx=16,layers=2,heads=2,d=24"]
+            return s
+        }
     }
 
     init(_ label: String, _ s: Settings = Settings()) throws {
         directory = try TestSupport.temporaryDirectory(label)
         cluster = try LocalCluster(logDirectory: directory.path, executable: ClusterHarness.binary)
-        try ClusterHarness.writeBlobs(to: directory.appendingPathComponent("data").path, train: s.trainSamples, test: s.testSamples)
+        let data: String
+        if s.text {
+            data = "dataset: shakespeare\n  limit: \(s.trainSamples)\n  test_limit: \(s.testSamples)"
+        } else {
+            try ClusterHarness.writeBlobs(to: directory.appendingPathComponent("data").path, train: s.trainSamples, test: s.testSamples)
+            data = "dataset: idx:data/\n  augment: {translate: \(s.translate)}"
+        }
         var teacherLines = ""
         for (i, spec) in s.teachers.enumerated() {
             let path = "teachers/t\(i).safetensors"
@@ -54,7 +78,8 @@ final class ClusterHarness {
             } else {
                 try FileManager.default.createDirectory(at: directory.appendingPathComponent("teachers"), withIntermediateDirectories: true)
                 try Checkpoint.save(try Network(try ModelSpec(spec), seed: UInt64(100 + i)), to: directory.appendingPathComponent(path))
-                teacherLines += "  - {name: t\(i), checkpoint: \(path)}\n"
+                let weight = i < s.weights.count ? ", weight: \(s.weights[i])" : ""
+                teacherLines += "  - {name: t\(i), checkpoint: \(path)\(weight)}\n"
             }
         }
         if s.encrypted {
@@ -77,9 +102,8 @@ final class ClusterHarness {
             name: test-job
             seed: 5
             data:
-              dataset: idx:data/
+              \(data)
               shard_size: \(s.shardSize)
-              augment: {translate: \(s.translate)}
             teachers:
             \(teacherLines)\(s.extraTeachers)distillation: {temperature: 2, alpha: 0.7}
             student: {model: "\(s.student)", epochs: \(s.epochs), batch_size: \(s.batchSize), replicas: \(s.replicas), lr: 0.01, optimizer: adam, baseline: \(s.baseline)}

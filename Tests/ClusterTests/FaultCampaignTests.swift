@@ -340,7 +340,7 @@ import Wire
         let h = try ClusterHarness("fault-missing-data")
         let text = try String(contentsOfFile: h.jobPath, encoding: .utf8)
         let line = text.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.contains("dataset:") }! + 1
-        for (dataset, fragment) in [("idx:missing/", "missing"), ("npz:data", "data"), ("text:data", "jobs and the cluster take image data sets")] {
+        for (dataset, fragment) in [("idx:missing/", "missing"), ("npz:data", "data"), ("text:data", "feeds byte-level language models; the student")] {
             try text.replacingOccurrences(of: "dataset: idx:data/", with: "dataset: \(dataset)").write(toFile: h.jobPath, atomically: true, encoding: .utf8)
             do {
                 _ = try JobContext.load(path: h.jobPath)

@@ -3,6 +3,7 @@ import Foundation
 import NeuralNet
 import Storage
 import Testing
+import Wire
 @testable import Cluster
 
 @Suite struct WorkPlanTests {
@@ -80,7 +81,7 @@ import Testing
         let logits = (0..<2).map { _ in Tensor(shape: [10, 3], scalars: (0..<30).map { _ in Float(rng.nextInt(below: 1000)) / 100 - 5 }) }
         let order = plan.order(epoch: 0)
         for rule in [Ensemble.Rule.probabilities, .logits] {
-            var store = SoftTargetStore(plan: plan, classes: 3, temperature: 2, rule: rule)
+            var store = SoftTargetStore(plan: plan, columns: 3, temperature: 2, rule: rule)
             for shard in 0..<plan.shardsPerEpoch {
                 let rows = plan.positions(shard: shard)
                 for member in 0..<2 {
@@ -98,9 +99,34 @@ import Testing
         }
     }
 
+    /// Two members' top-k rows with their tails (decoded from the wire) and a language model's rows per window: the
+    /// ensemble holds each class a member sent at its weighted mean (0 from a member that did not send it), and the
+    /// tail's mean is exactly the mass left outside the union, so every row still sums to 1.
+    @Test func topKMembersCombineIntoTheUnionAndTheTailOfTheRest() throws {
+        let plan = WorkPlan(sampleCount: 2, shardSize: 2, members: ["a", "b"], epochs: 1, cached: false, seed: 1, rowsPerSample: 2)
+        let classes = 5
+        let probabilities = (0..<2).map { m in Softmax.probabilities(Tensor(shape: [4, classes], scalars: (0..<20).map { Float(sin(Double($0 * (m + 2)))) * 3 })) }
+        var store = SoftTargetStore(plan: plan, columns: classes + 1, temperature: 1, rule: .probabilities, weights: [3, 1])
+        var decoded: [[Float]] = []
+        for m in 0..<2 {
+            let wire = WireTensor(name: "t", values: probabilities[m].scalars, shape: [4, classes], format: .topK(2, .float32))
+            decoded.append(try wire.frame.withUnsafeBytes { try WireTensor.decode(wire.descriptor, frame: $0) })
+            store.add(itemID: plan.id(.init(epoch: 0, shard: 0, member: m)), values: decoded[m]) { plan.order(epoch: 0) }
+        }
+        let combined = try #require(store.targets(epoch: 0, positions: 0..<2, order: plan.order(epoch: 0)))
+        #expect(combined.shape == [4, classes + 1])
+        for r in 0..<4 {
+            let row = Array(combined.scalars[(r * 6)..<(r * 6 + 6)])
+            for c in 0...classes { #expect(abs(row[c] - (0.75 * decoded[0][r * 6 + c] + 0.25 * decoded[1][r * 6 + c])) < 1e-6) }
+            let union = (0..<classes).filter { row[$0] > 0 }
+            #expect(union.count >= 2 && union.count <= 4)
+            #expect(abs(row.reduce(0, +) - 1) < 1e-5, "row \(r) sums to \(row.reduce(0, +))")
+        }
+    }
+
     @Test func cachedTargetsFollowTheSampleIntoLaterEpochs() {
         let plan = WorkPlan(sampleCount: 6, shardSize: 3, members: ["a"], epochs: 3, cached: true, seed: 4)
-        var store = SoftTargetStore(plan: plan, classes: 2, temperature: 1, rule: .probabilities)
+        var store = SoftTargetStore(plan: plan, columns: 2, temperature: 1, rule: .probabilities)
         let order0 = plan.order(epoch: 0)
         // Row r of epoch 0 is sample order0[r]; give sample s the target (s, -s).
         for shard in 0..<2 {

@@ -92,6 +92,15 @@ import Datasets
         #expect { try JobSpec.parse(typo, file: "tiny.yaml") } throws: { "\($0)".contains("did you mean 'translate'?") }
     }
 
+    @Test func membersMayWeighTheirShareOfTheEnsemble() throws {
+        #expect(try JobSpec.parse(JobSpecTests.minimal, file: "tiny.yaml").ensembleWeights == nil)
+        let weighted = JobSpecTests.minimal.replacingOccurrences(of: "checkpoint: t.safetensors", with: "checkpoint: t.safetensors\n    weight: 2.5")
+        let job = try JobSpec.parse(weighted, file: "tiny.yaml")
+        #expect(job.teachers[0].weight == 2.5)
+        let bad = weighted.replacingOccurrences(of: "weight: 2.5", with: "weight: 0")
+        #expect { try JobSpec.parse(bad, file: "tiny.yaml") } throws: { "\($0)".contains("weight: 0") && "\($0)".contains("out of range") }
+    }
+
     /// Each mistake is reported with the file, the line it is on, and a hint.
     @Test(arguments: [
         ("  temprature: 3", "distillation:", "unknown key 'temprature' in job.distillation (did you mean 'temperature'?)"),

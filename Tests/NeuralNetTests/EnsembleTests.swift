@@ -26,4 +26,12 @@ import Testing
         func entropy(_ p: Tensor) -> Double { p.scalars.reduce(0.0) { $0 - ($1 > 0 ? Double($1) * log(Double($1)) : 0) } }
         #expect(entropy(Ensemble.softTargets([a, b], temperature: 1)) < entropy(Ensemble.softTargets([a, b], temperature: 8)))
     }
+
+    /// Weights make the mean a weighted one (divided by their sum); equal weights are the plain mean, bit for bit.
+    @Test func weightsMixMembersInProportion() {
+        let pa = Softmax.probabilities(a, temperature: 2), pb = Softmax.probabilities(b, temperature: 2)
+        let weighted = Ensemble.softTargets([a, b], temperature: 2, weights: [3, 1])
+        for i in 0..<15 { #expect(abs(weighted.scalars[i] - (0.75 * pa.scalars[i] + 0.25 * pb.scalars[i])) < 1e-6) }
+        #expect(Ensemble.softTargets([a, b], temperature: 2, weights: [5, 5]) == Ensemble.softTargets([a, b], temperature: 2))
+    }
 }

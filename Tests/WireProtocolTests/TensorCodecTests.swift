@@ -22,48 +22,56 @@ import Testing
         #expect(zip(ints, values).allSatisfy { abs($0 - $1) <= scale / 2 + 1e-6 })
     }
 
-    /// Top-k keeps the k largest probabilities exactly (float32) and spreads the rest evenly.
-    @Test(arguments: [1, 3, 10])
-    func topKErrorIsTheSpreadOfTheDroppedMass(k: Int) throws {
-        let rows = 50, classes = 10
-        var probabilities: [Float] = []
+    static func probabilities(rows: Int, classes: Int) -> [Float] {
+        var out: [Float] = []
         for r in 0..<rows {
             let logits = (0..<classes).map { Float(sin(Double(r * classes + $0))) * 4 }
             let top = logits.max()!
             let e = logits.map { expf($0 - top) }
             let sum = e.reduce(0, +)
-            probabilities += e.map { $0 / sum }
+            out += e.map { $0 / sum }
         }
+        return out
+    }
+
+    /// Top-k keeps the k largest probabilities exactly (float32), 0 for the rest, and their exact mass as the tail
+    /// column; with 256 classes an index is one byte, with 300 two.
+    @Test(arguments: [(1, 10), (3, 10), (10, 10), (8, 256), (32, 300)])
+    func topKKeepsTheLargestAndTheTailsExactMass(k: Int, classes: Int) throws {
+        let rows = 50
+        let probabilities = Self.probabilities(rows: rows, classes: classes)
         let decoded = try roundTrip(.topK(k, .float32), shape: [rows, classes], probabilities)
-        var worstL1: Float = 0
+        #expect(decoded.count == rows * (classes + 1))
         for r in 0..<rows {
             let original = Array(probabilities[(r * classes)..<((r + 1) * classes)])
-            let got = Array(decoded[(r * classes)..<((r + 1) * classes)])
-            #expect(abs(got.reduce(0, +) - 1) < 1e-5)
-            let kept = original.indices.sorted { original[$0] > original[$1] }.prefix(k)
-            for i in kept { #expect(got[i] == original[i]) }
-            let dropped = 1 - kept.reduce(Float(0)) { $0 + original[$1] }
-            let l1 = zip(got, original).reduce(Float(0)) { $0 + abs($1.0 - $1.1) }
-            #expect(l1 <= 2 * dropped + 1e-5)
-            worstL1 = max(worstL1, l1)
+            let got = Array(decoded[(r * (classes + 1))..<((r + 1) * (classes + 1))])
+            let kept = Set(original.indices.sorted { original[$0] > original[$1] || (original[$0] == original[$1] && $0 < $1) }.prefix(k))
+            for c in 0..<classes { #expect(got[c] == (kept.contains(c) ? original[c] : 0)) }
+            let rest = original.indices.filter { !kept.contains($0) }.reduce(0.0) { $0 + Double(original[$1]) }
+            #expect(abs(Double(got[classes]) - rest) < 1e-6, "row \(r): tail \(got[classes]), dropped mass \(rest)")
         }
-        if k == classes { #expect(worstL1 < 1e-6) }
         let size = WireTensor(name: "x", values: probabilities, shape: [rows, classes], format: .topK(k, .float16)).frame.count
-        #expect(size == rows * k * 6)
+        let indexBytes = classes <= 256 ? 1 : 2
+        #expect(size == rows * (k * indexBytes + (k + 1) * 2))
     }
 
     @Test func corruptTopKFramesAreRejected() {
         let t = WireTensor(name: "x", values: [0.7, 0.2, 0.1], shape: [1, 3], format: .topK(2, .float32))
+        func decode(_ frame: [UInt8]) throws -> [Float] {
+            try frame.withUnsafeBytes { try TopKCodec.decode($0, rows: 1, classes: 3, k: 2, valueType: .float32) }
+        }
+        let good = try? decode(t.frame)
+        #expect(good?.prefix(3) == [0.7, 0.2, 0] && abs((good?.last ?? 0) - 0.1) < 1e-6, "\(good ?? [])")
         var frame = t.frame
         frame[0] = 9  // class index 9 of 3
-        #expect(throws: WireError.self) {
-            try frame.withUnsafeBytes { try TopKCodec.decode($0, rows: 1, classes: 3, k: 2, valueType: .float32) }
-        }
+        #expect(throws: WireError.self) { try decode(frame) }
         frame = t.frame
-        frame[4] = frame[0]  // the same class twice
-        #expect(throws: WireError.self) {
-            try frame.withUnsafeBytes { try TopKCodec.decode($0, rows: 1, classes: 3, k: 2, valueType: .float32) }
-        }
+        frame[1] = frame[0]  // the same class twice
+        #expect(throws: WireError.self) { try decode(frame) }
+        frame = t.frame
+        // A negative tail (float32 -0.5 little-endian in the last four bytes).
+        frame.replaceSubrange((frame.count - 4)..., with: [0, 0, 0, 0xBF])
+        #expect(throws: WireError.self) { try decode(frame) }
     }
 }
 
