@@ -10,6 +10,8 @@ public struct SoftTargetStore {
     public let plan: WorkPlan
     /// Values per row: the classes, and for top-k targets the tail's mass after them (`TopKCodec`).
     public let columns: Int
+    /// Whether the last column is a top-k tail.
+    public let withTail: Bool
     /// Values per sample: its rows (`WorkPlan.rowsPerSample`) times the columns.
     private let width: Int
     public let temperature: Float
@@ -23,9 +25,10 @@ public struct SoftTargetStore {
     private var perSample: [Float]
     private var perSampleReady: [Bool]
 
-    public init(plan: WorkPlan, columns: Int, temperature: Float, rule: Ensemble.Rule, weights: [Float]? = nil) {
+    public init(plan: WorkPlan, columns: Int, withTail: Bool = false, temperature: Float, rule: Ensemble.Rule, weights: [Float]? = nil) {
         self.plan = plan
         self.columns = columns
+        self.withTail = withTail
         self.temperature = temperature
         self.rule = rule
         self.weights = weights
@@ -50,9 +53,8 @@ public struct SoftTargetStore {
         let outputs = (0..<plan.members.count).map { partial[key]![$0]! }
         partial[key] = nil
         let rows = outputs[0].count / columns
-        // Top-k members average column by column: a class's mean over the members that sent it (0 from the rest),
-        // and the tail's mean, which is exactly the mass left outside the classes any member sent.
-        let target = Ensemble.combine(outputs.map { Tensor(shape: [rows, columns], scalars: $0) }, temperature: temperature, rule: rule, weights: weights).scalars
+        var target = Ensemble.combine(outputs.map { Tensor(shape: [rows, columns], scalars: $0) }, temperature: temperature, rule: rule, weights: weights).scalars
+        if withTail { SoftTargetStore.keepCommonClasses(&target, outputs: outputs, rows: rows, columns: columns) }
         if cached {
             let order = epochOrder()
             for (row, position) in plan.positions(shard: item.shard).enumerated() {
@@ -64,6 +66,20 @@ public struct SoftTargetStore {
             combined[key] = target
         }
         return true
+    }
+
+    /// Top-k members' mean, made exact: a class only some members sent has an unknown share from the rest (it is in
+    /// their tails), so it joins the tail with the mass it has; the classes every member sent keep theirs. The
+    /// tail is then exactly the mixture's mass outside those classes.
+    static func keepCommonClasses(_ target: inout [Float], outputs: [[Float]], rows: Int, columns: Int) {
+        let classes = columns - 1
+        for r in 0..<rows {
+            let base = r * columns
+            for c in 0..<classes where target[base + c] > 0 && outputs.contains(where: { $0[base + c] == 0 }) {
+                target[base + classes] += target[base + c]
+                target[base + c] = 0
+            }
+        }
     }
 
     /// The ensemble targets for positions of an epoch (rows in position order, `rowsPerSample` per position), or nil

@@ -110,7 +110,7 @@ public final class StudentDataPlane {
         }
         tokens = AssignmentToken(key: key)
         let tail = job.spec.softTargets.isTopK ? 1 : 0
-        store = SoftTargetStore(plan: job.plan, columns: classes(job) + tail, temperature: Float(job.spec.temperature), rule: job.spec.combine,
+        store = SoftTargetStore(plan: job.plan, columns: classes(job) + tail, withTail: tail == 1, temperature: Float(job.spec.temperature), rule: job.spec.combine,
                                 weights: job.spec.ensembleWeights)
         try limitMessages(otherBytes: 0)
     }

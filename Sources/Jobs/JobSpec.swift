@@ -134,6 +134,8 @@ public struct JobSpec: Sendable, Equatable {
     public var combine: Combine
     public var student: Student
     public var softTargets: SoftTargetEncoding
+    /// Encodings the student is also distilled with, each in a run of its own, for the results table.
+    public var softTargetComparisons: [SoftTargetEncoding] = []
     public var cacheSoftTargets: Bool
     public var cluster: Cluster
     public var outputDirectory: String
@@ -203,22 +205,31 @@ public struct JobSpec: Sendable, Equatable {
         let student = try parseStudent(studentSection)
 
         var encoding = SoftTargetEncoding.float32
+        var comparisons: [SoftTargetEncoding] = []
         var cache = true
         if let soft = try top.section("soft_targets") {
-            let text = try soft.string("encoding", default: "fp32")
-            switch text {
-            case "fp32": encoding = .float32
-            case "fp16": encoding = .float16
-            default:
-                guard text.hasPrefix("topk:"), let k = Int(text.dropFirst(5)), k >= 1, k <= student.model.classes else {
-                    throw soft.error("encoding", "unknown encoding '\(text)': use fp32, fp16 or topk:K with 1 <= K <= \(student.model.classes)")
+            func parseEncoding(_ text: String, key: String) throws -> SoftTargetEncoding {
+                let parsed: SoftTargetEncoding
+                switch text {
+                case "fp32": parsed = .float32
+                case "fp16": parsed = .float16
+                default:
+                    guard text.hasPrefix("topk:"), let k = Int(text.dropFirst(5)), k >= 1, k <= student.model.classes else {
+                        throw soft.error(key, "unknown encoding '\(text)': use fp32, fp16 or topk:K with 1 <= K <= \(student.model.classes)")
+                    }
+                    parsed = .topK(k)
                 }
-                encoding = .topK(k)
+                if parsed.isTopK && combine == .logits {
+                    throw soft.error(key, "top-k sends probabilities, but 'distillation.combine: logits' needs whole logits: use fp32 or fp16")
+                }
+                return parsed
+            }
+            encoding = try parseEncoding(try soft.string("encoding", default: "fp32"), key: "encoding")
+            comparisons = try soft.strings("compare").map { try parseEncoding($0, key: "compare") }
+            if comparisons.contains(encoding) || Set(comparisons.map(\.description)).count < comparisons.count {
+                throw soft.error("compare", "lists an encoding twice (or the job's own, \(encoding)): each is distilled once")
             }
             cache = try soft.bool("cache", default: true)
-            if case .topK = encoding, combine == .logits {
-                throw soft.error("encoding", "top-k sends probabilities, but 'distillation.combine: logits' needs whole logits: use fp32 or fp16")
-            }
             try soft.finish()
         }
 
@@ -260,6 +271,7 @@ public struct JobSpec: Sendable, Equatable {
         var job = JobSpec(name: name, seed: seed, data: data, teachers: teachers, temperature: temperature, alpha: alpha,
                           combine: combine, student: student, softTargets: encoding, cacheSoftTargets: cache,
                           cluster: cluster, outputDirectory: output)
+        job.softTargetComparisons = comparisons
         job.prune = try top.section("prune").map(parsePrune)
         job.quantize = try top.section("quantize").map(parseQuantize)
         job.report = try top.section("report").map(parseReport)

@@ -17,9 +17,26 @@ public struct JobResults: Encodable {
         public var lastFiveMean: Double?
         /// A language model's held-out loss in bits per byte (its test accuracy is of the next byte).
         public var bitsPerByte: Double?
+        /// Language models: the positions it trained on (every epoch's), and how long its training took here.
+        public var trainingTokens: Int?
+        public var seconds: Double?
         enum CodingKeys: String, CodingKey {
-            case model, spec, parameters
+            case model, spec, parameters, seconds
             case testAccuracy = "test_accuracy", lastFiveMean = "last5_mean_test_accuracy", bitsPerByte = "bits_per_byte"
+            case trainingTokens = "training_tokens"
+        }
+    }
+
+    /// The student distilled again with another soft-target encoding (`soft_targets.compare`).
+    public struct Comparison {
+        public var encoding: JobSpec.SoftTargetEncoding
+        /// Its run's output directory (student.safetensors, state).
+        public var directory: String
+        /// The job file its coordinator ran (its state is keyed by it).
+        public var jobYAML: String
+        public var seconds: Double
+        public init(encoding: JobSpec.SoftTargetEncoding, directory: String, jobYAML: String, seconds: Double) {
+            self.encoding = encoding; self.directory = directory; self.jobYAML = jobYAML; self.seconds = seconds
         }
     }
 
@@ -41,16 +58,22 @@ public struct JobResults: Encodable {
 
     /// Evaluates the teachers, their ensemble and the distilled student (OUTPUT/student.safetensors, its history in
     /// OUTPUT/state) and trains the student alone when the job asks for that baseline.
-    public static func collect(context: JobContext, clusterSeconds: Double, control: RunControl) throws -> JobResults {
+    public static func collect(context: JobContext, clusterSeconds: Double, comparisons: [Comparison] = [], control: RunControl) throws -> JobResults {
         let spec = context.spec
         let test = context.split.test
+        let languageModel = spec.student.model.isLanguageModel
+        // Positions per epoch of the job's training windows.
+        let epochTokens = context.split.train.count * context.plan.rowsPerSample
         var rows: [Row] = []
         let loaded = try spec.teachers.map { try TeacherModel.load($0, context: context) }
-        if spec.student.model.isLanguageModel {
+        if languageModel {
             let scores = try languageModelScores(loaded.map(\.model), test, weights: spec.ensembleWeights)
             for ((teacher, model), score) in zip(zip(spec.teachers, loaded), scores.members) {
+                // Tokens are known for teachers this job trained (on its windows).
+                let metadata = model.isONNX ? nil : try? Checkpoint.load(URL(fileURLWithPath: teacher.checkpoint)).metadata
+                let tokens = metadata?.job == spec.name ? metadata?.epochs.map { $0 * epochTokens } : nil
                 rows.append(Row(model: "teacher \(teacher.name)", spec: model.model.summary, parameters: model.model.parameterCount,
-                                testAccuracy: score.accuracy, bitsPerByte: score.bitsPerByte))
+                                testAccuracy: score.accuracy, bitsPerByte: score.bitsPerByte, trainingTokens: tokens))
             }
             rows.append(Row(model: "ensemble (\(spec.teachers.count), at T = 1)", spec: "-", parameters: rows.reduce(0) { $0 + $1.parameters },
                             testAccuracy: scores.ensemble.accuracy, bitsPerByte: scores.ensemble.bitsPerByte))
@@ -70,26 +93,35 @@ public struct JobResults: Encodable {
         if spec.student.baseline {
             control.status("training the student alone on hard labels (the baseline)")
             let network = try Network(spec.student.model, seed: spec.seed)
+            let started = Date()
             let reports = Trainer(model: network, config: context.studentConfig, normalization: context.normalization).fit(
                 context.split.train, test: test, shouldStop: control.shouldStop,
                 onEpoch: { r in control.status("  alone epoch \(r.epoch + 1): test_acc \(formatted(r.test?.accuracy ?? 0))") })
             let accuracies = reports.compactMap { $0.test?.accuracy }
             baseline = Row(model: "student alone", spec: spec.student.model.text, parameters: network.parameterCount,
                            testAccuracy: accuracies.last ?? 0, lastFiveMean: lastFive(accuracies),
-                           bitsPerByte: spec.student.model.isLanguageModel ? reports.last?.test?.bitsPerByte : nil)
+                           bitsPerByte: languageModel ? reports.last?.test?.bitsPerByte : nil,
+                           trainingTokens: languageModel ? reports.count * epochTokens : nil,
+                           seconds: languageModel ? Date().timeIntervalSince(started) : nil)
             rows.append(baseline!)
         }
-        let path = "\(spec.outputDirectory)/student.safetensors"
-        let (student, _) = try Checkpoint.load(URL(fileURLWithPath: path))
-        let result = Evaluation.run(student, on: test, normalization: context.normalization)
-        let state = try CoordinatorState(directory: "\(spec.outputDirectory)/state", jobYAML: context.yaml, replicas: spec.student.replicas)
-        let history = try state.epochs().filter { $0.replica == 0 }.compactMap(\.testAccuracy)
-        let distilled = Row(model: "student distilled", spec: spec.student.model.text, parameters: student.parameterCount,
-                            testAccuracy: result.accuracy, lastFiveMean: lastFive(history),
-                            bitsPerByte: spec.student.model.isLanguageModel ? result.bitsPerByte : nil)
-        rows.append(distilled)
-        let gain = baseline.flatMap { b in distilled.lastFiveMean.flatMap { d in b.lastFiveMean.map { d - $0 } } }
-        let bitsGain = baseline?.bitsPerByte.flatMap { b in distilled.bitsPerByte.map { b - $0 } }
+        let runs = [Comparison(encoding: spec.softTargets, directory: spec.outputDirectory, jobYAML: context.yaml, seconds: clusterSeconds)] + comparisons
+        var distilled: Row?
+        for run in runs {
+            let (student, _) = try Checkpoint.load(URL(fileURLWithPath: "\(run.directory)/student.safetensors"))
+            let result = Evaluation.run(student, on: test, normalization: context.normalization)
+            let state = try CoordinatorState(directory: "\(run.directory)/state", jobYAML: run.jobYAML, replicas: spec.student.replicas)
+            let history = try state.epochs().filter { $0.replica == 0 }.compactMap(\.testAccuracy)
+            let row = Row(model: comparisons.isEmpty ? "student distilled" : "student distilled (\(run.encoding))", spec: spec.student.model.text,
+                          parameters: student.parameterCount, testAccuracy: result.accuracy, lastFiveMean: lastFive(history),
+                          bitsPerByte: languageModel ? result.bitsPerByte : nil,
+                          trainingTokens: languageModel ? spec.student.epochs * epochTokens : nil, seconds: languageModel ? run.seconds : nil)
+            rows.append(row)
+            distilled = distilled ?? row
+        }
+        let distilledRow = distilled!
+        let gain = baseline.flatMap { b in distilledRow.lastFiveMean.flatMap { d in b.lastFiveMean.map { d - $0 } } }
+        let bitsGain = baseline?.bitsPerByte.flatMap { b in distilledRow.bitsPerByte.map { b - $0 } }
         return JobResults(job: spec.name, rows: rows, clusterSeconds: clusterSeconds, gainOverBaseline: gain, bitsPerByteGain: bitsGain)
     }
 
@@ -147,9 +179,10 @@ public struct JobResults: Encodable {
         func percent(_ v: Double?) -> String { v.map { String(format: "%.2f %%", $0 * 100) } ?? "" }
         let languageModel = rows.contains { $0.bitsPerByte != nil }
         let table = languageModel
-            ? MarkdownTable(header: ["model", "spec", "parameters", "next-byte accuracy", "bits per byte"],
-                            rows: rows.map { [$0.model, $0.spec, "\($0.parameters)", percent($0.testAccuracy), $0.bitsPerByte.map { String(format: "%.3f", $0) } ?? ""] },
-                            rightAligned: [2, 3, 4])
+            ? MarkdownTable(header: ["model", "spec", "parameters", "training tokens", "wall time", "next-byte accuracy", "bits per byte"],
+                            rows: rows.map { [$0.model, $0.spec, "\($0.parameters)", $0.trainingTokens.map { "\($0)" } ?? "", $0.seconds.map { String(format: "%.0f s", $0) } ?? "",
+                                              percent($0.testAccuracy), $0.bitsPerByte.map { String(format: "%.3f", $0) } ?? ""] },
+                            rightAligned: [2, 3, 4, 5, 6])
             : MarkdownTable(header: ["model", "spec", "parameters", "test accuracy", "mean of last 5 epochs"],
                             rows: rows.map { [$0.model, $0.spec, "\($0.parameters)", percent($0.testAccuracy), percent($0.lastFiveMean)] },
                             rightAligned: [2, 3, 4])

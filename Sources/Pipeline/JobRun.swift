@@ -40,8 +40,9 @@ public struct JobRun {
         let started = Date()
         try distil()
         let clusterSeconds = Date().timeIntervalSince(started)
+        let comparisons = try distilComparisons()
         ComputeThreads.set(ComputeThreads.defaultCount)
-        var results = try JobResults.collect(context: context, clusterSeconds: clusterSeconds, control: control)
+        var results = try JobResults.collect(context: context, clusterSeconds: clusterSeconds, comparisons: comparisons, control: control)
         try results.write(to: output)
         control.emit(.table(results.table))
         try control.checkStop()
@@ -64,6 +65,24 @@ public struct JobRun {
             control.emit(.table("\n" + PruningSweep.markdown(dense: written.denseAccuracy, points: written.points) + "\n\nreport: \(output)/report.md"))
         }
         return results
+    }
+
+    /// The student distilled again for each encoding of `soft_targets.compare`, each a cluster run of its own into
+    /// OUTPUT/compare-ENCODING.
+    func distilComparisons() throws -> [JobResults.Comparison] {
+        try context.spec.softTargetComparisons.map { encoding in
+            let directory = "\(context.spec.outputDirectory)/compare-\(encoding.description.replacingOccurrences(of: ":", with: "-"))"
+            control.status("distilling again with \(encoding) soft targets, for the table: \(directory)")
+            var run = try JobRun(jobFile: jobFile, overrides: overrides + [
+                "soft_targets.encoding=\(encoding)", "soft_targets.compare=[]", "output.dir=\(directory)"], control: control)
+            run.executable = executable
+            run.bind = bind
+            run.metrics = metrics
+            let started = Date()
+            try run.distil()
+            try control.checkStop()
+            return JobResults.Comparison(encoding: encoding, directory: directory, jobYAML: run.context.yaml, seconds: Date().timeIntervalSince(started))
+        }
     }
 
     /// The cluster phase: coordinator, teachers and student replicas as local processes until the coordinator ends;

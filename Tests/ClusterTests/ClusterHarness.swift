@@ -34,6 +34,9 @@ final class ClusterHarness {
         var encoding = "fp32"
         var leaseMilliseconds = 1500
         var trainTeachers = false
+        /// What the job's `teachers[].train` says besides the model (when trainTeachers).
+        var teacherTraining = "epochs: 2"
+        var distillation = "{temperature: 2, alpha: 0.7}"
         var baseline = false
         /// CURVE with keys written here, instead of plain TCP.
         var encrypted = false
@@ -42,6 +45,8 @@ final class ClusterHarness {
         var extraTeachers = ""
         /// Language models on the shakespeare plays (trainSamples and testSamples windows) instead of images.
         var text = false
+        /// Encodings the job also distils with (`soft_targets.compare`).
+        var compare: [String] = []
         /// The members' ensemble weights (empty: none given, equal).
         var weights: [Double] = []
 
@@ -74,7 +79,7 @@ final class ClusterHarness {
         for (i, spec) in s.teachers.enumerated() {
             let path = "teachers/t\(i).safetensors"
             if s.trainTeachers {
-                teacherLines += "  - {name: t\(i), checkpoint: \(path), train: {model: \"\(spec)\", epochs: 2}}\n"
+                teacherLines += "  - {name: t\(i), checkpoint: \(path), train: {model: \"\(spec)\", \(s.teacherTraining)}}\n"
             } else {
                 try FileManager.default.createDirectory(at: directory.appendingPathComponent("teachers"), withIntermediateDirectories: true)
                 try Checkpoint.save(try Network(try ModelSpec(spec), seed: UInt64(100 + i)), to: directory.appendingPathComponent(path))
@@ -105,9 +110,9 @@ final class ClusterHarness {
               \(data)
               shard_size: \(s.shardSize)
             teachers:
-            \(teacherLines)\(s.extraTeachers)distillation: {temperature: 2, alpha: 0.7}
+            \(teacherLines)\(s.extraTeachers)distillation: \(s.distillation)
             student: {model: "\(s.student)", epochs: \(s.epochs), batch_size: \(s.batchSize), replicas: \(s.replicas), lr: 0.01, optimizer: adam, baseline: \(s.baseline)}
-            soft_targets: {encoding: \(s.encoding), cache: \(s.cache)}
+            soft_targets: {encoding: \(s.encoding), cache: \(s.cache), compare: [\(s.compare.joined(separator: ", "))]}
             cluster: {\(security), lease_ms: \(s.leaseMilliseconds), heartbeat_ms: 100}
             output: {dir: out}
             \(s.extra)

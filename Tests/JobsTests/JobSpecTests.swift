@@ -92,6 +92,17 @@ import Datasets
         #expect { try JobSpec.parse(typo, file: "tiny.yaml") } throws: { "\($0)".contains("did you mean 'translate'?") }
     }
 
+    @Test func otherEncodingsToCompareParse() throws {
+        let text = JobSpecTests.minimal + "\nsoft_targets:\n  encoding: topk:3\n  compare: [fp32, topk:2]"
+        #expect(try JobSpec.parse(text, file: "job.yaml").softTargetComparisons == [.float32, .topK(2)])
+        #expect { try JobSpec.parse(text.replacingOccurrences(of: "topk:2]", with: "topk:3]"), file: "job.yaml") } throws: {
+            "\($0)".contains("lists an encoding twice")
+        }
+        #expect { try JobSpec.parse(text.replacingOccurrences(of: "topk:2]", with: "top2]"), file: "job.yaml") } throws: {
+            "\($0)".contains("unknown encoding 'top2'")
+        }
+    }
+
     @Test func membersMayWeighTheirShareOfTheEnsemble() throws {
         #expect(try JobSpec.parse(JobSpecTests.minimal, file: "tiny.yaml").ensembleWeights == nil)
         let weighted = JobSpecTests.minimal.replacingOccurrences(of: "checkpoint: t.safetensors", with: "checkpoint: t.safetensors\n    weight: 2.5")
