@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "CChecksum"),
         .target(name: "CSQLite", linkerSettings: [.linkedLibrary("sqlite3")]),
         // Plain C over libzmq: the reference distillery-wire-bench measures the Swift layer against (never in the product).
-        .target(name: "CWireBaseline", linkerSettings: [.linkedLibrary("zmq"), .linkedLibrary("pthread")]),
+        .target(name: "CWireBaseline", dependencies: ["CChecksum"], linkerSettings: [.linkedLibrary("zmq"), .linkedLibrary("pthread")]),
         .executableTarget(name: "WireBench", dependencies: ["Wire", "CWireBaseline", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // protoc-c output, written only by proto/generate.sh.
         .target(name: "CDistilleryProto", linkerSettings: [.linkedLibrary("protobuf-c")]),

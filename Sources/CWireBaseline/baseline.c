@@ -6,10 +6,14 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "cchecksum.h"
+
 struct receiver {
     void *socket;
     int count;
+    int checksum;
     int ok;
+    uint32_t crc;  // kept, so the checksums cannot be optimised away
 };
 
 static void *receive_all(void *arg) {
@@ -18,6 +22,7 @@ static void *receive_all(void *arg) {
     zmq_msg_init(&msg);
     for (int i = 0; i < r->count; i++) {
         if (zmq_msg_recv(&msg, r->socket, 0) < 0) { r->ok = 0; break; }
+        if (r->checksum) r->crc ^= cchecksum_crc32c(0, zmq_msg_data(&msg), zmq_msg_size(&msg));
     }
     zmq_msg_close(&msg);
     return NULL;
@@ -29,7 +34,7 @@ static double now(void) {
     return t.tv_sec + t.tv_nsec / 1e9;
 }
 
-double cwire_baseline_push_pull(size_t size, int count, const char *server_public, const char *server_secret,
+double cwire_baseline_push_pull(size_t size, int count, int checksum, const char *server_public, const char *server_secret,
                                 const char *client_public, const char *client_secret) {
     void *ctx = zmq_ctx_new();
     void *pull = zmq_socket(ctx, ZMQ_PULL);
@@ -54,17 +59,19 @@ double cwire_baseline_push_pull(size_t size, int count, const char *server_publi
 
     char *buffer = malloc(size);
     memset(buffer, 7, size);
-    struct receiver r = {pull, count, 1};
+    struct receiver r = {pull, count, checksum, 1, 0};
+    uint32_t sent_crc = 0;
     pthread_t thread;
     double start = now();
     pthread_create(&thread, NULL, receive_all, &r);
     for (int i = 0; i < count; i++) {
         zmq_msg_t msg;
+        if (checksum) sent_crc ^= cchecksum_crc32c(0, buffer, size);
         zmq_msg_init_data(&msg, buffer, size, NULL, NULL);  // zero-copy; the buffer outlives the run
         if (zmq_msg_send(&msg, push, 0) < 0) { zmq_msg_close(&msg); break; }
     }
     pthread_join(thread, NULL);
-    if (r.ok) result = now() - start;
+    if (r.ok && r.crc == sent_crc) result = now() - start;
     free(buffer);
 done:
     zmq_close(push);

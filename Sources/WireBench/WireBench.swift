@@ -13,8 +13,11 @@ struct WireBench: ParsableCommand {
         abstract: "Measure tensor throughput over tcp loopback: this wire layer against plain C on libzmq.",
         discussion: """
         For each size, alternates a run through the Swift layer (envelope, CRC-32C on both sides, one socket
-        per thread, full validation of every message) with a run of a minimal C program using libzmq directly, and reports GB/s and the
-        median ratio, in plaintext and under CURVE. JSON: a list of {bytes, mode, gbps, raw_gbps, ratio}.
+        per thread, full validation of every message) with runs of a minimal C program using libzmq directly, with
+        nothing on top (raw) and with only a CRC-32C of every message on both ends (checked: what any layer that
+        verifies its data pays), and reports GB/s and the median ratios, in plaintext and under CURVE. The default
+        sizes end with 200704 B, the LM data plane's real message: top-k 32 soft targets of a shard of 32 windows of
+        64 bytes (98 B a position). JSON: a list of {bytes, mode, gbps, raw_gbps, checked_gbps, ratio, ratio_checked}.
         """
     )
 
@@ -24,6 +27,9 @@ struct WireBench: ParsableCommand {
     @Option(help: "Bytes moved per run (sets the message count per size).")
     var volume: Int = 256 << 20
 
+    @Option(parsing: .upToNextOption, help: "Tensor sizes in bytes (multiples of 4).")
+    var sizes: [Int] = [4 << 10, 64 << 10, 1 << 20, 16 << 20, 32 * 64 * 98]
+
     @Flag(help: "Skip the CURVE runs.")
     var plaintextOnly = false
 
@@ -32,6 +38,9 @@ struct WireBench: ParsableCommand {
 
     func validate() throws {
         guard rounds >= 1, volume >= 1 << 20 else { throw ValidationError("--rounds must be >= 1 and --volume >= 1 MiB") }
+        guard !sizes.isEmpty, sizes.allSatisfy({ $0 >= 4 && $0 % 4 == 0 && $0 <= 1 << 30 }) else {
+            throw ValidationError("--sizes must be multiples of 4 bytes, from 4 B to 1 GiB")
+        }
     }
 
     struct Row: Encodable {
@@ -39,30 +48,36 @@ struct WireBench: ParsableCommand {
         var mode: String
         var gbps: Double
         var rawGbps: Double
+        var checkedGbps: Double
         var ratio: Double
-        enum CodingKeys: String, CodingKey { case bytes, mode, gbps, ratio, rawGbps = "raw_gbps" }
+        var ratioChecked: Double
+        enum CodingKeys: String, CodingKey {
+            case bytes, mode, gbps, ratio, rawGbps = "raw_gbps", checkedGbps = "checked_gbps", ratioChecked = "ratio_checked"
+        }
     }
 
     func run() throws {
         let server = try CurveKeyPair.generate(), client = try CurveKeyPair.generate()
         var rows: [Row] = []
         for curve in plaintextOnly ? [false] : [false, true] {
-            for size in [4 << 10, 64 << 10, 1 << 20, 16 << 20] {
+            for size in sizes {
                 // CURVE moves far fewer bytes per second: a quarter of the volume keeps runs short.
                 let count = max(8, (curve ? volume / 4 : volume) / size)
-                var ours: [Double] = [], raw: [Double] = [], ratios: [Double] = []
+                var ours: [Double] = [], raw: [Double] = [], checked: [Double] = [], ratios: [Double] = [], checkedRatios: [Double] = []
                 for _ in 0..<rounds {
                     let a = try layerSeconds(size: size, count: count, keys: curve ? (server, client) : nil)
-                    let b = cwire_baseline_push_pull(size, Int32(count), curve ? server.publicKey : nil, curve ? server.secretKey : nil,
-                                                     curve ? client.publicKey : nil, curve ? client.secretKey : nil)
-                    guard b > 0 else { throw WireBenchError("the C baseline failed (size \(size), \(curve ? "CURVE" : "plaintext"))") }
+                    let b = try baselineSeconds(size: size, count: count, checksum: false, keys: curve ? (server, client) : nil)
+                    let c = try baselineSeconds(size: size, count: count, checksum: true, keys: curve ? (server, client) : nil)
                     let gbps = { (s: Double) in Double(size * count) / s / 1e9 }
-                    ours.append(gbps(a)); raw.append(gbps(b)); ratios.append(b / a)
+                    ours.append(gbps(a)); raw.append(gbps(b)); checked.append(gbps(c))
+                    ratios.append(b / a); checkedRatios.append(c / a)
                 }
-                let row = Row(bytes: size, mode: curve ? "curve" : "plaintext", gbps: median(ours), rawGbps: median(raw), ratio: median(ratios))
+                let row = Row(bytes: size, mode: curve ? "curve" : "plaintext", gbps: median(ours), rawGbps: median(raw),
+                              checkedGbps: median(checked), ratio: median(ratios), ratioChecked: median(checkedRatios))
                 rows.append(row)
                 if !json {
-                    FileHandle.standardError.write(Data("\(row.mode) \(size) B: \(String(format: "%.2f", row.gbps)) GB/s vs raw \(String(format: "%.2f", row.rawGbps)) GB/s, ratio \(String(format: "%.3f", row.ratio))\n".utf8))
+                    let line = "\(row.mode) \(size) B: \(format(row.gbps)) GB/s vs raw \(format(row.rawGbps)), checked \(format(row.checkedGbps)): ratios \(format(row.ratio, 3)), \(format(row.ratioChecked, 3))\n"
+                    FileHandle.standardError.write(Data(line.utf8))
                 }
             }
         }
@@ -72,10 +87,19 @@ struct WireBench: ParsableCommand {
             print(String(decoding: try encoder.encode(rows), as: UTF8.self))
             return
         }
-        print("| bytes | mode | layer GB/s | raw C GB/s | median ratio |\n|---:|---|---:|---:|---:|")
+        print("| bytes | mode | layer GB/s | raw C GB/s | checked C GB/s | ratio to raw | ratio to checked |\n|---:|---|---:|---:|---:|---:|---:|")
         for r in rows {
-            print("| \(r.bytes) | \(r.mode) | \(String(format: "%.2f", r.gbps)) | \(String(format: "%.2f", r.rawGbps)) | \(String(format: "%.3f", r.ratio)) |")
+            print("| \(r.bytes) | \(r.mode) | \(format(r.gbps)) | \(format(r.rawGbps)) | \(format(r.checkedGbps)) | \(format(r.ratio, 3)) | \(format(r.ratioChecked, 3)) |")
         }
+    }
+
+    private func format(_ value: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", value) }
+
+    private func baselineSeconds(size: Int, count: Int, checksum: Bool, keys: (server: CurveKeyPair, client: CurveKeyPair)?) throws -> Double {
+        let seconds = cwire_baseline_push_pull(size, Int32(count), checksum ? 1 : 0, keys?.server.publicKey, keys?.server.secretKey,
+                                               keys?.client.publicKey, keys?.client.secretKey)
+        guard seconds > 0 else { throw WireBenchError("the C baseline failed (size \(size), \(keys == nil ? "plaintext" : "CURVE"))") }
+        return seconds
     }
 
     private func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
@@ -103,8 +127,11 @@ struct WireBench: ParsableCommand {
         let started = DispatchTime.now().uptimeNanoseconds
         let thread = Thread {
             for _ in 0..<count {
-                guard let frames = try? receiver.socket.receive(), (try? ReceivedMessage.parse(frames)) != nil else {
-                    failures.increment()
+                do {
+                    guard let frames = try receiver.socket.receive() else { throw WireBenchError("no message") }
+                    _ = try ReceivedMessage.parse(frames)
+                } catch {
+                    failures.record(error)
                     continue
                 }
             }
@@ -120,7 +147,9 @@ struct WireBench: ParsableCommand {
         }
         failures.waitUntilFinished()
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-        guard failures.value == 0 else { throw ValidationError("\(failures.value) messages failed validation") }
+        guard failures.value == 0 else {
+            throw WireBenchError("\(failures.value) messages failed validation, the first: \(failures.first.map { "\($0)" } ?? "?")")
+        }
         return seconds
     }
 }
@@ -136,7 +165,9 @@ private final class ReceiveCount: @unchecked Sendable {  // guarded by `lock`
     private let lock = NSLock()
     private let done = DispatchSemaphore(value: 0)
     private var count = 0
-    func increment() { lock.lock(); count += 1; lock.unlock() }
+    private var firstError: Error?
+    func record(_ error: Error) { lock.lock(); count += 1; if firstError == nil { firstError = error }; lock.unlock() }
+    var first: Error? { lock.lock(); defer { lock.unlock() }; return firstError }
     var value: Int { lock.lock(); defer { lock.unlock() }; return count }
     func finish() { done.signal() }
     func waitUntilFinished() { done.wait() }

@@ -47,8 +47,10 @@ import Testing
         #expect(CRC32C.checksum([UInt8](repeating: 0, count: 32)) == 0x8A91_36AA)
         // The fast path and a bytewise loop agree at every length and alignment.
         let data = (0..<100_100).map { UInt8(truncatingIfNeeded: ($0 &* 2_654_435_761) >> 13) }
-        // Short tails, the 3 x 256-byte and the 3 x 8 KiB interleaved paths, and their seams.
-        for length in Array(0..<40) + [767, 768, 769, 24_575, 24_576, 24_577, 50_000, 100_003] {
+        // Short tails, the 3 x 256-byte and the 3 x 8 KiB interleaved paths, the carry-less folding from 512 bytes
+        // (256-byte steps, then 64- and 16-byte ones, then a tail), and their seams.
+        let folding = [511, 512, 513, 527, 528, 575, 576, 591, 767, 768, 769, 1023, 1024, 1039, 4097]
+        for length in Array(0..<40) + folding + [24_575, 24_576, 24_577, 50_000, 100_003] {
             var bytewise: UInt32 = 0xFFFF_FFFF
             for b in data[3..<(3 + length)] {
                 bytewise ^= UInt32(b)
