@@ -132,13 +132,20 @@ public final class StudentDataPlane {
 
     public func forget(epoch: Int) { orders[epoch] = nil }
 
+    /// Seconds spent in `targets` so far: waiting for teachers (and serving the sockets meanwhile).
+    public private(set) var waitedForTargets = 0.0
+
     /// The ensemble targets for `positions` of `epoch`'s order, waiting (and serving both sockets) until every
     /// member's shard is in.
     public func targets(epoch: Int, positions: Range<Int>) throws -> Tensor {
         let order = epochOrder(epoch)
         let teacherEpoch = store.cached ? 0 : epoch
         let started = monotonicSeconds()
-        defer { metrics.waitTargetsSeconds.increment(by: monotonicSeconds() - started) }
+        defer {
+            let waited = monotonicSeconds() - started
+            waitedForTargets += waited
+            metrics.waitTargetsSeconds.increment(by: waited)
+        }
         while true {
             if let t = store.targets(epoch: teacherEpoch, positions: positions, order: order) {
                 if store.cached && epoch >= job.plan.teacherEpochs { metrics.cacheHits.increment(by: Int64(positions.count)) }

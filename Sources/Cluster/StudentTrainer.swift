@@ -73,10 +73,11 @@ public final class StudentTrainer {
         var checkpoint: String?
         // The epoch's figures as the log and the coordinator see them: this replica's distillation loss over every
         // replica's samples.
-        var started = monotonicSeconds(), seconds = 0.0
+        var started = monotonicSeconds(), seconds = 0.0, waitedBefore = 0.0
         var lossSum = 0.0, seen = 0
         func beginEpoch(_ epoch: Int) {
             started = monotonicSeconds()
+            waitedBefore = plane.waitedForTargets
             lossSum = 0
             seen = 0
             plane.position = WireProtocol.Progress(epoch: UInt32(epoch), samplesDone: 0, samplesTotal: UInt64(n))
@@ -129,7 +130,8 @@ public final class StudentTrainer {
                                                        loss: Float(lossSum / Double(max(seen, 1))), accuracy: testAccuracy.map(Float.init),
                                                        samplesPerSecond: Float(Double(seen) / max(seconds, 1e-9)))
                 try plane.report()
-                log.info("epoch \(epoch + 1)/\(spec.student.epochs): loss \(String(format: "%.4f", lossSum / Double(max(seen, 1))))\(testAccuracy.map { String(format: " test_acc %.4f", $0) } ?? "") \(Int(Double(seen) / seconds)) samples/s")
+                let waited = plane.waitedForTargets - waitedBefore
+                log.info("epoch \(epoch + 1)/\(spec.student.epochs): loss \(String(format: "%.4f", lossSum / Double(max(seen, 1))))\(testAccuracy.map { String(format: " test_acc %.4f", $0) } ?? "") \(Int(Double(seen) / seconds)) samples/s, \(String(format: "%.2f", seconds)) s, \(String(format: "%.2f", waited)) s waiting for targets")
                 let last = epoch + 1 == spec.student.epochs
                 if replica == 0 && (last || (epoch + 1) % spec.cluster.checkpointEveryEpochs == 0) {
                     checkpoint = try plane.keepAlive { try saveCheckpoint(model, epochs: epoch + 1) }

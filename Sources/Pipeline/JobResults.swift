@@ -97,6 +97,8 @@ public struct JobResults: Encodable {
             let reports = Trainer(model: network, config: context.studentConfig, normalization: context.normalization).fit(
                 context.split.train, test: test, shouldStop: control.shouldStop,
                 onEpoch: { r in control.status("  alone epoch \(r.epoch + 1): test_acc \(formatted(r.test?.accuracy ?? 0))") })
+            // Kept beside the distilled student, to compare them on anything (`eval`, `generate`, `bench infer`).
+            try Checkpoint.save(network, to: URL(fileURLWithPath: "\(spec.outputDirectory)/student-alone.safetensors"))
             let accuracies = reports.compactMap { $0.test?.accuracy }
             baseline = Row(model: "student alone", spec: spec.student.model.text, parameters: network.parameterCount,
                            testAccuracy: accuracies.last ?? 0, lastFiveMean: lastFive(accuracies),

@@ -33,6 +33,22 @@ import TestSupport
         // Every model is scored, each better than nothing (8 bits) and worse than perfect.
         #expect(bits.count == rows.count && bits.allSatisfy { $0 > 0.5 && $0 < 9 }, "\(rows)")
         #expect(run.stdout.contains("bits per byte"), "\(run.stdout)")
+
+        // The baseline is kept beside the distilled student: `eval --json` on the same held-out windows scores it as
+        // the table did, and both continue a prompt.
+        let alone = "\(h.output)/student-alone.safetensors"
+        let evaluated = try TestSupport.run(ClusterHarness.binary, ["eval", "--model", alone, "--data", "shakespeare", "--limit", "600",
+                                                                    "--test-limit", "100", "--json"], timeout: 120)
+        try #require(evaluated.status == 0, "eval failed: \(evaluated.stderr)")
+        let summary = try JSONSerialization.jsonObject(with: Data(evaluated.stdout.utf8))
+        let evaluatedBits = ((summary as? [[String: Any]])?.first ?? summary as? [String: Any])?["bits_per_byte"] as? Double
+        let tableBits = rows.first { $0["model"] as? String == "student alone" }?["bits_per_byte"] as? Double
+        #expect(evaluatedBits != nil && tableBits != nil && abs(evaluatedBits! - tableBits!) < 1e-6, "eval \(evaluated.stdout), table \(rows)")
+        for model in [alone, "\(h.output)/student.safetensors"] {
+            let sample = try TestSupport.run(ClusterHarness.binary, ["generate", "--model", model, "--prompt", "KING.", "--tokens", "20", "--json"])
+            let text = (try? JSONSerialization.jsonObject(with: Data(sample.stdout.utf8)) as? [String: Any])?["text"] as? String
+            #expect(sample.status == 0 && text?.isEmpty == false, "generate \(model): \(sample.stdout) \(sample.stderr)")
+        }
     }
 
     /// Two replicas on one ensemble's per-token targets keep bit-identical weights.
