@@ -13,7 +13,9 @@ import SafeTensors
 /// - dense: `NAME` F32, or `NAME.q` I8 with every element;
 /// - int8: `NAME.scale` F32, one per output channel or one for the tensor (w = q * scale);
 /// - int8: the layer's input grid as `PATH.input_quant` F32 [scale, zero point] (uint8 = round(x / scale) + zero),
-///   PATH the module's ("3" in a chain, "layer1.0.conv1" in a tree).
+///   PATH the module's ("3" in a chain, "layer1.0.conv1" in a tree);
+/// - int8 trees: each quantization point's grid as `KEY.output_quant` F32 [scale, zero point], KEY a Conv2d's path or
+///   a graph's add ("layer1.0.sum"); files without them run with float between the integer layers.
 /// Biases and BatchNorm tensors are F32 under their usual names.
 public enum CompressedCheckpoint {
     public static let formatVersion = "2"
@@ -78,6 +80,9 @@ public enum CompressedCheckpoint {
             entries.append(TensorEntry(name: "\(name).scale", shape: [layer.weights.scales.count], floats: layer.weights.scales))
             entries.append(TensorEntry(name: "\(layer.path).input_quant", shape: [2], floats: [layer.input.scale, Float(layer.input.zero)]))
         }
+        for (key, grid) in quantized.points.sorted(by: { $0.key < $1.key }) {
+            entries.append(TensorEntry(name: "\(key).\(pointSuffix)", shape: [2], floats: [grid.scale, Float(grid.zero)]))
+        }
         try SafeTensorsFile(metadata: meta.dictionary, tensors: entries).write(to: url)
     }
 
@@ -122,13 +127,10 @@ public enum CompressedCheckpoint {
                     throw SafeTensorsError(source, "tensor '\(name).scale' needs 1 or \(shape[0]) positive scales, has \(scales.count)")
                 }
                 let path = String(name.dropLast(".weight".count))
-                let grid = try entry("\(path).input_quant", .f32).floats()!
-                guard grid.count == 2, grid[0] > 0, grid[0].isFinite, (0...255).contains(grid[1]) else {
-                    throw SafeTensorsError(source, "tensor '\(path).input_quant' must be [scale > 0, zero point in 0...255]")
-                }
+                let grid = try self.grid(entry("\(path).input_quant", .f32), source: source)
                 // The bias is read with the layer's other tensors below and joins the layer after the loop.
                 layers.append(QuantizedModel.Layer(path: path, weights: QuantizedWeights(values: q, scales: scales, shape: shape),
-                                                   bias: [], input: ActivationQuantization(scale: grid[0], zero: UInt8(grid[1]))))
+                                                   bias: [], input: grid))
             } else if mask != nil {
                 let values = try entry("\(name).values", .f32).floats()!
                 try Checkpoint.requireFinite(values, tensor: "\(name).values", source: source)
@@ -141,14 +143,36 @@ public enum CompressedCheckpoint {
                 parameter.value = Tensor(shape: shape, scalars: values)
             }
         }
+        var points: [String: ActivationQuantization] = [:]
+        if weights != .f32 {
+            let keys = QuantizationPoints.possibleKeys(model)
+            for tensor in file.tensors where tensor.name.hasSuffix(".\(pointSuffix)") {
+                let key = String(tensor.name.dropLast(pointSuffix.count + 1))
+                guard keys.contains(key) else {
+                    throw SafeTensorsError(source, "tensor '\(tensor.name)': '\(key)' is neither a Conv2d nor a residual add of \(specText)")
+                }
+                points[key] = try grid(entry(tensor.name, .f32), source: source)
+            }
+        }
         let unused = Set(file.tensors.map(\.name)).subtracting(used)
         guard unused.isEmpty else { throw SafeTensorsError(source, "unexpected tensors: \(unused.sorted().joined(separator: ", "))") }
         guard weights != .f32 else { return Contents(model: model, quantized: nil, metadata: metadata) }
         let modules = Dictionary(model.namedModules.map { ($0.path, $0.layer) }, uniquingKeysWith: { a, _ in a })
         for i in layers.indices { layers[i].bias = gemmParameters(modules[layers[i].path]!)!.bias.value.scalars }
-        var quantized = QuantizedModel(float: model, layers: layers, perChannel: weights == .int8PerChannel)
+        var quantized = QuantizedModel(float: model, layers: layers, perChannel: weights == .int8PerChannel, points: points)
         quantized.writeDequantizedWeights()
         return Contents(model: model, quantized: quantized, metadata: metadata)
+    }
+
+    private static let pointSuffix = "output_quant"
+
+    /// [scale, zero point] of a uint8 grid.
+    private static func grid(_ entry: TensorEntry, source: String) throws -> ActivationQuantization {
+        let grid = entry.floats() ?? []
+        guard grid.count == 2, grid[0] > 0, grid[0].isFinite, (0...255).contains(grid[1]), grid[1] == grid[1].rounded() else {
+            throw SafeTensorsError(source, "tensor '\(entry.name)' must be [scale > 0, zero point in 0...255]")
+        }
+        return ActivationQuantization(scale: grid[0], zero: UInt8(grid[1]))
     }
 
     private static func maskEntry(_ name: String, _ keep: [Bool]) -> TensorEntry {

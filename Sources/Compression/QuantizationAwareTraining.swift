@@ -17,7 +17,7 @@ public enum QuantizationAwareTraining {
         let modules = Dictionary(folded.namedModules.map { ($0.path, $0.layer) }, uniquingKeysWith: { a, _ in a })
         let simulated = start.layers.compactMap { layer -> Overridable? in
             guard let module = modules[layer.path] as? Overridable, let (weight, _) = gemmParameters(module) else { return nil }
-            module.layerOverride = FakeQuantization(weight: weight, input: layer.input, perChannel: perChannel)
+            module.layerOverride = FakeQuantization(weight: weight, input: layer.input, output: start.points[layer.path], perChannel: perChannel)
             return module
         }
         defer { for module in simulated { module.layerOverride = nil } }
@@ -34,17 +34,21 @@ public enum QuantizationAwareTraining {
     }
 }
 
-/// A Conv2d's or Linear's passes through simulated int8: input fake-quantized to `input`'s grid, weights to int8.
+/// A Conv2d's or Linear's passes through simulated int8: input fake-quantized to `input`'s grid, weights to int8,
+/// and the output to its quantization point's grid where it has one (a tree's conv).
 final class FakeQuantization: LayerOverride {
     let weight: Parameter
     let input: ActivationQuantization
+    let output: ActivationQuantization?
     let perChannel: Bool
     private var floatWeights: [Float] = []
     private var inside: [Bool] = []
+    private var outputInside: [Bool] = []
 
-    init(weight: Parameter, input: ActivationQuantization, perChannel: Bool) {
+    init(weight: Parameter, input: ActivationQuantization, output: ActivationQuantization? = nil, perChannel: Bool) {
         self.weight = weight
         self.input = input
+        self.output = output
         self.perChannel = perChannel
     }
 
@@ -56,12 +60,21 @@ final class FakeQuantization: LayerOverride {
         // The weights stay fake-quantized until backward has used them, then the float ones come back.
         floatWeights = weight.value.scalars
         weight.value.scalars = QuantizedWeights(floatWeights, shape: weight.value.shape, perChannel: perChannel).dequantized()
-        let y = own(snapped)
+        var y = own(snapped)
         if !training { restore() }
+        if let output {
+            let low = output.dequantize(0), high = output.dequantize(255)
+            outputInside = y.scalars.map { $0 >= low && $0 <= high }
+            y.scalars = y.scalars.map { output.dequantize(output.quantize($0)) }
+        }
         return y
     }
 
     func backward(_ dy: Tensor, needInputGradient: Bool, own: (Tensor) -> Tensor?) -> Tensor? {
+        var dy = dy
+        if output != nil {
+            for i in 0..<dy.count where !outputInside[i] { dy.scalars[i] = 0 }  // nor do clipped outputs
+        }
         let dx = own(dy)
         restore()
         guard var dx else { return nil }

@@ -19,21 +19,33 @@ public struct QuantizedModel {
     public var float: Network
     public var layers: [Layer]
     public var perChannel: Bool
+    /// A tree's quantization points (`QuantizationPoints`): Conv2d outputs by module path, residual adds by graph
+    /// path and value ("layer1.0.sum"), each with the uint8 grid the int8 runtime keeps it on. Empty for chains
+    /// (their runtime requantizes onto the next layer's input grid) and for tree files written before points.
+    public var points: [String: ActivationQuantization] = [:]
 
     /// Post-training quantization: folds, quantizes weights, and calibrates activations on `sample` (inputs as the
     /// model takes them: normalised images, or a language model's token ids).
     public static func postTraining(_ model: Network, sample: Tensor, perChannel: Bool,
                                     calibration: ActivationQuantization.Calibration) throws -> QuantizedModel {
         let folded = try BatchNormFolding.fold(model)
+        let isChain = folded.namedModules.allSatisfy { $0.layer.children.isEmpty }
+        // Every layer's input, wherever it sits (attention's projections run inside their module's forward).
         let inputs = activationSamples(folded, sample: sample)
+        var points: [String: ActivationQuantization] = [:], inputPoints: [String: String] = [:]
+        if !isChain {
+            let found = QuantizationPoints.find(folded, sample: sample)
+            points = found.samples.mapValues { ActivationQuantization.calibrate($0, method: calibration) }
+            inputPoints = found.inputPoints
+        }
         var layers: [Layer] = []
         for (path, module) in folded.namedModules {
             guard let (weight, bias) = gemmParameters(module) else { continue }
             let q = QuantizedWeights(weight.value.scalars, shape: weight.value.shape, perChannel: perChannel)
-            layers.append(Layer(path: path, weights: q, bias: bias.value.scalars,
-                                input: ActivationQuantization.calibrate(inputs[path] ?? [], method: calibration)))
+            let input = inputPoints[path].flatMap { points[$0] } ?? ActivationQuantization.calibrate(inputs[path] ?? [], method: calibration)
+            layers.append(Layer(path: path, weights: q, bias: bias.value.scalars, input: input))
         }
-        var result = QuantizedModel(float: folded, layers: layers, perChannel: perChannel)
+        var result = QuantizedModel(float: folded, layers: layers, perChannel: perChannel, points: points)
         result.writeDequantizedWeights()
         return result
     }

@@ -30,6 +30,7 @@ public enum OnnxExport {
         }
         var g = GraphBuilder()
         g.quantized = Dictionary(quantized.layers.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+        g.points = quantized.points
         return try g.export(network, normalization: normalization, opset: opset, metadata: metadata)
     }
 
@@ -53,6 +54,9 @@ struct GraphBuilder {
     var initializerNames: [ObjectIdentifier: String] = [:]
     /// The int8 layers by module path: their inputs pass QuantizeLinear/DequantizeLinear, their weights are int8.
     var quantized: [String: QuantizedModel.Layer] = [:]
+    /// A quantized tree's quantization points: the Conv or Add output at each passes QuantizeLinear/DequantizeLinear
+    /// on its grid, as the int8 runtime keeps it in bytes there.
+    var points: [String: ActivationQuantization] = [:]
 
     mutating func export(_ network: Network, normalization: Normalization?, opset: Int, metadata: [String: String]) throws -> OnnxModelDescription {
         languageModel = network.spec.isLanguageModel
@@ -130,9 +134,10 @@ struct GraphBuilder {
                     let inner = graph.children.first { $0.name == child }!.layer
                     values[output] = try module(inner, path: "\(path).\(child)", input: values[from]!)
                 case let .add(inputs, output):
-                    values[output] = inputs.dropFirst().enumerated().reduce(values[inputs[0]]!) { sum, next in
+                    let sum = inputs.dropFirst().enumerated().reduce(values[inputs[0]]!) { sum, next in
                         self.node("Add", [sum, values[next.element]!], name: "\(path).\(output)" + (next.offset > 0 ? ".\(next.offset)" : ""))
                     }
+                    values[output] = snap(sum, at: "\(path).\(output)")
                 }
             }
             return values[graph.nodes.last!.output]!
@@ -144,7 +149,16 @@ struct GraphBuilder {
         guard let (x, weight, bias) = gemmOperands(layer, path: path, input: input) else {
             return try self.layer(layer, name: path, input: input, tensors: nil)
         }
-        return try self.layer(layer, name: path, input: x, tensors: (weight, bias))
+        return snap(try self.layer(layer, name: path, input: x, tensors: (weight, bias)), at: path)
+    }
+
+    /// `value` through QuantizeLinear/DequantizeLinear when `key` is a quantization point, else itself.
+    mutating func snap(_ value: String, at key: String) -> String {
+        guard let grid = points[key] else { return value }
+        let scale = constant("\(key).output_scale", .float, [], floats: [grid.scale])
+        let zero = constant("\(key).output_zero_point", .uint8, [], ints: [Int64(grid.zero)])
+        return node("DequantizeLinear", [node("QuantizeLinear", [value, scale, zero], name: "\(key).quantize_output"), scale, zero],
+                    name: "\(key).dequantize_output")
     }
 
     /// One of our layers as ONNX nodes; `tensors` names the weight and bias a Conv or Gemm reads.

@@ -189,7 +189,7 @@ import Training
 
     /// Int8 QDQ exports of trees (adds and depthwise convs between quantized layers, a GPT's attention and MLP
     /// Linears) compute in onnxruntime what our int8 tree runtime computes: both are quantize-dequantize at each
-    /// Conv/Gemm input.
+    /// Conv/Gemm input and at each quantization point (conv outputs, residual adds), where ours keeps bytes.
     @Test func int8QDQExportsOfTreesRunInOnnxRuntimeAsOurInt8Runtime() throws {
         let dir = try TestSupport.temporaryDirectory("onnx-qdq-tree")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -214,7 +214,8 @@ import Training
             let quantized = try QuantizedModel.postTraining(network, sample: sample, perChannel: true, calibration: .mse)
             let exported = try OnnxExport.qdq(quantized, normalization: language ? nil : normalization)
             let quantizeNodes = exported.graph.nodes.filter { $0.opType == "QuantizeLinear" }.count
-            #expect(quantizeNodes == quantized.layers.count, "\(spec): \(quantizeNodes) QuantizeLinear for \(quantized.layers.count) int8 layers")
+            #expect(language == quantized.points.isEmpty && quantizeNodes == quantized.layers.count + quantized.points.count,
+                    "\(spec): \(quantizeNodes) QuantizeLinear for \(quantized.layers.count) int8 layers and \(quantized.points.count) points")
             let url = dir.appendingPathComponent("tree-\(index).onnx")
             try OnnxEncoder.write(exported, to: url)
             ours.append(try quantized.runtime()(prepared(raw)).scalars)
