@@ -24,8 +24,13 @@ public struct SoftTargetStore {
     private var combined: [ShardKey: [Float]] = [:]
     private var perSample: [Float]
     private var perSampleReady: [Bool]
+    /// Top-k targets kept for later epochs as what they are: per row `slots` (class, probability) pairs and the
+    /// tail, 5 k + 4 bytes a position instead of 4 (classes + 1); nil when rows are kept whole.
+    private var sparse: SparseRows?
 
-    public init(plan: WorkPlan, columns: Int, withTail: Bool = false, temperature: Float, rule: Ensemble.Rule, weights: [Float]? = nil) {
+    /// `keep`: for top-k targets, k (an ensemble row keeps at most that many classes), so a cache of them is sparse.
+    public init(plan: WorkPlan, columns: Int, withTail: Bool = false, keep: Int? = nil, temperature: Float, rule: Ensemble.Rule,
+                weights: [Float]? = nil) {
         self.plan = plan
         self.columns = columns
         self.withTail = withTail
@@ -34,7 +39,10 @@ public struct SoftTargetStore {
         self.weights = weights
         width = plan.rowsPerSample * columns
         cached = plan.teacherEpochs < plan.epochs
-        perSample = cached ? [Float](repeating: 0, count: plan.sampleCount * width) : []
+        if cached, withTail, let keep, columns - 1 <= 256 {
+            sparse = SparseRows(rows: plan.sampleCount * plan.rowsPerSample, slots: min(keep, columns - 1), classes: columns - 1)
+        }
+        perSample = cached && sparse == nil ? [Float](repeating: 0, count: plan.sampleCount * width) : []
         perSampleReady = cached ? [Bool](repeating: false, count: plan.sampleCount) : []
     }
 
@@ -59,7 +67,13 @@ public struct SoftTargetStore {
             let order = epochOrder()
             for (row, position) in plan.positions(shard: item.shard).enumerated() {
                 let sample = order[position]
-                perSample.replaceSubrange((sample * width)..<((sample + 1) * width), with: target[(row * width)..<((row + 1) * width)])
+                if sparse != nil {
+                    for r in 0..<plan.rowsPerSample {
+                        sparse!.store(target[((row * plan.rowsPerSample + r) * columns)...].prefix(columns), at: sample * plan.rowsPerSample + r)
+                    }
+                } else {
+                    perSample.replaceSubrange((sample * width)..<((sample + 1) * width), with: target[(row * width)..<((row + 1) * width)])
+                }
                 perSampleReady[sample] = true
             }
         } else {
@@ -91,6 +105,12 @@ public struct SoftTargetStore {
             if cached {
                 let sample = order[position]
                 guard perSampleReady[sample] else { return nil }
+                if let sparse {
+                    for r in 0..<plan.rowsPerSample {
+                        sparse.load(sample * plan.rowsPerSample + r, into: &out.scalars, at: (row * plan.rowsPerSample + r) * columns)
+                    }
+                    continue
+                }
                 source = perSample[(sample * width)..<((sample + 1) * width)]
             } else {
                 let shard = position / plan.shardSize
@@ -108,5 +128,43 @@ public struct SoftTargetStore {
         combined = combined.filter { key, _ in
             key.epoch > epoch || (key.epoch == epoch && (key.shard + 1) * plan.shardSize > position)
         }
+    }
+}
+
+/// Rows of top-k targets (classes with a probability, zeros elsewhere, the tail last) kept as their non-zero classes:
+/// `slots` (class, probability) pairs a row, unused slots at probability 0, and the tail. Loading writes back exactly
+/// the row that was stored, so an epoch replayed from the cache trains as the first did.
+struct SparseRows {
+    let slots: Int, classes: Int
+    private var indices: [UInt8]
+    private var values: [Float]
+    private var tails: [Float]
+
+    init(rows: Int, slots: Int, classes: Int) {
+        self.slots = slots
+        self.classes = classes
+        indices = [UInt8](repeating: 0, count: rows * slots)
+        values = [Float](repeating: 0, count: rows * slots)
+        tails = [Float](repeating: 0, count: rows)
+    }
+
+    /// `row`: classes + 1 values with at most `slots` non-zero classes.
+    mutating func store(_ row: ArraySlice<Float>, at index: Int) {
+        var slot = index * slots
+        let end = slot + slots
+        for (c, p) in row.prefix(classes).enumerated() where p != 0 {
+            precondition(slot < end, "a top-k row with more than \(slots) classes")
+            indices[slot] = UInt8(c)
+            values[slot] = p
+            slot += 1
+        }
+        for i in slot..<end { indices[i] = 0; values[i] = 0 }
+        tails[index] = row[row.startIndex + classes]
+    }
+
+    /// Writes row `index` as classes + 1 values at `offset` of `out` (which holds zeros there).
+    func load(_ index: Int, into out: inout [Float], at offset: Int) {
+        for slot in (index * slots)..<((index + 1) * slots) where values[slot] != 0 { out[offset + Int(indices[slot])] = values[slot] }
+        out[offset + classes] = tails[index]
     }
 }

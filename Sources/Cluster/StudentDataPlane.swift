@@ -110,8 +110,8 @@ public final class StudentDataPlane {
         }
         tokens = AssignmentToken(key: key)
         let tail = job.spec.softTargets.isTopK ? 1 : 0
-        store = SoftTargetStore(plan: job.plan, columns: classes(job) + tail, withTail: tail == 1, temperature: Float(job.spec.temperature), rule: job.spec.combine,
-                                weights: job.spec.ensembleWeights)
+        store = SoftTargetStore(plan: job.plan, columns: classes(job) + tail, withTail: tail == 1, keep: job.spec.softTargets.topK,
+                                temperature: Float(job.spec.temperature), rule: job.spec.combine, weights: job.spec.ensembleWeights)
         try limitMessages(otherBytes: 0)
     }
 

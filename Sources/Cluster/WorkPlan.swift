@@ -63,7 +63,11 @@ public struct WorkPlan: Sendable {
 }
 
 extension JobSpec {
-    /// Soft targets are computed once and kept only when every epoch sees the same images. A language model's
-    /// targets (a row of 256 per position) are computed online each epoch: kept whole, a corpus's would not fit.
-    public var usesSoftTargetCache: Bool { cacheSoftTargets && data.augmentation.isIdentity && !student.model.isLanguageModel }
+    /// Soft targets are computed once and kept only when every epoch sees the same images (or windows). A language
+    /// model's are kept when top-k: as their k classes and the tail (5 k + 4 bytes a position; 164 at k = 32);
+    /// whole rows of 256 are computed online each epoch, as a corpus's would not fit (4.6 GB for the plays at
+    /// context 128).
+    public var usesSoftTargetCache: Bool {
+        cacheSoftTargets && data.augmentation.isIdentity && (!student.model.isLanguageModel || softTargets.isTopK)
+    }
 }

@@ -46,7 +46,9 @@ public struct JobSpec: Sendable, Equatable {
         /// The k largest probabilities per row, with the rest's mass as one tail bucket.
         case topK(Int)
 
-        public var isTopK: Bool { if case .topK = self { return true } else { return false } }
+        public var isTopK: Bool { topK != nil }
+        /// k of `topk:K`.
+        public var topK: Int? { if case let .topK(k) = self { return k } else { return nil } }
 
         public var description: String {
             switch self {

@@ -93,6 +93,27 @@ import TestSupport
         #expect(FileManager.default.fileExists(atPath: "\(h.output)/compare-topk-8/student.safetensors"))
     }
 
+    /// Top-k targets are kept for later epochs (as their k classes and the tail): the teachers work on the first
+    /// epoch only, and the student trains bit for bit as when the teachers send every epoch again.
+    @Test func topKTargetsKeptForLaterEpochsTrainAsIfSentAgain() throws {
+        guard try TestSupport.shakespeare() != nil else { return }
+        var runs: [(weights: [String: [Float]], items: Int, plan: WorkPlan)] = []
+        for cache in [true, false] {
+            var s = ClusterHarness.Settings.languageModels
+            s.encoding = "topk:16"
+            s.cache = cache
+            let h = try ClusterHarness("lm-cluster-cache-\(cache)", s)
+            let run = try TestSupport.run(ClusterHarness.binary, ["run", h.jobPath], environment: ["DISTILLERY_THREADS": "1"], timeout: 300)
+            try #require(run.status == 0, "run failed: \(run.stderr.suffix(2000))")
+            runs.append((try h.weights(), try h.state(replicas: 1).completedItems().count, try h.plan()))
+        }
+        let (kept, sent) = (runs[0], runs[1])
+        #expect(kept.plan.teacherEpochs == 1 && sent.plan.teacherEpochs == sent.plan.epochs && sent.plan.epochs == 2)
+        #expect(kept.items == kept.plan.shardsPerEpoch * 2 && sent.items == 2 * kept.items, "items done: \(kept.items) kept, \(sent.items) sent")
+        #expect(!kept.weights.isEmpty && kept.weights.keys.sorted() == sent.weights.keys.sorted())
+        for (name, values) in kept.weights { #expect(values == sent.weights[name], "\(name) differs between the kept and the re-sent targets") }
+    }
+
     /// An LM job long enough to strike mid-epoch: more windows in smaller shards, teachers paced.
     static var slowLanguageJob: ClusterHarness.Settings {
         var s = ClusterHarness.Settings.languageModels
@@ -126,6 +147,39 @@ import TestSupport
         #expect(try state.completedItems() == Set((0..<UInt64(plan.itemCount))))
         let epochs = try state.epochs()
         #expect(epochs.map(\.epoch) == Array(0..<plan.epochs) && epochs.allSatisfy { $0.samples == plan.sampleCount }, "\(epochs)")
+    }
+
+    /// An LM job's daemons serve /metrics as an image job's do: the coordinator counts the job's window-shard items
+    /// and its workers, the teacher its items and the bytes of per-token targets it sent, the student what it
+    /// received and trained on; `status` lists both workers.
+    @Test func aLanguageModelJobsDaemonsServeMetricsAndStatus() throws {
+        guard try TestSupport.shakespeare() != nil else { return }
+        let h = try ClusterHarness("lm-metrics", Self.slowLanguageJob)
+        let metrics = ["--metrics", "127.0.0.1:0"], probe = MetricsProcessTests()
+        let (_, endpoint) = try h.startCoordinator(extra: metrics)
+        _ = try h.startTeacher("teacher", coordinator: endpoint, extra: metrics, environment: ["DISTILLERY_FAULT_SLOW_COMPUTE_MS": "20"])
+        _ = try h.startStudent("student", coordinator: endpoint, extra: metrics)
+        let ports = try ["coordinator", "teacher", "student"].map { try probe.metricsPort(h, $0) }
+        _ = try h.waitFor("the student's first steps", timeout: 60) {
+            try probe.scrape(ports[2]).value("distillery_student_steps_total").flatMap { $0 > 0 ? true : nil }
+        }
+        // The coordinator's gauges are refreshed every half second.
+        _ = try h.waitFor("the coordinator's gauges", timeout: 10) {
+            try probe.scrape(ports[0]).value("distillery_coordinator_workers", ["role": "teacher"]).flatMap { $0 == 1 ? true : nil }
+        }
+        let (coordinator, teacher, student) = (try probe.scrape(ports[0]), try probe.scrape(ports[1]), try probe.scrape(ports[2]))
+        let items = try h.plan().itemCount
+        #expect(coordinator.value("distillery_coordinator_work_items") == Double(items))
+        #expect(coordinator.value("distillery_coordinator_workers", ["role": "student"]) == 1)
+        #expect((teacher.value("distillery_teacher_items_done_total") ?? 0) > 0)
+        // fp32 per-token targets: at least one shard's windows x context x 256 x 4 bytes went out.
+        let shardBytes = Double(Self.slowLanguageJob.shardSize * 16 * 256 * 4)
+        #expect((teacher.value("distillery_teacher_soft_targets_sent_bytes_total") ?? 0) >= shardBytes)
+        #expect((student.value("distillery_student_soft_targets_received_bytes_total") ?? 0) >= shardBytes)
+        #expect((student.value("distillery_student_samples_total") ?? 0) > 0)
+        let status = try #require(h.status(endpoint))
+        #expect(Set(status.workers.map(\.name)) == ["teacher", "student"] && status.itemsTotal == items)
+        #expect(try h.exitStatus("coordinator", timeout: 120) == 0, "coordinator: \(h.log("coordinator").suffix(1500))")
     }
 
     /// The coordinator killed mid-job and started again on its state: the LM job resumes and completes.
