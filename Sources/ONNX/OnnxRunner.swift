@@ -52,27 +52,36 @@ public final class OnnxRunner {
         inputName = input.name
         guard graph.outputs.first != nil else { throw fail("the graph has no output") }
 
-        // Every node is known, and reads only what exists by then.
+        // Every node is known, and reads only what exists by then. What we cannot run is reported all at once, so
+        // a user learns every missing operator from one try.
         var defined = Set(constants.keys).union([input.name])
         var lastRead: [String: Int] = [:]
         var steps: [Step] = []
+        var unsupported: [String] = [], missingOperators: [String] = []
         for (index, node) in graph.nodes.enumerated() {
             let label = NodeLabel(name: node.name, op: node.opType)
-            guard node.domain.isEmpty || node.domain == "ai.onnx" else {
-                throw fail("\(label): domain '\(node.domain)' is not supported (only the default ONNX domain)")
-            }
-            guard let op = Operator.all[node.opType] else {
-                throw fail("\(label): operator '\(node.opType)' is not supported (supported: \(Operator.all.keys.sorted().joined(separator: ", ")))")
-            }
-            for name in node.attributes.keys.sorted() where !op.attributes.contains(name) {
-                throw fail("\(label): attribute '\(name)' is not supported")
-            }
             for name in node.inputs where !name.isEmpty {
                 guard defined.contains(name) else { throw fail("\(label) reads '\(name)', which no earlier node, input or initializer produces") }
                 lastRead[name] = index
             }
             defined.formUnion(node.outputs.filter { !$0.isEmpty })
-            steps.append(Step(kernel: op, inputTypes: node.inputs.map { constantTypes[$0] }))
+            if !(node.domain.isEmpty || node.domain == "ai.onnx") {
+                unsupported.append("\(label): domain '\(node.domain)' is not supported (only the default ONNX domain)")
+            } else if let op = Operator.all[node.opType] {
+                for name in node.attributes.keys.sorted() where !op.attributes.contains(name) {
+                    unsupported.append("\(label): attribute '\(name)' is not supported")
+                }
+                steps.append(Step(kernel: op, inputTypes: node.inputs.map { constantTypes[$0] }))
+            } else {
+                unsupported.append("\(label): operator '\(node.opType)' is not supported")
+                if !missingOperators.contains(node.opType) { missingOperators.append(node.opType) }
+            }
+        }
+        if let first = unsupported.first {
+            guard unsupported.count > 1 || !missingOperators.isEmpty else { throw fail(first) }
+            let operators = missingOperators.isEmpty ? "" : "; operators missing: \(missingOperators.joined(separator: ", "))"
+            throw fail("\(unsupported.count) node\(unsupported.count == 1 ? "" : "s") cannot run\(operators)\n  "
+                       + unsupported.joined(separator: "\n  ") + "\n(supported: \(Operator.all.keys.sorted().joined(separator: ", ")))")
         }
         let output = graph.outputs[0].name
         guard defined.contains(output) else { throw fail("nothing produces the graph output '\(output)'") }

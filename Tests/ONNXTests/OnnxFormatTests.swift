@@ -64,6 +64,16 @@ import Testing
         model = Self.smallModel()
         model.graph.nodes[0].attributes["weird"] = .int(1)
         #expect { try OnnxModel(model, source: "m.onnx") } throws: { "\($0)".contains("node 'mm' (Gemm): attribute 'weird' is not supported") }
+        // Every node that cannot run is named at once, with the operators missing listed once each.
+        model = Self.smallModel()
+        model.graph.nodes[0].opType = "Einsum"
+        model.graph.nodes[1].opType = "LSTM"
+        model.graph.nodes.append(OnnxNode(name: "again", opType: "LSTM", inputs: [model.graph.nodes[1].outputs[0]], outputs: ["more"], attributes: [:]))
+        #expect { try OnnxModel(model, source: "m.onnx") } throws: { error in
+            let text = "\(error)"
+            return text.contains("3 nodes cannot run; operators missing: Einsum, LSTM") && text.contains("node 'mm' (Einsum): operator 'Einsum' is not supported")
+                && text.contains("node 'act' (LSTM)") && text.contains("node 'again' (LSTM)")
+        }
         model = Self.smallModel()
         model.opset = 9
         #expect { try OnnxModel(model, source: "m.onnx") } throws: { "\($0)".contains("opset 9 is older than 11") }

@@ -24,7 +24,7 @@ import Testing
         guard let made = try TestSupport.python("OUT = \"\(dir.path)\"\n" + script, needs: ["onnx", "onnxruntime", "numpy"]) else { return }
         try #require(made.status == 0, "\(made.stderr)")
         let cases = try JSONDecoder().decode([Case].self, from: Data(contentsOf: dir.appendingPathComponent("manifest.json")))
-        #expect(cases.count >= 22)
+        #expect(cases.count >= 34)
         var operators = Set<String>()
         for c in cases {
             let model = try OnnxDecoder.load(dir.appendingPathComponent(c.name + ".onnx"))
@@ -44,7 +44,9 @@ import Testing
         // The list, minus Gemm/Conv/... covered by the PyTorch tests as well.
         let required: Set = ["Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Sigmoid", "Tanh", "Conv", "MaxPool", "AveragePool",
                              "GlobalAveragePool", "BatchNormalization", "Flatten", "Reshape", "Transpose", "Concat", "Softmax",
-                             "Identity", "Dropout", "Constant", "Shape", "Gather", "Unsqueeze", "QuantizeLinear", "DequantizeLinear"]
+                             "Identity", "Dropout", "Constant", "Shape", "Gather", "Unsqueeze", "QuantizeLinear", "DequantizeLinear",
+                             "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare",
+                             "ReduceLogSumExp", "LayerNormalization", "Gelu", "Erf", "Pow", "HardSigmoid", "HardSwish"]
         #expect(required.isSubset(of: operators), "not covered: \(required.subtracting(operators).sorted())")
 
         // Conv runs on oneDNN's primitive; its im2col fallback must agree with onnxruntime as well.

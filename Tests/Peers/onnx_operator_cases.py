@@ -98,6 +98,37 @@ case("quantize_int8", [
              const("w", rng.integers(-127, 128, (4, 2)).astype(np.int8)), const("ws", np.array([0.1, 0.2], dtype=np.float32)),
              const("wz", np.zeros(2, dtype=np.int8))], opset=13)
 
+# What PyTorch's dynamo exporter emits for pooling by mean, nn.LayerNorm, GELU and the hard activations.
+case("reduce_mean_axes_attribute", [n("ReduceMean", ["x"], ["y"], axes=[2, 3], keepdims=1)], (2, 3, 4, 5))
+case("reduce_mean_axes_input", [n("ReduceMean", ["x", "axes"], ["y"], keepdims=0)], (2, 3, 4, 5),
+     [const("axes", np.array([-1, 1], dtype=np.int64))], opset=18)
+case("reduce_sum_all", [n("ReduceSum", ["x"], ["y"], keepdims=0)], (3, 4), opset=13)
+case("reduce_family", [
+    n("ReduceMax", ["x"], ["a"], axes=[1]), n("ReduceMin", ["x"], ["b"], axes=[1]), n("ReduceL2", ["x"], ["c"], axes=[2]),
+    n("ReduceL1", ["x"], ["d"], axes=[2]), n("ReduceSumSquare", ["x"], ["e"], axes=[0]), n("ReduceLogSumExp", ["x"], ["f"], axes=[1]),
+    n("ReduceProd", ["x"], ["g"], axes=[2], keepdims=0),
+    n("Add", ["a", "b"], ["ab"]), n("Add", ["c", "d"], ["cd"]), n("Add", ["ab", "cd"], ["abcd"]), n("Add", ["abcd", "e"], ["t"]),
+    n("Add", ["t", "f"], ["t2"]), n("Unsqueeze", ["g", "two"], ["g2"]), n("Add", ["t2", "g2"], ["y"])], (2, 3, 4),
+    [const("two", np.array([2], dtype=np.int64))])
+case("layer_norm_last_axis", [n("LayerNormalization", ["x", "s", "b"], ["y"], epsilon=1e-3)], (2, 3, 6),
+     [const("s", f32(6)), const("b", f32(6))])
+case("layer_norm_two_axes_no_bias", [n("LayerNormalization", ["x", "s"], ["y"], axis=1)], (2, 3, 4), [const("s", f32(3, 4))])
+case("layer_norm_statistics", [n("LayerNormalization", ["x", "s"], ["n", "mean", "inv"], axis=-1),
+                               n("Mul", ["mean", "inv"], ["m"]), n("Add", ["n", "m"], ["y"])], (2, 5), [const("s", f32(5))])
+case("gelu_exact", [n("Gelu", ["x"], ["y"])], (2, 7), opset=20)
+case("gelu_tanh", [n("Gelu", ["x"], ["y"], approximate="tanh")], (2, 7), opset=20)
+case("gelu_by_erf", [  # the form older exporters write: 0.5 x (1 + erf(x / sqrt 2))
+    n("Div", ["x", "root2"], ["d"]), n("Erf", ["d"], ["e"]), n("Add", ["e", "one"], ["p"]), n("Mul", ["x", "p"], ["m"]),
+    n("Mul", ["m", "half"], ["y"])], (3, 5),
+    [const("root2", np.array(np.sqrt(2), dtype=np.float32)), const("one", np.array(1, dtype=np.float32)),
+     const("half", np.array(0.5, dtype=np.float32))])
+case("hard_sigmoid_swish", [n("HardSigmoid", ["x"], ["h"], alpha=0.3, beta=0.4), n("HardSwish", ["x"], ["w"]),
+                            n("Add", ["h", "w"], ["y"])], (2, 9), opset=14)
+case("pow", [n("Mul", ["x", "x"], ["sq"]), n("Pow", ["sq", "half"], ["r"]), n("Pow", ["x", "three"], ["c"]),
+             n("Pow", ["x", "two"], ["p"]), n("Add", ["r", "c"], ["t"]), n("Add", ["t", "p"], ["y"])], (2, 6),
+     [const("half", np.array(0.5, dtype=np.float32)), const("three", np.array([3], dtype=np.int64)),
+      const("two", np.array(2, dtype=np.float32))], opset=15)
+
 with open(os.path.join(OUT, "manifest.json"), "w") as f:
     json.dump(cases, f)
 print(len(cases))

@@ -19,6 +19,37 @@ enum ElementwiseOperators {
         "Exp": unary { exp($0) },
         "Sqrt": unary { $0.squareRoot() },
         "Neg": unary { -$0 },
+        "Erf": unary { erf($0) },
+        "Gelu": Operator(["approximate"]) { c in  // opset 20; earlier exports spell it with Erf or Tanh
+            let x = try c.input(0, "X")
+            let values = try x.floats(c.label, "X")
+            switch try c.string("approximate", default: "none") {
+            case "none": return [OnnxValue(shape: x.shape, floats: values.map(geluExact))]
+            case "tanh": return [OnnxValue(shape: x.shape, floats: values.map(geluTanh))]
+            case let other: throw c.error("approximate must be 'none' or 'tanh', got '\(other)'")
+            }
+        },
+        "HardSigmoid": Operator(["alpha", "beta"]) { c in
+            let alpha = try c.float("alpha", default: 0.2), beta = try c.float("beta", default: 0.5)
+            let x = try c.input(0, "X")
+            return [OnnxValue(shape: x.shape, floats: try x.floats(c.label, "X").map { min(max(alpha * $0 + beta, 0), 1) })]
+        },
+        "HardSwish": unary { x in
+            let gate: Float = min(max(x / 6 + 0.5, 0), 1)
+            return x * gate
+        },
+        "Pow": Operator { c in  // the exponent may be an integer tensor
+            let x = try c.input(0, "X"), e = try c.input(1, "Y")
+            let exponent: [Float]
+            switch e.storage {
+            case let .float(v): exponent = v
+            case let .int(v): exponent = v.map(Float.init)
+            }
+            let shape = try broadcastShape(x.shape, e.shape, c)
+            return [OnnxValue(shape: shape, floats: broadcast(try x.floats(c.label, "X"), x.shape, exponent, e.shape, to: shape) { a, b in
+                b == 2 ? a * a : pow(a, b)
+            })]
+        },
         "LeakyRelu": Operator(["alpha"]) { c in
             let alpha = try c.float("alpha", default: 0.01)
             let x = try c.input(0, "X")
@@ -32,6 +63,17 @@ enum ElementwiseOperators {
             return [OnnxValue(shape: x.shape, floats: try x.floats(c.label, "input").map { min(max($0, low), high) })]
         },
     ]
+
+    @Sendable static func geluExact(_ x: Float) -> Float {
+        let halfRoot: Float = 0.70710678
+        return 0.5 * x * (1 + erf(x * halfRoot))
+    }
+
+    @Sendable static func geluTanh(_ x: Float) -> Float {
+        let k: Float = 0.7978845608  // sqrt(2 / pi)
+        let inner: Float = k * (x + 0.044715 * x * x * x)
+        return 0.5 * x * (1 + tanh(inner))
+    }
 
     static func unary(_ f: @escaping @Sendable (Float) -> Float) -> Operator {
         Operator { c in

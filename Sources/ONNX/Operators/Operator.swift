@@ -18,6 +18,7 @@ struct Operator: Sendable {
         for (name, op) in MatrixOperators.table { table[name] = op }
         for (name, op) in ShapeOperators.table { table[name] = op }
         for (name, op) in QuantizationOperators.table { table[name] = op }
+        for (name, op) in ReductionOperators.table { table[name] = op }
         return table
     }()
 }
