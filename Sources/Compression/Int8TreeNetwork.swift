@@ -147,11 +147,7 @@ struct Int8TreeEvaluation: TreeEvaluation {
                 return .bytes(Int8TreeKernels.add(inputs, onto: grid), shape: shape, grid: grid)
             }
         }
-        var sum = values[0].float
-        for other in values.dropFirst() {
-            let addend = other.float
-            sum.scalars.withUnsafeMutableBufferPointer { s in addend.scalars.withUnsafeBufferPointer { Elementwise.accumulate($0, into: s) } }
-        }
+        let sum = QuantizationPoints.sum(values.map(\.float))
         return points[key].map { Int8Activation.quantized(sum, $0) } ?? .float(sum)
     }
 }

@@ -79,10 +79,7 @@ private final class InputRecorder: LayerOverride {
     var values: [Float] = []
 
     func forward(_ x: Tensor, training: Bool, own float: (Tensor) -> Tensor) -> Tensor {
-        if values.isEmpty {
-            let stride = max(1, x.count / 200_000)
-            values = Swift.stride(from: 0, to: x.count, by: stride).map { x.scalars[$0] }
-        }
+        if values.isEmpty { values = QuantizationPoints.sample(x) }
         return float(x)
     }
 }

@@ -76,15 +76,19 @@ struct QuantizationPoints: TreeEvaluation {
     }
 
     mutating func add(_ values: [Value], key: String) -> Value {
-        var sum = values[0].tensor
-        for other in values.dropFirst() {
-            sum.scalars.withUnsafeMutableBufferPointer { s in
-                other.tensor.scalars.withUnsafeBufferPointer { Elementwise.accumulate($0, into: s) }
-            }
-        }
+        let sum = Self.sum(values.map(\.tensor))
         guard values.allSatisfy({ $0.point != nil }) else { return (sum, nil) }
         samples[key] = Self.sample(sum)
         return (sum, key)
+    }
+
+    /// Same-shape tensors added, as a graph's add computes them.
+    static func sum(_ tensors: [Tensor]) -> Tensor {
+        var sum = tensors[0]
+        for other in tensors.dropFirst() {
+            sum.scalars.withUnsafeMutableBufferPointer { s in other.scalars.withUnsafeBufferPointer { Elementwise.accumulate($0, into: s) } }
+        }
+        return sum
     }
 
     /// Up to 200,000 values at a fixed stride, so tensors of one shape are sampled at the same positions.
